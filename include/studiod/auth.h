@@ -1,0 +1,19 @@
+/*
+ * auth.h — staff sign-in: passwords, sessions, login throttling.
+ */
+#ifndef STUDIOD_AUTH_H
+#define STUDIOD_AUTH_H
+
+#include "studiod/http.h"
+
+#define AUTH_COOKIE "studiod_session"
+#define AUTH_MAX_ACCOUNT_FAILURES 5
+#define AUTH_MAX_IP_FAILURES 20
+#define AUTH_FAILURE_WINDOW_MINUTES 15
+
+/* The http_hooks.load_session implementation. */
+int auth_load_session(struct request *req, struct session *out);
+
+extern const struct route auth_routes[];
+
+#endif

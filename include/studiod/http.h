@@ -1,0 +1,167 @@
+/*
+ * http.h — the request a handler sees, the routes a module declares, and
+ * the replies a handler makes. Modules include this and nothing of
+ * libmicrohttpd: the server (src/http/server.c) fills struct request and
+ * sends what the handler left on it.
+ *
+ * A handler is thin: parse, call its module, reply. Tenant, session,
+ * permission, CSRF and rate limits are checked before it runs, from what the
+ * route declares (src/http/middleware.c).
+ */
+#ifndef STUDIOD_HTTP_H
+#define STUDIOD_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "studiod/arena.h"
+
+struct tenant;
+struct session;
+struct request;
+struct db_conn;
+
+typedef void (*route_handler)(struct request *req);
+
+/* Which host a route answers on. */
+enum route_tenant {
+    TENANT_NONE,     /* any host; req->tenant is NULL on the bare domain */
+    TENANT_REQUIRED, /* a studio host only; 404 elsewhere */
+};
+
+/* Who may call a route. */
+enum route_auth {
+    AUTH_PUBLIC, /* anyone */
+    AUTH_STAFF,  /* a staff session of this studio (401 without) */
+    AUTH_ADMIN,  /* a platform admin session */
+    AUTH_STRIPE, /* a Stripe-signed webhook, verified by the handler's module */
+};
+
+enum route_flags {
+    ROUTE_NO_CSRF = 1u << 0, /* unsafe method that needs no CSRF token (e.g. login) */
+};
+
+struct route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/api/rooms/:id"; a last segment "*name" takes the rest */
+    route_handler handler;
+    enum route_tenant tenant;
+    enum route_auth auth;
+    const char *perm_resource; /* RBAC permission for AUTH_STAFF routes, or NULL */
+    const char *perm_action;
+    unsigned flags;
+};
+
+/* A module's exported routes, ending with a {0} entry. */
+struct route_table {
+    const char *module;
+    const struct route *routes;
+};
+
+#define HTTP_MAX_PARAMS 8
+
+/* The staff session the middleware loaded from the cookie (src/modules/auth). */
+struct session {
+    char id[40];
+    char user_id[40];
+    char user_name[128];
+    char user_email[256];
+    char csrf_token[64];
+    char roles_json[512]; /* JSON array of the user's current role names */
+};
+
+struct request_priv;
+
+struct http_header {
+    const char *name, *value;
+    struct http_header *next;
+};
+
+struct request {
+    struct arena *arena;
+    void *conn; /* the MHD connection: only server.c looks inside */
+    const char *method;
+    const char *path;  /* decoded path, without the query */
+    const char *host;  /* Host header, lower-cased, without the port */
+    const char *ip;    /* peer address */
+    char *body;        /* NUL-terminated; body_len excludes the NUL */
+    size_t body_len;
+    bool tls;          /* behind TLS (scheme https) */
+    char request_id[33];
+    const struct route *route;
+    int nparams;
+    const char *param_names[HTTP_MAX_PARAMS];
+    const char *param_values[HTTP_MAX_PARAMS];
+    struct tenant *tenant;   /* resolved from Host, or NULL */
+    struct session *session; /* the staff session, or NULL */
+    struct db_conn *tenant_db; /* lazily acquired by request_tenant_db() */
+    /* the reply */
+    int status;
+    const char *content_type;
+    const char *resp_body;
+    size_t resp_len;
+    struct http_header *resp_headers;
+    bool replied;
+    struct request_priv *priv; /* server internals */
+};
+
+/* Hooks main.c installs so the middleware can load sessions without naming a module. */
+struct http_hooks {
+    /* Loads the staff session named by the request's cookie into *out: 0 found, -1 none,
+     * -2 database unavailable. */
+    int (*load_session)(struct request *req, struct session *out);
+    /* True when the session may do resource/action (RBAC). NULL: every staff user may. */
+    bool (*has_permission)(struct request *req, const char *resource, const char *action);
+};
+
+/* Lookups: NULL when absent. Header names are case-insensitive. */
+const char *http_header(struct request *req, const char *name);
+const char *http_query(struct request *req, const char *name);
+const char *http_param(struct request *req, const char *name);
+const char *http_cookie(struct request *req, const char *name);
+
+/* The body as JSON. On failure replies 415 (not JSON) or 400 (malformed) and returns NULL.
+ * The returned value is owned by the request (released when it ends). */
+json_t *http_body_json(struct request *req);
+/* True when the body is application/x-www-form-urlencoded. */
+bool http_body_is_form(struct request *req);
+/* The body as JSON or as a form (turned into a JSON object of strings); NULL after
+ * replying 415/400. Owned by the request. */
+json_t *http_body_object(struct request *req);
+/* A value of a form body (x-www-form-urlencoded), or NULL. */
+const char *http_form(struct request *req, const char *name);
+/* True when the client prefers HTML (a browser form post / page view). */
+bool http_wants_html(struct request *req);
+/* Keeps j alive until the request ends, then decrefs it; returns j. */
+json_t *http_own_json(struct request *req, json_t *j);
+
+/* Replies. The last one made wins; body memory comes from the request arena. */
+void http_reply_json(struct request *req, int status, json_t *body); /* steals body */
+void http_reply_error(struct request *req, int status, const char *code, const char *message,
+                      json_t *fields); /* steals fields (may be NULL) */
+void http_reply_bytes(struct request *req, int status, const char *content_type,
+                      const char *data, size_t len); /* copies data */
+void http_reply_text(struct request *req, int status, const char *content_type,
+                     const char *text);
+void http_reply_redirect(struct request *req, int status, const char *location);
+/* Renders templates/<name>.html inside templates/layout.html with ctx; steals ctx. */
+void http_reply_page(struct request *req, int status, const char *name, json_t *ctx);
+void http_add_header(struct request *req, const char *name, const char *value);
+/* Set-Cookie with HttpOnly, SameSite=Lax, Path=/, Secure behind TLS; max_age < 0: session cookie;
+ * max_age == 0 deletes the cookie. */
+void http_set_cookie(struct request *req, const char *name, const char *value, int max_age);
+
+/* The public URL of a studio (scheme, slug.base_domain, port when not default). */
+char *http_studio_url(struct request *req, const char *slug);
+/* The URL of the bare domain (signup site). */
+char *http_site_url(struct request *req);
+
+/* The tenant database connection for this request (acquired once, released at the end).
+ * NULL after replying 503 database_unavailable. */
+struct db_conn *request_tenant_db(struct request *req);
+/* The master database connection for this request; NULL after replying 503. */
+struct db_conn *request_master_db(struct request *req);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * response.c — the replies a handler makes, the request body as JSON or
+ * form, and studio URLs. Every error leaves in one shape:
+ *   {"error": {"code": "...", "message": "...", "fields": {...}}}
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "studiod/config.h"
+#include "studiod/log.h"
+#include "studiod/parse.h"
+#include "studiod/template.h"
+#include "studiod/tenant.h"
+#include "http_internal.h"
+
+static const char *media_type(struct request *req, size_t *len);
+
+void http_reply_bytes(struct request *req, int status, const char *content_type,
+                      const char *data, size_t len)
+{
+    char *copy = arena_alloc(req->arena, len + 1);
+    if (len)
+        memcpy(copy, data, len);
+    req->status = status;
+    req->content_type = arena_strdup(req->arena, content_type);
+    req->resp_body = copy;
+    req->resp_len = len;
+    req->replied = true;
+}
+
+void http_reply_text(struct request *req, int status, const char *content_type, const char *text)
+{
+    http_reply_bytes(req, status, content_type, text, strlen(text));
+}
+
+void http_reply_json(struct request *req, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!s) {
+        http_reply_text(req, 500, "application/json",
+                        "{\"error\":{\"code\":\"internal_error\",\"message\":\"encoding\"}}");
+        return;
+    }
+    http_reply_bytes(req, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+void http_reply_error(struct request *req, int status, const char *code, const char *message,
+                      json_t *fields)
+{
+    json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+    if (fields)
+        json_object_set_new(err, "fields", fields);
+    http_reply_json(req, status, json_pack("{s:o}", "error", err));
+}
+
+void http_reply_redirect(struct request *req, int status, const char *location)
+{
+    http_add_header(req, "Location", location);
+    http_reply_text(req, status, "text/plain; charset=utf-8", "");
+}
+
+void http_reply_page(struct request *req, int status, const char *name, json_t *ctx)
+{
+    if (req->tenant && !json_object_get(ctx, "studio"))
+        json_object_set_new(ctx, "studio", json_pack("{s:s, s:s}", "name", req->tenant->name,
+                                                      "slug", req->tenant->slug));
+    if (req->session && !json_object_get(ctx, "me"))
+        json_object_set_new(ctx, "me",
+                            json_pack("{s:s, s:s, s:s}", "name", req->session->user_name, "email",
+                                      req->session->user_email, "csrf_token",
+                                      req->session->csrf_token));
+    if (!json_object_get(ctx, "base_domain"))
+        json_object_set_new(ctx, "base_domain", json_string(g_config.base_domain));
+    const char *err = NULL;
+    char *html = template_render_page(req->arena, name, ctx, &err);
+    json_decref(ctx);
+    if (!html) {
+        log_msg(LOG_ERROR, "template %s: %s", name, err ? err : "?");
+        http_reply_error(req, 500, "internal_error", "The page could not be rendered", NULL);
+        return;
+    }
+    http_reply_text(req, status, "text/html; charset=utf-8", html);
+}
+
+void http_add_header(struct request *req, const char *name, const char *value)
+{
+    struct http_header *h = arena_alloc(req->arena, sizeof(*h));
+    h->name = arena_strdup(req->arena, name);
+    h->value = arena_strdup(req->arena, value);
+    h->next = req->resp_headers;
+    req->resp_headers = h;
+}
+
+void http_set_cookie(struct request *req, const char *name, const char *value, int max_age)
+{
+    char *v;
+    const char *secure = req->tls ? "; Secure" : "";
+    if (max_age < 0)
+        v = arena_printf(req->arena, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", name, value,
+                         secure);
+    else
+        v = arena_printf(req->arena, "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s", name,
+                         max_age ? value : "", max_age, secure);
+    http_add_header(req, "Set-Cookie", v);
+}
+
+const char *http_param(struct request *req, const char *name)
+{
+    for (int i = 0; i < req->nparams; i++)
+        if (strcmp(req->param_names[i], name) == 0)
+            return req->param_values[i];
+    return NULL;
+}
+
+/* The media type of the body without parameters, and its length. */
+static const char *media_type(struct request *req, size_t *len)
+{
+    const char *ct = http_header(req, "Content-Type");
+    if (!ct) {
+        *len = 0;
+        return "";
+    }
+    while (*ct == ' ')
+        ct++;
+    const char *semi = strchr(ct, ';');
+    size_t n = semi ? (size_t)(semi - ct) : strlen(ct);
+    while (n && ct[n - 1] == ' ')
+        n--;
+    *len = n;
+    return ct;
+}
+
+bool http_body_is_form(struct request *req)
+{
+    size_t n;
+    const char *ct = media_type(req, &n);
+    return n == 33 && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+json_t *http_body_json(struct request *req)
+{
+    size_t n;
+    const char *ct = media_type(req, &n);
+    bool is_json = (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+                   (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+    if (!is_json) {
+        http_reply_error(req, 415, "unsupported_media_type", "Send application/json", NULL);
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        http_reply_error(req, 400, "malformed_json",
+                         arena_printf(req->arena, "The body is not valid JSON: %s (at %d:%d)",
+                                      e.text, e.line, e.column),
+                         NULL);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_reply_error(req, 400, "malformed_json", "The body must be a JSON object", NULL);
+        return NULL;
+    }
+    return http_own_json(req, j);
+}
+
+json_t *http_body_object(struct request *req)
+{
+    if (!http_body_is_form(req))
+        return http_body_json(req);
+    json_t *o = json_object();
+    for (struct kv *p = parse_form(req->arena, req->body, req->body_len); p; p = p->next)
+        if (!json_object_get(o, p->key))
+            json_object_set_new(o, p->key, json_string(p->value));
+    return http_own_json(req, o);
+}
+
+bool http_wants_html(struct request *req)
+{
+    if (http_body_is_form(req))
+        return true;
+    const char *accept = http_header(req, "Accept");
+    return accept && strstr(accept, "text/html") != NULL;
+}
+
+static const char *port_suffix(struct arena *a, bool tls)
+{
+    int port = g_config.port;
+    if ((tls && port == 443) || (!tls && port == 80) || strcmp(g_config.public_scheme, "https") == 0)
+        return "";
+    return arena_printf(a, ":%d", port);
+}
+
+char *http_studio_url(struct request *req, const char *slug)
+{
+    return arena_printf(req->arena, "%s://%s.%s%s", g_config.public_scheme, slug,
+                        g_config.base_domain, port_suffix(req->arena, req->tls));
+}
+
+char *http_site_url(struct request *req)
+{
+    return arena_printf(req->arena, "%s://%s%s", g_config.public_scheme, g_config.base_domain,
+                        port_suffix(req->arena, req->tls));
+}

@@ -1,0 +1,180 @@
+/*
+ * auth.c — rules and SQL for staff sign-in.
+ *
+ * Sessions live in the studio's own database, so a cookie minted by one
+ * studio names no session in any other: it is worthless on another host
+ * even if a browser or attacker sends it there. Only SHA-256(token) is
+ * stored. A session ends at the first of: idle expiry (last_seen_at older
+ * than STUDIOD_SESSION_IDLE_MINUTES), absolute expiry (expires_at), logout,
+ * or the user being deactivated. last_seen_at is written at most once a
+ * minute, so a busy user costs one read per request, not a write.
+ *
+ * Throttling counts failures in the master database (login_failures), so
+ * every studiod process sees the same counts. The check runs before the
+ * password is looked at and answers the same for known and unknown
+ * accounts; unknown accounts still pay an argon2 verification so timing
+ * tells nothing either.
+ */
+#include "auth_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "studiod/config.h"
+#include "studiod/crypto.h"
+#include "studiod/db.h"
+#include "studiod/tenant.h"
+
+static const char sql_load_session[] =
+    "SELECT s.id, s.user_id, s.csrf_token, u.name, u.email,"
+    "       s.last_seen_at < now() - interval '60 seconds' AS stale,"
+    "       coalesce((SELECT json_agg(r.name ORDER BY r.name) FROM user_roles ur"
+    "                   JOIN roles r ON r.id = ur.role_id"
+    "                  WHERE ur.user_id = u.id"
+    "                    AND (ur.expires_at IS NULL OR ur.expires_at > now())), '[]') AS roles"
+    "  FROM sessions s JOIN users u ON u.id = s.user_id"
+    " WHERE s.token_hash = $1 AND u.active AND s.expires_at > now()"
+    "   AND s.last_seen_at > now() - make_interval(mins => $2)";
+static const char sql_touch_session[] = "UPDATE sessions SET last_seen_at = now() WHERE id = $1";
+static const char sql_throttle[] =
+    "SELECT (SELECT count(*) FROM login_failures"
+    "         WHERE organization_id = $1 AND email = lower($2)"
+    "           AND at > now() - make_interval(mins => $4)) AS account,"
+    "       (SELECT count(*) FROM login_failures"
+    "         WHERE ip = $3 AND at > now() - make_interval(mins => $4)) AS ip,"
+    "       greatest(1, ceil(extract(epoch FROM"
+    "         (SELECT min(at) FROM (SELECT at FROM login_failures"
+    "                                WHERE (organization_id = $1 AND email = lower($2)) OR ip = $3"
+    "                                ORDER BY at DESC LIMIT $5) recent)"
+    "         + make_interval(mins => $4) - now())))::int AS retry_after";
+static const char sql_record_failure[] =
+    "INSERT INTO login_failures (organization_id, email, ip) VALUES ($1, lower($2), $3)";
+static const char sql_clear_failures[] =
+    "DELETE FROM login_failures WHERE organization_id = $1 AND email = lower($2)";
+static const char sql_find_user[] =
+    "SELECT id, name, password_hash FROM users WHERE lower(email) = lower($1) AND active";
+static const char sql_create_session[] =
+    "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at, ip, user_agent)"
+    " VALUES ($1, $2, $3, now() + make_interval(hours => $4), $5, $6)";
+static const char sql_user_logged_in[] = "UPDATE users SET last_login_at = now() WHERE id = $1";
+static const char sql_delete_session[] = "DELETE FROM sessions WHERE token_hash = $1";
+
+int auth_load_session(struct request *req, struct session *out)
+{
+    const char *token = http_cookie(req, AUTH_COOKIE);
+    if (!token || strlen(token) > 128)
+        return -1;
+    struct db_conn *t = db_acquire(req->tenant->db_server, req->tenant->db_name);
+    if (!t)
+        return -2;
+    req->tenant_db = t; /* reused by the handler, released with the request */
+    char idle[16];
+    snprintf(idle, sizeof(idle), "%d", g_config.session_idle_minutes);
+    const char *p[] = {crypto_sha256_hex(req->arena, token, strlen(token)), idle};
+    PGresult *r = db_exec(t, sql_load_session, 2, p, NULL);
+    if (!r)
+        return -2;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+#define COPY(dst, col) snprintf(out->dst, sizeof(out->dst), "%s", db_get(r, 0, col))
+    COPY(id, "id");
+    COPY(user_id, "user_id");
+    COPY(csrf_token, "csrf_token");
+    COPY(user_name, "name");
+    COPY(user_email, "email");
+    COPY(roles_json, "roles");
+#undef COPY
+    bool stale = strcmp(db_get(r, 0, "stale"), "t") == 0;
+    PQclear(r);
+    if (stale) {
+        const char *pt[] = {out->id};
+        db_run(t, sql_touch_session, 1, pt);
+    }
+    return 0;
+}
+
+enum auth_result auth_throttled(struct request *req, struct db_conn *m, const char *email,
+                                int *retry_after)
+{
+    char mins[8], limit[8];
+    snprintf(mins, sizeof(mins), "%d", AUTH_FAILURE_WINDOW_MINUTES);
+    snprintf(limit, sizeof(limit), "%d", AUTH_MAX_ACCOUNT_FAILURES);
+    const char *p[] = {req->tenant->id, email, req->ip, mins, limit};
+    PGresult *r = db_exec(m, sql_throttle, 5, p, NULL);
+    if (!r)
+        return AUTH_DB_DOWN;
+    long account = atol(db_get(r, 0, "account"));
+    long ip = atol(db_get(r, 0, "ip"));
+    const char *ra = db_get(r, 0, "retry_after");
+    *retry_after = ra ? atoi(ra) : AUTH_FAILURE_WINDOW_MINUTES * 60;
+    PQclear(r);
+    if (account >= AUTH_MAX_ACCOUNT_FAILURES || ip >= AUTH_MAX_IP_FAILURES)
+        return AUTH_THROTTLED;
+    return AUTH_OK;
+}
+
+enum auth_result auth_login(struct request *req, const char *email, const char *password,
+                            struct auth_login_result *out)
+{
+    struct db_conn *m = request_master_db(req);
+    if (!m)
+        return AUTH_DB_DOWN;
+    enum auth_result tr = auth_throttled(req, m, email, &out->retry_after);
+    if (tr != AUTH_OK)
+        return tr;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return AUTH_DB_DOWN;
+    const char *pu[] = {email};
+    PGresult *r = db_exec(t, sql_find_user, 1, pu, NULL);
+    if (!r)
+        return AUTH_DB_DOWN;
+    bool ok;
+    if (PQntuples(r) == 1 && db_get(r, 0, "password_hash")) {
+        ok = crypto_password_verify(db_get(r, 0, "password_hash"), password);
+        snprintf(out->user_id, sizeof(out->user_id), "%s", db_get(r, 0, "id"));
+        snprintf(out->user_name, sizeof(out->user_name), "%s", db_get(r, 0, "name"));
+    } else {
+        crypto_password_burn(password);
+        ok = false;
+    }
+    PQclear(r);
+    const char *pf[] = {req->tenant->id, email, req->ip};
+    if (!ok) {
+        db_run(m, sql_record_failure, 3, pf);
+        return AUTH_BAD_CREDENTIALS;
+    }
+    db_run(m, sql_clear_failures, 2, pf);
+
+    /* Rotation: whatever session the browser had ends; a new token is minted. */
+    const char *old = http_cookie(req, AUTH_COOKIE);
+    if (old) {
+        const char *po[] = {crypto_sha256_hex(req->arena, old, strlen(old))};
+        db_run(t, sql_delete_session, 1, po);
+    }
+    out->token = crypto_token(req->arena, 32);
+    out->csrf_token = crypto_token(req->arena, 24);
+    char hours[16];
+    snprintf(hours, sizeof(hours), "%d", g_config.session_max_hours);
+    const char *ua = http_header(req, "User-Agent");
+    const char *ps[] = {crypto_sha256_hex(req->arena, out->token, strlen(out->token)),
+                        out->user_id, out->csrf_token, hours, req->ip,
+                        ua ? arena_strndup(req->arena, ua, strnlen(ua, 512)) : NULL};
+    if (db_run(t, sql_create_session, 6, ps) != 0)
+        return AUTH_DB_DOWN;
+    const char *pl[] = {out->user_id};
+    db_run(t, sql_user_logged_in, 1, pl);
+    return AUTH_OK;
+}
+
+void auth_logout(struct request *req)
+{
+    const char *token = http_cookie(req, AUTH_COOKIE);
+    struct db_conn *t = request_tenant_db(req);
+    if (!token || !t)
+        return;
+    const char *p[] = {crypto_sha256_hex(req->arena, token, strlen(token))};
+    db_run(t, sql_delete_session, 1, p);
+}
