@@ -343,6 +343,7 @@ void db_shutdown(void)
     }
     P.pools = NULL;
     P.idle = 0;
+    P.opened = P.closed = P.timeouts = 0;
     free(P.master_url);
     P.master_url = NULL;
     pthread_mutex_unlock(&P.lock);

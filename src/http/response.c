@@ -169,6 +169,13 @@ json_t *http_body_json(struct request *req)
 
 json_t *http_body_object(struct request *req)
 {
+    size_t n;
+    const char *ct = media_type(req, &n);
+    if (!http_body_is_form(req) && !(n >= 16 && strncasecmp(ct, "application/json", 16) == 0)) {
+        http_reply_error(req, 415, "unsupported_media_type",
+                         "Send application/json or application/x-www-form-urlencoded", NULL);
+        return NULL;
+    }
     if (!http_body_is_form(req))
         return http_body_json(req);
     json_t *o = json_object();

@@ -115,9 +115,10 @@ static void me_get(struct request *req)
     json_t *roles = json_loads(s->roles_json, 0, NULL);
     http_reply_json(
         req, 200,
-        json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s?}, s:o, s:s}", "user",
+        json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s?}, s:o, s:s}", "user",
                   "id", s->user_id, "name", s->user_name, "email", s->user_email, "studio",
-                  "id", t->id, "slug", t->slug, "name", t->name, "timezone", t->timezone,
+                  "id", t->id, "slug", t->slug, "name", t->name, "status", t->status,
+                  "timezone", t->timezone,
                   "currency", t->currency, "trial_ends_at",
                   t->trial_ends_at[0] ? t->trial_ends_at : NULL, "roles",
                   roles ? roles : json_array(), "csrf_token", s->csrf_token));
