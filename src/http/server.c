@@ -71,6 +71,10 @@ static struct request *request_new(struct MHD_Connection *conn, const char *url,
 static enum MHD_Result queue_reply(struct request *req);
 static void log_request(struct request *req, double seconds);
 static double elapsed_since(const struct timespec *t0);
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn);
+
+/* Marks a connection whose raw URI held an encoded NUL (see on_uri). */
+static char bad_uri_marker;
 
 static double elapsed_since(const struct timespec *t0)
 {
@@ -139,6 +143,20 @@ static struct request *request_new(struct MHD_Connection *conn, const char *url,
     return req;
 }
 
+/* Sees the URI before libmicrohttpd decodes it: an encoded NUL ("%00") would
+ * silently cut the decoded path short, so such a request is refused whole. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    const char *q = strchr(uri, '?');
+    size_t n = q ? (size_t)(q - uri) : strlen(uri);
+    for (size_t i = 0; i + 2 < n; i++)
+        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
+            return &bad_uri_marker;
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -146,10 +164,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)cls;
     (void)version;
     struct request *req = *con_cls;
-    if (!req) {
+    if (!req || *con_cls == &bad_uri_marker) {
+        bool bad_uri = req != NULL;
         atomic_fetch_add(&S.inflight, 1);
         req = request_new(conn, url, method);
         *con_cls = req;
+        if (bad_uri) {
+            http_reply_error(req, 400, "bad_request", "The URL holds an encoded NUL", NULL);
+            return queue_reply(req);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > g_config.body_limit) {
             req->priv->too_large = true;
@@ -264,9 +287,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     (void)toe;
     struct request *req = *con_cls;
-    if (!req)
-        return;
     *con_cls = NULL;
+    if (!req || (void *)req == (void *)&bad_uri_marker)
+        return;
     double seconds = elapsed_since(&req->priv->started);
     db_release(req->tenant_db);
     db_release(req->priv->master_db);
@@ -304,7 +327,7 @@ int server_start(const struct route_table *tables, const struct http_hooks *hook
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)g_config.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)g_config.conn_timeout, MHD_OPTION_CONNECTION_LIMIT, 4096u,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, NULL,
-        MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, &on_uri, NULL, MHD_OPTION_END);
     if (!S.daemon) {
         log_msg(LOG_ERROR, "cannot listen on %s:%d", g_config.bind_address, g_config.port);
         return -1;

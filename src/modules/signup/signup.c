@@ -226,7 +226,8 @@ static int queue_welcome(struct db_conn *master, struct arena *a, const struct s
             "Your studio \"%s\" is ready at %s\r\n\r\n"
             "Your free trial runs until %s. Sign in with this e-mail address and the password\r\n"
             "you chose at sign-up:\r\n\r\n  %s/login\r\n\r\n"
-            "Forgot it? Use \"Forgot password\" on that page; we never send passwords by e-mail.\r\n\r\n"
+            "For your safety this e-mail does not contain your password, and no e-mail\r\n"
+            "from studiod ever will.\r\n\r\n"
             "-- studiod\r\n",
             in->owner_name, in->studio_name, studio_url, trial_local, studio_url),
     };
