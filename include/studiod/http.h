@@ -134,6 +134,8 @@ json_t *http_body_object(struct request *req);
 const char *http_form(struct request *req, const char *name);
 /* True when the client prefers HTML (a browser form post / page view). */
 bool http_wants_html(struct request *req);
+/* True when the client's Accept names text/html (a browser navigating). */
+bool http_accepts_html(struct request *req);
 /* Keeps j alive until the request ends, then decrefs it; returns j. */
 json_t *http_own_json(struct request *req, json_t *j);
 

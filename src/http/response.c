@@ -47,9 +47,23 @@ void http_reply_json(struct request *req, int status, json_t *body)
     free(s);
 }
 
+/* A browser that asked for a page gets the error as a page (same status); API
+ * clients get the JSON shape. */
 void http_reply_error(struct request *req, int status, const char *code, const char *message,
                       json_t *fields)
 {
+    if (http_accepts_html(req)) {
+        json_decref(fields);
+        const char *heading = status == 404   ? "Page not found"
+                              : status == 403 ? "Not allowed"
+                              : status == 429 ? "Too many attempts"
+                              : status >= 500 ? "Something went wrong on our side"
+                                              : "This request could not be handled";
+        http_reply_page(req, status, "error",
+                        json_pack("{s:s, s:s, s:s, s:s}", "title", heading, "heading", heading,
+                                  "message", message, "code", code));
+        return;
+    }
     json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
     if (fields)
         json_object_set_new(err, "fields", fields);
@@ -79,7 +93,9 @@ void http_reply_page(struct request *req, int status, const char *name, json_t *
     json_decref(ctx);
     if (!html) {
         log_msg(LOG_ERROR, "template %s: %s", name, err ? err : "?");
-        http_reply_error(req, 500, "internal_error", "The page could not be rendered", NULL);
+        http_reply_text(req, 500, "application/json",
+                        "{\"error\":{\"code\":\"internal_error\","
+                        "\"message\":\"The page could not be rendered\"}}");
         return;
     }
     http_reply_text(req, status, "text/html; charset=utf-8", html);
@@ -183,6 +199,12 @@ json_t *http_body_object(struct request *req)
         if (!json_object_get(o, p->key))
             json_object_set_new(o, p->key, json_string(p->value));
     return http_own_json(req, o);
+}
+
+bool http_accepts_html(struct request *req)
+{
+    const char *accept = http_header(req, "Accept");
+    return accept && strstr(accept, "text/html") != NULL;
 }
 
 bool http_wants_html(struct request *req)
