@@ -35,6 +35,11 @@ static void iso_now(char *out, size_t n)
     snprintf(out + k, n - k, ".%03dZ", (int)(tv.tv_usec / 1000));
 }
 
+bool log_enabled(enum log_level lvl)
+{
+    return lvl >= min_level;
+}
+
 void log_json(enum log_level lvl, json_t *obj)
 {
     if (lvl < min_level) {

@@ -98,6 +98,7 @@ static void conn_close(struct db_conn *c)
 {
     if (c->pg)
         PQfinish(c->pg);
+    db_conn_free_statements(c);
     free(c);
 }
 

@@ -1,20 +1,76 @@
 /*
- * query.c — the only way modules talk SQL: PQexecParams with text
- * parameters, errors logged (never shown to clients), and a connection
- * that failed at the connection level marked broken so its pool drops it.
+ * query.c — the only way modules talk SQL: text parameters, errors logged
+ * (never shown to clients), and a connection that failed at the connection
+ * level marked broken so its pool drops it.
+ *
+ * Statements are prepared once per connection (named "s1", "s2", ... on
+ * that connection) and executed with PQexecPrepared afterwards. The cache is
+ * keyed by the SQL text's address, confirmed by comparing the text, so a
+ * string built at run time can never be mistaken for another. Past
+ * MAX_PREPARED statements a connection falls back to PQexecParams.
+ * PgBouncer in transaction mode needs max_prepared_statements (1.21+) for
+ * this; in session mode it just works.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "studiod/db.h"
 #include "studiod/log.h"
 
+#define MAX_PREPARED 128
+
+struct db_stmt {
+    const char *key; /* the caller's pointer */
+    char *sql;       /* a copy, to confirm */
+};
+
 static _Thread_local char last_sqlstate[6];
+
+static PGresult *exec_prepared(struct db_conn *c, const char *sql, int nparams,
+                               const char *const *params);
+
+void db_conn_free_statements(struct db_conn *c)
+{
+    for (int i = 0; i < c->nstmts; i++)
+        free(c->stmts[i].sql);
+    free(c->stmts);
+    c->stmts = NULL;
+    c->nstmts = 0;
+}
+
+/* Prepares sql on c the first time it is seen, then executes it by name. */
+static PGresult *exec_prepared(struct db_conn *c, const char *sql, int nparams,
+                               const char *const *params)
+{
+    char name[16];
+    for (int i = 0; i < c->nstmts; i++)
+        if (c->stmts[i].key == sql && strcmp(c->stmts[i].sql, sql) == 0) {
+            snprintf(name, sizeof(name), "s%d", i + 1);
+            return PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+        }
+    if (c->nstmts >= MAX_PREPARED)
+        return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!c->stmts && !(c->stmts = calloc(MAX_PREPARED, sizeof(*c->stmts))))
+        return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    snprintf(name, sizeof(name), "s%d", c->nstmts + 1);
+    PGresult *prep = PQprepare(c->pg, name, sql, nparams, NULL);
+    if (PQresultStatus(prep) != PGRES_COMMAND_OK)
+        return prep; /* the error (syntax, connection) is reported like any other */
+    PQclear(prep);
+    char *copy = strdup(sql);
+    if (!copy)
+        return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    c->stmts[c->nstmts].key = sql;
+    c->stmts[c->nstmts].sql = copy;
+    c->nstmts++;
+    return PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+}
 
 PGresult *db_exec(struct db_conn *c, const char *sql, int nparams, const char *const *params,
                   const char **sqlstate)
 {
-    PGresult *res = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = exec_prepared(c, sql, nparams, params);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return res;

@@ -71,6 +71,7 @@ static struct request *request_new(struct MHD_Connection *conn, const char *url,
 static enum MHD_Result queue_reply(struct request *req);
 static void log_request(struct request *req, double seconds);
 static double elapsed_since(const struct timespec *t0);
+static void new_request_id(char *out, size_t n);
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn);
 
 /* Marks a connection whose raw URI held an encoded NUL (see on_uri). */
@@ -81,6 +82,20 @@ static double elapsed_since(const struct timespec *t0)
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Request ids need to be unique, not secret: a random per-thread prefix and a
+ * counter, so no request pays a getrandom() system call for one. */
+static void new_request_id(char *out, size_t n)
+{
+    static _Thread_local char prefix[17];
+    static _Thread_local unsigned long long counter;
+    if (!prefix[0]) {
+        struct arena *a = arena_new(64);
+        snprintf(prefix, sizeof(prefix), "%s", crypto_token(a, 12));
+        arena_free(a);
+    }
+    snprintf(out, n, "%s%06llx", prefix, ++counter & 0xffffffull);
 }
 
 static struct request *request_new(struct MHD_Connection *conn, const char *url,
@@ -139,7 +154,7 @@ static struct request *request_new(struct MHD_Connection *conn, const char *url,
     if (ok)
         snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
     else
-        snprintf(req->request_id, sizeof(req->request_id), "%s", crypto_token(a, 12));
+        new_request_id(req->request_id, sizeof(req->request_id));
     return req;
 }
 
@@ -267,6 +282,8 @@ static enum MHD_Result queue_reply(struct request *req)
 
 static void log_request(struct request *req, double seconds)
 {
+    if (!log_enabled(req->status >= 500 ? LOG_WARN : LOG_INFO))
+        return;
     json_t *o = json_object();
     json_object_set_new(o, "msg", json_string("request"));
     json_object_set_new(o, "request_id", json_string(req->request_id));
