@@ -62,7 +62,7 @@ static const char sql_activate[] =
     "       trial_ends_at = now() + make_interval(days => $2)"
     " WHERE id = $1 AND status = 'provisioning'"
     " RETURNING to_char(trial_ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t,"
-    "           to_char(trial_ends_at AT TIME ZONE timezone, 'FMDD Month YYYY') AS local_date";
+    "           to_char(trial_ends_at AT TIME ZONE timezone, 'FMDD FMMonth YYYY') AS local_date";
 static const char sql_delete_org[] = "DELETE FROM organizations WHERE id = $1";
 static const char sql_stale_all[] =
     "SELECT id, slug, db_name, coalesce(db_server, '') AS db_server FROM organizations"

@@ -1,0 +1,150 @@
+/*
+ * itest_harness.h — what every HTTP integration suite shares: a real
+ * studiod started and stopped as a child process, an HTTP client on libcurl
+ * that talks to it as a browser or an API client would, the sign-up and
+ * sign-in steps most tests begin with, the SMTP sink's maildir, and direct
+ * SQL on the test cluster for setting up and checking what HTTP cannot show.
+ *
+ * The environment comes from scripts/test: STUDIOD_BIN, STUDIOD_DATABASE_URL,
+ * STUDIOD_TEST_MAILDIR, STUDIOD_TEST_PGDATA, STUDIOD_TEST_PG_BIN, SMTP_URL,
+ * STUDIOD_HOME. itest_env_missing() names the first one that is not set, so a
+ * suite can skip instead of failing obscurely.
+ *
+ * Every request leaves from a source address 127.x.y.z picked at random once
+ * per test program (studiod listens on 127.0.0.1, and Linux routes all of
+ * 127/8 to lo): login throttling counts failures per client address for 15
+ * minutes, and one program's failed sign-ins must not throttle another's.
+ *
+ * Everything returned is owned by the caller and has one release:
+ * itest_resp_free, free(), PQclear.
+ */
+#ifndef ITEST_HARNESS_H
+#define ITEST_HARNESS_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ITEST_BASE_DOMAIN "localhost"
+#define ITEST_POOL_WAIT_MS 1000 /* STUDIOD_POOL_WAIT_MS given to every studiod started here */
+#define ITEST_MAX_HEADERS 64
+
+/* A studiod serving HTTP on 127.0.0.1:port, its output in log. */
+struct studiod_proc {
+    pid_t pid; /* 0 once stopped */
+    int port;
+    char base[64]; /* "http://127.0.0.1:<port>" */
+    char log[256]; /* /tmp/itest-<program>-<port>.log */
+};
+
+/* The one cookie studiod sets: the staff session. */
+struct itest_cookies {
+    char session[256]; /* studiod_session's value; "" when none */
+};
+
+struct itest_resp {
+    long status;     /* 0 when no HTTP answer came (see error) */
+    char error[256]; /* libcurl's message when status is 0 */
+    char *body;      /* NUL-terminated (never NULL) */
+    size_t body_len;
+    json_t *json;       /* the body parsed, when Content-Type is JSON and it parses */
+    char headers[8192]; /* the final response's header lines, as received */
+    double seconds;     /* how long the exchange took */
+    int nheaders;       /* parsed view of headers: */
+    char hstore[8192];
+    const char *hname[ITEST_MAX_HEADERS];
+    const char *hvalue[ITEST_MAX_HEADERS];
+};
+
+/* Everything a request can vary; itest_request covers the usual cases. */
+struct itest_req {
+    const char *method;         /* GET, HEAD, POST, PUT, PATCH, DELETE, ... */
+    const char *host;           /* Host without port (NULL: the bare base domain) */
+    const char *path;           /* sent as is: no dot-segment removal */
+    const char *content_type;   /* NULL: no Content-Type header */
+    const char *body;           /* NULL: no body */
+    size_t body_len;            /* 0 with a body: strlen(body) */
+    bool chunked;               /* send the body with Transfer-Encoding: chunked */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated (or NULL) */
+    struct itest_cookies *jar;  /* sends its session; takes the Set-Cookie (or NULL) */
+    long timeout_ms;            /* 0: 30 s */
+};
+
+/* Name of the first environment variable the suites need that is unset; NULL if all are. */
+const char *itest_env_missing(void);
+
+/* Starts `$STUDIOD_BIN serve` on a free port with the test settings plus extra_env
+ * ("NAME=value" strings, NULL-terminated, or NULL) and waits (≤ 15 s) until GET /healthz
+ * answers 200. 0, or -1 after printing why and the log's path. */
+int itest_start(struct studiod_proc *p, const char *const *extra_env);
+/* SIGTERM, then waits for the exit. The exit status (0 = drained cleanly), 128 + signal
+ * when a signal ended it, -1 when it did not stop within 30 s (it is then killed). */
+int itest_stop(struct studiod_proc *p);
+/* Waits up to timeout_ms for a studiod that is ending by itself; its status as in
+ * itest_stop, or -2 when it still runs. */
+int itest_wait_exit(struct studiod_proc *p, int timeout_ms);
+/* Runs `$STUDIOD_BIN argv...` (argv NULL-terminated, without the program) with extra_env,
+ * stdout captured into out (truncated, NUL-terminated). Its exit status, or -1. */
+int itest_run_cli(const char *const *argv, const char *const *extra_env, char *out, size_t outlen);
+
+/* One HTTP exchange with p. Never NULL; status 0 when no answer came. */
+struct itest_resp *itest_send(const struct studiod_proc *p, const struct itest_req *rq);
+/* The common case of itest_send. */
+struct itest_resp *itest_request(const struct studiod_proc *p, const char *method, const char *host,
+                                 const char *path, const char *content_type, const char *body,
+                                 const char *const *extra_headers, struct itest_cookies *jar);
+/* The n-th (from 0) value of header name (case-insensitive), or NULL. */
+const char *itest_header_nth(const struct itest_resp *r, const char *name, int n);
+/* The first value of header name, or NULL. */
+const char *itest_header(const struct itest_resp *r, const char *name);
+/* error.code of an error-shaped JSON body, or NULL when the body has not that shape. */
+const char *itest_error_code(const struct itest_resp *r);
+void itest_resp_free(struct itest_resp *r);
+
+/* "<prefix>-<8 random [a-z0-9]>" into out (≥ 64 bytes): slugs that never collide. */
+void itest_unique_slug(const char *prefix, char *out);
+/* "<slug>.localhost" into out (≥ 128 bytes). */
+const char *itest_studio_host(const char *slug, char *out);
+/* The studio's database name: studio_<slug with '-' as '_'>, into out (≥ 80 bytes). */
+const char *itest_studio_db(const char *slug, char *out);
+/* POST /signup (JSON) with a name, owner "Owner <slug>", timezone Europe/Paris, EUR.
+ * The HTTP status (0 when no answer); the body in *out_json if asked (json_decref it). */
+int itest_signup(const struct studiod_proc *p, const char *slug, const char *email,
+                 const char *password, json_t **out_json);
+/* POST /login (JSON) on the studio's host; the session lands in jar and the CSRF token in
+ * csrf_out (≥ 128 bytes) when asked. The HTTP status. */
+int itest_login(const struct studiod_proc *p, const char *slug, const char *email,
+                const char *password, struct itest_cookies *jar, char *csrf_out);
+
+/* Waits up to timeout_ms for a message to `to` (X-RcptTo or To:) in $STUDIOD_TEST_MAILDIR/new.
+ * 0 with the raw message in *out (free it), or -1. */
+int itest_wait_mail(const char *to, int timeout_ms, char **out);
+/* The message with its body quoted-printable-decoded (free it): what the reader sees. */
+char *itest_mail_text(const char *raw);
+
+/* SQL on the test cluster as the master URL's user; dbname NULL = the master database.
+ * Parameters are text (const char *), the list ends by itself. */
+#define itest_pg_query(dbname, ...) itest_pg_query_((dbname), __VA_ARGS__, (const char *)NULL)
+#define itest_pg_value(dbname, ...) itest_pg_value_((dbname), __VA_ARGS__, (const char *)NULL)
+#define itest_pg_exec(dbname, ...) itest_pg_exec_((dbname), __VA_ARGS__, (const char *)NULL)
+/* The result (PQclear it), or NULL after printing the error. */
+PGresult *itest_pg_query_(const char *dbname, const char *sql, ...);
+/* The first column of the first row (free it); NULL for no row, SQL NULL or an error. */
+char *itest_pg_value_(const char *dbname, const char *sql, ...);
+/* 0, or -1 after printing the error. */
+int itest_pg_exec_(const char *dbname, const char *sql, ...);
+
+/* Runs `pg_ctl -D $STUDIOD_TEST_PGDATA <action>` as the postgres user: "stop" (fast, waits)
+ * or "start" (waits, log in the cluster's server.log). The exit status. */
+int itest_pg_ctl(const char *action);
+/* True when the test cluster runs (pg_ctl status). */
+bool itest_pg_running(void);
+
+/* Milliseconds on a monotonic clock. */
+double itest_now_ms(void);
+/* Sleeps ms milliseconds: only between the tries of a bounded polling loop. */
+void itest_pause_ms(int ms);
+
+#endif
