@@ -4,6 +4,8 @@
  */
 #include "studiod/money.h"
 
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char codes[] =
@@ -42,4 +44,34 @@ int money_exponent(const char *code)
     if (listed(three_decimals, code))
         return 3;
     return 2;
+}
+
+int64_t money_scale(int64_t amount, int64_t num, int64_t den)
+{
+    __int128 p = (__int128)amount * num;
+    __int128 q = p / den, r = p % den;
+    if (r < 0) { /* make the remainder non-negative: floor division */
+        r += den;
+        q -= 1;
+    }
+    __int128 twice = r * 2;
+    if (twice > den || (twice == den && (q & 1)))
+        q += 1;
+    if (q > INT64_MAX)
+        return INT64_MAX;
+    if (q < INT64_MIN)
+        return INT64_MIN;
+    return (int64_t)q;
+}
+
+char *money_format(struct arena *a, int64_t amount, const char *code)
+{
+    int e = money_exponent(code);
+    if (e <= 0)
+        return arena_printf(a, "%" PRId64 " %s", amount, code ? code : "");
+    int64_t unit = e == 3 ? 1000 : 100;
+    const char *sign = amount < 0 ? "-" : "";
+    uint64_t abs_amount = amount < 0 ? (uint64_t)0 - (uint64_t)amount : (uint64_t)amount;
+    return arena_printf(a, "%s%" PRIu64 ".%0*" PRIu64 " %s", sign, abs_amount / (uint64_t)unit, e,
+                        abs_amount % (uint64_t)unit, code);
 }
