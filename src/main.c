@@ -84,7 +84,8 @@ static int cmd_serve(bool http)
     sigset_t set;
     block_signals(&set);
     jobs_register(mail_job_kinds);
-    struct http_hooks hooks = {.load_session = auth_load_session};
+    struct http_hooks hooks = {.load_session = auth_load_session,
+                               .has_permission = auth_has_permission};
     if (http && server_start(route_tables, &hooks) != 0)
         return 1;
     if ((!http || g_config.run_jobs) && jobs_start() != 0) {
