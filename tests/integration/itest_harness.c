@@ -53,11 +53,13 @@ struct upload {
     size_t len, pos;
 };
 
+struct studiod_proc itest_server;
+const char *itest_missing_env;
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static char source_interface[64]; /* "host!127.x.y.z", or "" to let the kernel choose */
 
 static void harness_init(void);
-static int hexval(char c);
 static void growbuf_add(struct growbuf *b, const char *data, size_t n);
 static size_t on_body(char *data, size_t size, size_t n, void *userdata);
 static size_t on_header(char *data, size_t size, size_t n, void *userdata);
@@ -72,7 +74,6 @@ static void print_log_tail(const char *path);
 static char *read_whole(const char *path);
 static bool mail_is_for(const char *msg, const char *to);
 static PGconn *pg_connect(const char *dbname);
-static PGresult *pg_run(const char *dbname, const char *sql, va_list ap);
 static void pg_quiet(void *arg, const char *message);
 static int run_and_wait(const char *const *argv, int stdout_fd, const char *cwd);
 
@@ -101,6 +102,23 @@ const char *itest_env_missing(void)
         if (!getenv(*n) || !*getenv(*n))
             return *n;
     return NULL;
+}
+
+int itest_suite_setup(void **state)
+{
+    (void)state;
+    itest_missing_env = itest_env_missing();
+    if (itest_missing_env)
+        return 0;
+    return itest_start(&itest_server, NULL);
+}
+
+int itest_suite_teardown(void **state)
+{
+    (void)state;
+    if (itest_server.pid > 0 && itest_stop(&itest_server) != 0)
+        return -1;
+    return 0;
 }
 
 /* libcurl once per process, and the source address this program's requests use. */
@@ -149,6 +167,15 @@ const char *itest_studio_db(const char *slug, char *out)
         if (*c == '-')
             *c = '_';
     return out;
+}
+
+void itest_name_studio(const char *prefix, struct itest_studio *s)
+{
+    memset(s, 0, sizeof(*s));
+    itest_unique_slug(prefix, s->slug);
+    snprintf(s->email, sizeof(s->email), "owner-%s@example.com", s->slug);
+    itest_studio_host(s->slug, s->host);
+    itest_studio_db(s->slug, s->db);
 }
 
 static void growbuf_add(struct growbuf *b, const char *data, size_t n)
@@ -745,6 +772,16 @@ int itest_signup(const struct studiod_proc *p, const char *slug, const char *ema
     return status;
 }
 
+int itest_signup_studio(const struct studiod_proc *p, struct itest_studio *s, const char *password)
+{
+    json_t *j = NULL;
+    int status = itest_signup(p, s->slug, s->email, password, &j);
+    const char *url = json_string_value(json_object_get(j, "studio_url"));
+    snprintf(s->url, sizeof(s->url), "%s", url ? url : "");
+    json_decref(j);
+    return status;
+}
+
 int itest_login(const struct studiod_proc *p, const char *slug, const char *email,
                 const char *password, struct itest_cookies *jar, char *csrf_out)
 {
@@ -825,17 +862,6 @@ int itest_wait_mail(const char *to, int timeout_ms, char **out)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 char *itest_mail_text(const char *raw)
 {
     /* The sink may store lines ending in LF or CRLF. */
@@ -856,8 +882,9 @@ char *itest_mail_text(const char *raw)
             s += 3; /* soft line break */
         } else if (s[0] == '=' && s[1] == '\n') {
             s += 2;
-        } else if (s[0] == '=' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            out[o++] = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+        } else if (s[0] == '=' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+            const char hex[3] = {s[1], s[2], '\0'};
+            out[o++] = (char)strtol(hex, NULL, 16);
             s += 3;
         } else {
             out[o++] = *s++;
@@ -876,7 +903,7 @@ static void pg_quiet(void *arg, const char *message)
 }
 
 /* The master URL with its database replaced by dbname: a later "dbname" keyword overrides
- * the one the URL expands to. */
+ * the one the URL expands to, and libpq skips a keyword whose value is NULL. */
 static PGconn *pg_connect(const char *dbname)
 {
     const char *url = getenv("STUDIOD_DATABASE_URL");
@@ -884,18 +911,8 @@ static PGconn *pg_connect(const char *dbname)
         fprintf(stderr, "itest: STUDIOD_DATABASE_URL is not set\n");
         return NULL;
     }
-    const char *keys[4], *values[4];
-    int n = 0;
-    keys[n] = "dbname";
-    values[n++] = url;
-    if (dbname) {
-        keys[n] = "dbname";
-        values[n++] = dbname;
-    }
-    keys[n] = "connect_timeout";
-    values[n++] = "5";
-    keys[n] = NULL;
-    values[n] = NULL;
+    const char *const keys[] = {"dbname", "dbname", "connect_timeout", NULL};
+    const char *const values[] = {url, dbname, "5", NULL};
     PGconn *c = PQconnectdbParams(keys, values, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         fprintf(stderr, "itest: cannot connect to %s: %s", dbname ? dbname : "the master database",
@@ -907,15 +924,18 @@ static PGconn *pg_connect(const char *dbname)
     return c;
 }
 
-static PGresult *pg_run(const char *dbname, const char *sql, va_list ap)
+PGresult *itest_pg_query_(const char *dbname, const char *sql, ...)
 {
     const char *params[MAX_PG_PARAMS];
     int n = 0;
+    va_list ap;
+    va_start(ap, sql);
     for (const char *v = va_arg(ap, const char *); v; v = va_arg(ap, const char *)) {
         if (n == MAX_PG_PARAMS)
             abort();
         params[n++] = v;
     }
+    va_end(ap);
     PGconn *c = pg_connect(dbname);
     if (!c)
         return NULL;
@@ -930,21 +950,8 @@ static PGresult *pg_run(const char *dbname, const char *sql, va_list ap)
     return r;
 }
 
-PGresult *itest_pg_query_(const char *dbname, const char *sql, ...)
+char *itest_pg_first_(PGresult *r)
 {
-    va_list ap;
-    va_start(ap, sql);
-    PGresult *r = pg_run(dbname, sql, ap);
-    va_end(ap);
-    return r;
-}
-
-char *itest_pg_value_(const char *dbname, const char *sql, ...)
-{
-    va_list ap;
-    va_start(ap, sql);
-    PGresult *r = pg_run(dbname, sql, ap);
-    va_end(ap);
     char *v = NULL;
     if (r && PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0)) {
         v = strdup(PQgetvalue(r, 0, 0));
@@ -955,12 +962,8 @@ char *itest_pg_value_(const char *dbname, const char *sql, ...)
     return v;
 }
 
-int itest_pg_exec_(const char *dbname, const char *sql, ...)
+int itest_pg_ok_(PGresult *r)
 {
-    va_list ap;
-    va_start(ap, sql);
-    PGresult *r = pg_run(dbname, sql, ap);
-    va_end(ap);
     int rc = r ? 0 : -1;
     PQclear(r);
     return rc;

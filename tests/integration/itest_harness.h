@@ -15,6 +15,9 @@
  * 127/8 to lo): login throttling counts failures per client address for 15
  * minutes, and one program's failed sign-ins must not throttle another's.
  *
+ * Most suites share one studiod: itest_suite_setup / itest_suite_teardown
+ * are their cmocka group fixtures, and ITEST_REQUIRE_SERVER() opens each test.
+ *
  * Everything returned is owned by the caller and has one release:
  * itest_resp_free, free(), PQclear.
  */
@@ -75,6 +78,26 @@ struct itest_req {
 /* Name of the first environment variable the suites need that is unset; NULL if all are. */
 const char *itest_env_missing(void);
 
+/* The studiod a suite's tests share, and the first variable it needs that is unset (the
+ * tests then skip): both set by itest_suite_setup. */
+extern struct studiod_proc itest_server;
+extern const char *itest_missing_env;
+/* cmocka group set-up: notes itest_missing_env, and when nothing is missing starts
+ * itest_server (itest_start, no extra settings). 0, or -1 when it did not start. */
+int itest_suite_setup(void **state);
+/* cmocka group teardown: stops itest_server if it still runs. -1 when it did not exit 0
+ * (an unclean exit, e.g. a leak found at exit, fails the suite), else 0. */
+int itest_suite_teardown(void **state);
+/* First thing in every test of such a suite (the file includes cmocka.h): skips the test
+ * when a variable is missing. */
+#define ITEST_REQUIRE_SERVER()                                                                     \
+    do {                                                                                           \
+        if (itest_missing_env) {                                                                   \
+            print_message("skipped: %s is not set (run scripts/test)\n", itest_missing_env);       \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
 /* Starts `$STUDIOD_BIN serve` on a free port with the test settings plus extra_env
  * ("NAME=value" strings, NULL-terminated, or NULL) and waits (≤ 15 s) until GET /healthz
  * answers 200. 0, or -1 after printing why and the log's path. */
@@ -109,6 +132,19 @@ void itest_unique_slug(const char *prefix, char *out);
 const char *itest_studio_host(const char *slug, char *out);
 /* The studio's database name: studio_<slug with '-' as '_'>, into out (≥ 80 bytes). */
 const char *itest_studio_db(const char *slug, char *out);
+
+/* A studio one test signs up for. */
+struct itest_studio {
+    char slug[64];   /* itest_unique_slug(prefix) */
+    char email[128]; /* its owner: owner-<slug>@example.com */
+    char host[128];  /* itest_studio_host */
+    char db[80];     /* itest_studio_db */
+    char url[160];   /* studio_url, as itest_signup_studio's 201 gives it; "" before */
+};
+/* Names a new studio whose slug starts with prefix (nothing is created). */
+void itest_name_studio(const char *prefix, struct itest_studio *s);
+/* itest_signup of s by its owner with password; studio_url lands in s->url. The HTTP status. */
+int itest_signup_studio(const struct studiod_proc *p, struct itest_studio *s, const char *password);
 /* POST /signup (JSON) with a name, owner "Owner <slug>", timezone Europe/Paris, EUR.
  * The HTTP status (0 when no answer); the body in *out_json if asked (json_decref it). */
 int itest_signup(const struct studiod_proc *p, const char *slug, const char *email,
@@ -127,14 +163,15 @@ char *itest_mail_text(const char *raw);
 /* SQL on the test cluster as the master URL's user; dbname NULL = the master database.
  * Parameters are text (const char *), the list ends by itself. */
 #define itest_pg_query(dbname, ...) itest_pg_query_((dbname), __VA_ARGS__, (const char *)NULL)
-#define itest_pg_value(dbname, ...) itest_pg_value_((dbname), __VA_ARGS__, (const char *)NULL)
-#define itest_pg_exec(dbname, ...) itest_pg_exec_((dbname), __VA_ARGS__, (const char *)NULL)
+/* The first column of the first row (free it); NULL for no row, SQL NULL or an error. */
+#define itest_pg_value(dbname, ...) itest_pg_first_(itest_pg_query(dbname, __VA_ARGS__))
+/* 0, or -1 after printing the error. */
+#define itest_pg_exec(dbname, ...) itest_pg_ok_(itest_pg_query(dbname, __VA_ARGS__))
 /* The result (PQclear it), or NULL after printing the error. */
 PGresult *itest_pg_query_(const char *dbname, const char *sql, ...);
-/* The first column of the first row (free it); NULL for no row, SQL NULL or an error. */
-char *itest_pg_value_(const char *dbname, const char *sql, ...);
-/* 0, or -1 after printing the error. */
-int itest_pg_exec_(const char *dbname, const char *sql, ...);
+/* What itest_pg_value and itest_pg_exec make of a result (which they PQclear). */
+char *itest_pg_first_(PGresult *r);
+int itest_pg_ok_(PGresult *r);
 
 /* Runs `pg_ctl -D $STUDIOD_TEST_PGDATA <action>` as the postgres user: "stop" (fast, waits)
  * or "start" (waits, log in the cluster's server.log). The exit status. */

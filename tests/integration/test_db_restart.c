@@ -29,16 +29,7 @@
  * connection attempts; anything near the client's 30 s timeout is a hang. */
 #define DOWN_ANSWER_MAX_S (ITEST_POOL_WAIT_MS / 1000.0 + 5.0)
 
-static struct studiod_proc srv;
-static const char *missing_env;
-
-#define REQUIRE_SERVER()                                                                           \
-    do {                                                                                           \
-        if (missing_env) {                                                                         \
-            print_message("skipped: %s is not set (run scripts/test)\n", missing_env);             \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
+static struct studiod_proc *const srv = &itest_server;
 
 static int restore_postgresql(void **state);
 static void assert_unavailable(const struct itest_resp *r, const char *what);
@@ -47,7 +38,7 @@ static void assert_unavailable(const struct itest_resp *r, const char *what);
 static int restore_postgresql(void **state)
 {
     (void)state;
-    if (missing_env || itest_pg_running())
+    if (itest_env_missing() || itest_pg_running())
         return 0;
     fprintf(stderr, "itest: starting PostgreSQL again (%s)\n", getenv("STUDIOD_TEST_PGDATA"));
     return itest_pg_ctl("start") == 0 ? 0 : -1;
@@ -69,19 +60,15 @@ static void assert_unavailable(const struct itest_resp *r, const char *what)
 
 static int group_setup(void **state)
 {
-    (void)state;
-    missing_env = itest_env_missing();
-    if (missing_env)
-        return 0;
-    if (restore_postgresql(NULL) != 0)
+    if (restore_postgresql(state) != 0)
         return -1;
-    return itest_start(&srv, NULL);
+    return itest_suite_setup(state);
 }
 
 static int group_teardown(void **state)
 {
     int rc = restore_postgresql(state);
-    if (srv.pid > 0 && itest_stop(&srv) != 0)
+    if (itest_suite_teardown(state) != 0)
         rc = -1;
     return rc;
 }
@@ -90,29 +77,27 @@ static void
 test_postgresql_restart_gives_503_meanwhile_and_the_same_session_works_after(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    char slug[64], email[128], host[128];
-    itest_unique_slug("restart", slug);
-    snprintf(email, sizeof(email), "owner-%s@example.com", slug);
-    itest_studio_host(slug, host);
-    assert_int_equal(itest_signup(&srv, slug, email, PASSWORD, NULL), 201);
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    itest_name_studio("restart", &s);
+    assert_int_equal(itest_signup_studio(srv, &s, PASSWORD), 201);
     struct itest_cookies jar = {0};
-    assert_int_equal(itest_login(&srv, slug, email, PASSWORD, &jar, NULL), 200);
-    struct itest_resp *r = itest_request(&srv, "GET", host, "/api/me", NULL, NULL, NULL, &jar);
+    assert_int_equal(itest_login(srv, s.slug, s.email, PASSWORD, &jar, NULL), 200);
+    struct itest_resp *r = itest_request(srv, "GET", s.host, "/api/me", NULL, NULL, NULL, &jar);
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
 
     assert_int_equal(itest_pg_ctl("stop"), 0);
     assert_false(itest_pg_running());
 
-    r = itest_request(&srv, "GET", NULL, "/readyz", NULL, NULL, NULL, NULL);
+    r = itest_request(srv, "GET", NULL, "/readyz", NULL, NULL, NULL, NULL);
     assert_unavailable(r, "GET /readyz");
     itest_resp_free(r);
-    r = itest_request(&srv, "GET", host, "/api/me", NULL, NULL, NULL, &jar);
+    r = itest_request(srv, "GET", s.host, "/api/me", NULL, NULL, NULL, &jar);
     assert_unavailable(r, "GET /api/me");
     itest_resp_free(r);
     assert_string_not_equal(jar.session, ""); /* an outage does not sign anyone out */
-    r = itest_request(&srv, "GET", NULL, "/healthz", NULL, NULL, NULL, NULL);
+    r = itest_request(srv, "GET", NULL, "/healthz", NULL, NULL, NULL, NULL);
     assert_int_equal(r->status, 200); /* the process itself is fine */
     itest_resp_free(r);
 
@@ -120,7 +105,7 @@ test_postgresql_restart_gives_503_meanwhile_and_the_same_session_works_after(voi
     double deadline = itest_now_ms() + READY_WAIT_MS;
     long ready;
     for (;;) {
-        r = itest_request(&srv, "GET", NULL, "/readyz", NULL, NULL, NULL, NULL);
+        r = itest_request(srv, "GET", NULL, "/readyz", NULL, NULL, NULL, NULL);
         ready = r->status;
         itest_resp_free(r);
         if (ready == 200 || itest_now_ms() > deadline)
@@ -130,14 +115,14 @@ test_postgresql_restart_gives_503_meanwhile_and_the_same_session_works_after(voi
     if (ready != 200)
         fail_msg("/readyz still %ld %d ms after PostgreSQL came back", ready, READY_WAIT_MS);
 
-    r = itest_request(&srv, "GET", host, "/api/me", NULL, NULL, NULL, &jar);
+    r = itest_request(srv, "GET", s.host, "/api/me", NULL, NULL, NULL, &jar);
     if (r->status != 200)
         fail_msg("/api/me after PostgreSQL came back: %ld %s", r->status, r->body);
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(r->json, "user"), "email")), email);
+        json_string_value(json_object_get(json_object_get(r->json, "user"), "email")), s.email);
     itest_resp_free(r);
     /* and new work too: another sign-in opens another session */
-    assert_int_equal(itest_login(&srv, slug, email, PASSWORD, NULL, NULL), 200);
+    assert_int_equal(itest_login(srv, s.slug, s.email, PASSWORD, NULL, NULL), 200);
 }
 
 int main(void)

@@ -23,6 +23,8 @@
 #include <time.h>
 
 #include "itest_harness.h"
+#include "studiod/arena.h"
+#include "studiod/parse.h"
 
 #define PASSWORD "correct horse battery staple"
 #define TRIAL_DAYS 14
@@ -30,65 +32,49 @@
 #define SUSPEND_WAIT_MS 6500 /* studiod caches a studio for 5 s */
 #define CLI_OUT 65536
 
-static struct studiod_proc srv;
-static const char *missing_env;
+static struct studiod_proc *const srv = &itest_server;
 
-#define REQUIRE_SERVER()                                                                           \
-    do {                                                                                           \
-        if (missing_env) {                                                                         \
-            print_message("skipped: %s is not set (run scripts/test)\n", missing_env);             \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-/* A studio made for one test. */
-struct studio {
-    char slug[64];
-    char email[128];
-    char host[128];
-    char url[160]; /* what signup says the studio's address is */
-};
-
-static void make_studio(const char *prefix, struct studio *s);
-static void owner_email(const char *slug, char *out);
+static void make_studio(const char *prefix, struct itest_studio *s);
+static void make_signed_in_studio(const char *prefix, struct itest_studio *s,
+                                  struct itest_cookies *jar, char *csrf);
 static struct itest_resp *check_slug(const char *slug);
 static struct itest_resp *post_json(const char *host, const char *path, json_t *body,
                                     struct itest_cookies *jar);
+static struct itest_resp *login(const struct itest_studio *s, const char *email,
+                                const char *password, struct itest_cookies *jar);
 static struct itest_resp *me(const char *host, struct itest_cookies *jar);
 static json_t *signup_body(const char *slug, const char *email);
 static time_t parse_utc(const char *rfc3339);
-static void url_encode(const char *s, char *out, size_t outlen);
 static void assert_error(const struct itest_resp *r, long status, const char *code);
 static bool json_array_has(json_t *a, const char *s);
 static void *race_signup(void *arg);
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static void owner_email(const char *slug, char *out)
+/* A new studio, signed up by its owner. */
+static void make_studio(const char *prefix, struct itest_studio *s)
 {
-    snprintf(out, 128, "owner-%s@example.com", slug);
-}
-
-static void make_studio(const char *prefix, struct studio *s)
-{
-    itest_unique_slug(prefix, s->slug);
-    owner_email(s->slug, s->email);
-    itest_studio_host(s->slug, s->host);
-    json_t *j = NULL;
-    int status = itest_signup(&srv, s->slug, s->email, PASSWORD, &j);
+    itest_name_studio(prefix, s);
+    int status = itest_signup_studio(srv, s, PASSWORD);
     if (status != 201)
         fail_msg("signup of %s: %d", s->slug, status);
-    const char *url = json_string_value(json_object_get(j, "studio_url"));
-    snprintf(s->url, sizeof(s->url), "%s", url ? url : "");
-    json_decref(j);
+}
+
+/* A new studio whose owner is signed in: the session in jar, the CSRF token in csrf if asked. */
+static void make_signed_in_studio(const char *prefix, struct itest_studio *s,
+                                  struct itest_cookies *jar, char *csrf)
+{
+    make_studio(prefix, s);
+    assert_int_equal(itest_login(srv, s->slug, s->email, PASSWORD, jar, csrf), 200);
 }
 
 static struct itest_resp *check_slug(const char *slug)
 {
-    char path[256], enc[128];
-    url_encode(slug, enc, sizeof(enc));
-    snprintf(path, sizeof(path), "/api/signup/check-slug?slug=%s", enc);
-    return itest_request(&srv, "GET", NULL, path, NULL, NULL, NULL, NULL);
+    struct arena *a = arena_new(0);
+    char *path = arena_printf(a, "/api/signup/check-slug?slug=%s", parse_percent_encode(a, slug));
+    struct itest_resp *r = itest_request(srv, "GET", NULL, path, NULL, NULL, NULL, NULL);
+    arena_free(a);
+    return r;
 }
 
 /* POSTs body (stolen) as JSON. */
@@ -99,14 +85,22 @@ static struct itest_resp *post_json(const char *host, const char *path, json_t *
     json_decref(body);
     assert_non_null(text);
     struct itest_resp *r =
-        itest_request(&srv, "POST", host, path, "application/json", text, NULL, jar);
+        itest_request(srv, "POST", host, path, "application/json", text, NULL, jar);
     free(text);
     return r;
 }
 
+/* POST /login (JSON) at s's host. */
+static struct itest_resp *login(const struct itest_studio *s, const char *email,
+                                const char *password, struct itest_cookies *jar)
+{
+    return post_json(s->host, "/login",
+                     json_pack("{s:s, s:s}", "email", email, "password", password), jar);
+}
+
 static struct itest_resp *me(const char *host, struct itest_cookies *jar)
 {
-    return itest_request(&srv, "GET", host, "/api/me", NULL, NULL, NULL, jar);
+    return itest_request(srv, "GET", host, "/api/me", NULL, NULL, NULL, jar);
 }
 
 static json_t *signup_body(const char *slug, const char *email)
@@ -124,24 +118,6 @@ static time_t parse_utc(const char *s)
     if (!end)
         fail_msg("not an RFC 3339 time: %s", s ? s : "(null)");
     return timegm(&tm);
-}
-
-static void url_encode(const char *s, char *out, size_t outlen)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (; *s && o + 4 < outlen; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
 }
 
 static void assert_error(const struct itest_resp *r, long status, const char *code)
@@ -165,31 +141,12 @@ static bool json_array_has(json_t *a, const char *s)
     return false;
 }
 
-/* ---- set-up ------------------------------------------------------------------------------ */
-
-static int group_setup(void **state)
-{
-    (void)state;
-    missing_env = itest_env_missing();
-    if (missing_env)
-        return 0;
-    return itest_start(&srv, NULL);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (srv.pid > 0 && itest_stop(&srv) != 0)
-        return -1; /* an unclean exit (e.g. a leak found at exit) fails the suite */
-    return 0;
-}
-
 /* ---- slugs ------------------------------------------------------------------------------- */
 
 static void test_check_slug_says_a_good_unused_slug_is_available(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     char slug[64];
     itest_unique_slug("free", slug);
     struct itest_resp *r = check_slug(slug);
@@ -204,8 +161,8 @@ static void test_check_slug_says_a_good_unused_slug_is_available(void **state)
 static void test_check_slug_says_an_existing_studio_is_taken(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("taken", &s);
     struct itest_resp *r = check_slug(s.slug);
     assert_int_equal(r->status, 200);
@@ -217,7 +174,7 @@ static void test_check_slug_says_an_existing_studio_is_taken(void **state)
 static void test_check_slug_refuses_reserved_and_malformed_slugs_with_a_reason(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     static const struct {
         const char *slug, *reason;
     } cases[] = {
@@ -244,21 +201,21 @@ static void test_check_slug_refuses_reserved_and_malformed_slugs_with_a_reason(v
 static void test_signup_creates_the_studio_with_its_own_database_and_an_argon2id_owner(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    char slug[64], email[128], db[80], expected_url[160];
-    itest_unique_slug("new-studio", slug);
-    owner_email(slug, email);
-    struct itest_resp *r = post_json(NULL, "/signup", signup_body(slug, email), NULL);
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    char expected_url[160];
+    itest_name_studio("new-studio", &s);
+    struct itest_resp *r = post_json(NULL, "/signup", signup_body(s.slug, s.email), NULL);
     if (r->status != 201)
         fail_msg("signup: %ld %s", r->status, r->body);
     json_t *org = json_object_get(r->json, "organization");
     assert_true(json_is_object(org));
-    assert_string_equal(json_string_value(json_object_get(org, "slug")), slug);
+    assert_string_equal(json_string_value(json_object_get(org, "slug")), s.slug);
     assert_string_equal(json_string_value(json_object_get(org, "name")), "Blue Room Studio");
     assert_string_equal(json_string_value(json_object_get(org, "status")), "trial");
     assert_string_equal(json_string_value(json_object_get(org, "timezone")), "Europe/Paris");
     assert_string_equal(json_string_value(json_object_get(org, "currency")), "EUR");
-    snprintf(expected_url, sizeof(expected_url), "http://%s.localhost:%d", slug, srv.port);
+    snprintf(expected_url, sizeof(expected_url), "http://%s.localhost:%d", s.slug, srv->port);
     assert_string_equal(json_string_value(json_object_get(r->json, "studio_url")), expected_url);
 
     const char *trial = json_string_value(json_object_get(r->json, "trial_ends_at"));
@@ -268,19 +225,19 @@ static void test_signup_creates_the_studio_with_its_own_database_and_an_argon2id
         fail_msg("trial ends %s, %.2f days from now (expected %d ± 1)", trial, days, TRIAL_DAYS);
     itest_resp_free(r);
 
-    itest_studio_db(slug, db);
-    char *exists = itest_pg_value(NULL, "SELECT count(*) FROM pg_database WHERE datname = $1", db);
+    char *exists =
+        itest_pg_value(NULL, "SELECT count(*) FROM pg_database WHERE datname = $1", s.db);
     assert_non_null(exists);
     assert_string_equal(exists, "1");
     free(exists);
-    char *tables = itest_pg_value(db, "SELECT count(*) FROM information_schema.tables"
-                                      " WHERE table_schema = 'public'"
-                                      "   AND table_name IN ('users', 'sessions')");
+    char *tables = itest_pg_value(s.db, "SELECT count(*) FROM information_schema.tables"
+                                        " WHERE table_schema = 'public'"
+                                        "   AND table_name IN ('users', 'sessions')");
     assert_non_null(tables);
     assert_string_equal(tables, "2");
     free(tables);
-    char *hash =
-        itest_pg_value(db, "SELECT password_hash FROM users WHERE lower(email) = lower($1)", email);
+    char *hash = itest_pg_value(
+        s.db, "SELECT password_hash FROM users WHERE lower(email) = lower($1)", s.email);
     assert_non_null(hash);
     assert_true(strncmp(hash, "$argon2id$", 10) == 0);
     assert_null(strstr(hash, PASSWORD));
@@ -290,7 +247,7 @@ static void test_signup_creates_the_studio_with_its_own_database_and_an_argon2id
 static void test_signup_rejects_each_bad_field_with_422_naming_that_field(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     static const struct {
         const char *field, *value, *why;
     } cases[] = {
@@ -302,12 +259,11 @@ static void test_signup_rejects_each_bad_field_with_422_naming_that_field(void *
         {"slug", "-bad-", "a slug with hyphens at its edges"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char slug[64], email[128];
-        itest_unique_slug("invalid", slug);
-        owner_email(slug, email);
-        json_t *body = signup_body(slug, email);
+        struct itest_studio s;
+        itest_name_studio("invalid", &s);
+        json_t *body = signup_body(s.slug, s.email);
         json_object_set_new(body, cases[i].field,
-                            json_string(cases[i].value ? cases[i].value : email));
+                            json_string(cases[i].value ? cases[i].value : s.email));
         struct itest_resp *r = post_json(NULL, "/signup", body, NULL);
         if (r->status != 422)
             fail_msg("signup with %s: expected 422, got %ld %s", cases[i].why, r->status, r->body);
@@ -319,7 +275,7 @@ static void test_signup_rejects_each_bad_field_with_422_naming_that_field(void *
                      cases[i].field, r->body);
         itest_resp_free(r);
         char *rows =
-            itest_pg_value(NULL, "SELECT count(*) FROM organizations WHERE slug = $1", slug);
+            itest_pg_value(NULL, "SELECT count(*) FROM organizations WHERE slug = $1", s.slug);
         assert_string_equal(rows, "0");
         free(rows);
     }
@@ -328,8 +284,8 @@ static void test_signup_rejects_each_bad_field_with_422_naming_that_field(void *
 static void test_signup_of_a_taken_slug_is_409_slug_taken(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("dup", &s);
     char email[140];
     snprintf(email, sizeof(email), "second-%s", s.email);
@@ -349,14 +305,14 @@ static void *race_signup(void *arg)
 {
     struct race *r = arg;
     pthread_barrier_wait(r->start);
-    r->status = itest_signup(&srv, r->slug, r->email, PASSWORD, NULL);
+    r->status = itest_signup(srv, r->slug, r->email, PASSWORD, NULL);
     return NULL;
 }
 
 static void test_two_concurrent_signups_for_one_slug_give_one_201_and_one_409(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     char slug[64];
     itest_unique_slug("race", slug);
     pthread_barrier_t start;
@@ -385,8 +341,8 @@ static void
 test_welcome_mail_reaches_the_owner_with_the_url_and_trial_end_but_no_password(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("welcome", &s);
     char *raw = NULL;
     if (itest_wait_mail(s.email, MAIL_WAIT_MS, &raw) != 0)
@@ -437,31 +393,32 @@ test_welcome_mail_reaches_the_owner_with_the_url_and_trial_end_but_no_password(v
 static void test_form_signup_redirects_303_to_the_success_page(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    char slug[64], email[128], enc_email[256], body[1024];
-    itest_unique_slug("form", slug);
-    owner_email(slug, email);
-    url_encode(email, enc_email, sizeof(enc_email));
-    snprintf(body, sizeof(body),
-             "studio_name=Form+Studio&slug=%s&owner_name=Fay+Former&owner_email=%s"
-             "&password=correct+horse+battery+staple&timezone=Europe%%2FParis&currency=EUR",
-             slug, enc_email);
-    struct itest_resp *r = itest_request(&srv, "POST", NULL, "/signup",
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    itest_name_studio("form", &s);
+    struct arena *a = arena_new(0);
+    char *body =
+        arena_printf(a,
+                     "studio_name=Form+Studio&slug=%s&owner_name=Fay+Former&owner_email=%s"
+                     "&password=correct+horse+battery+staple&timezone=Europe%%2FParis&currency=EUR",
+                     s.slug, parse_percent_encode(a, s.email));
+    struct itest_resp *r = itest_request(srv, "POST", NULL, "/signup",
                                          "application/x-www-form-urlencoded", body, NULL, NULL);
+    arena_free(a);
     if (r->status != 303)
         fail_msg("form signup: expected 303, got %ld", r->status);
     char expected[128];
-    snprintf(expected, sizeof(expected), "/signup/success?slug=%s", slug);
+    snprintf(expected, sizeof(expected), "/signup/success?slug=%s", s.slug);
     const char *location = itest_header(r, "Location");
     assert_non_null(location);
     assert_string_equal(location, expected);
     itest_resp_free(r);
 
-    r = itest_request(&srv, "GET", NULL, expected, NULL, NULL, NULL, NULL);
+    r = itest_request(srv, "GET", NULL, expected, NULL, NULL, NULL, NULL);
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(itest_header(r, "Content-Type"), "text/html"));
     char url[160];
-    snprintf(url, sizeof(url), "http://%s.localhost:%d", slug, srv.port);
+    snprintf(url, sizeof(url), "http://%s.localhost:%d", s.slug, srv->port);
     assert_non_null(strstr(r->body, url));
     itest_resp_free(r);
 }
@@ -471,12 +428,11 @@ static void test_form_signup_redirects_303_to_the_success_page(void **state)
 static void test_login_sets_an_httponly_samesite_lax_cookie_and_returns_a_csrf_token(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("login", &s);
     struct itest_cookies jar = {0};
-    struct itest_resp *r = post_json(
-        s.host, "/login", json_pack("{s:s, s:s}", "email", s.email, "password", PASSWORD), &jar);
+    struct itest_resp *r = login(&s, s.email, PASSWORD, &jar);
     if (r->status != 200)
         fail_msg("login: %ld %s", r->status, r->body);
     const char *csrf = json_string_value(json_object_get(r->json, "csrf_token"));
@@ -496,12 +452,11 @@ static void test_login_sets_an_httponly_samesite_lax_cookie_and_returns_a_csrf_t
 static void test_api_me_shows_the_user_the_studio_the_owner_role_and_the_csrf_token(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
-    make_studio("me", &s);
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     struct itest_cookies jar = {0};
     char csrf[128];
-    assert_int_equal(itest_login(&srv, s.slug, s.email, PASSWORD, &jar, csrf), 200);
+    make_signed_in_studio("me", &s, &jar, csrf);
     struct itest_resp *r = me(s.host, &jar);
     if (r->status != 200)
         fail_msg("/api/me: %ld %s", r->status, r->body);
@@ -525,17 +480,13 @@ static void test_api_me_shows_the_user_the_studio_the_owner_role_and_the_csrf_to
 static void test_wrong_password_and_unknown_email_get_the_same_401(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("badpass", &s);
-    struct itest_resp *wrong = post_json(
-        s.host, "/login",
-        json_pack("{s:s, s:s}", "email", s.email, "password", "not the password at all"), NULL);
+    struct itest_resp *wrong = login(&s, s.email, "not the password at all", NULL);
     assert_error(wrong, 401, "invalid_credentials");
     assert_null(itest_header(wrong, "Set-Cookie"));
-    struct itest_resp *unknown = post_json(
-        s.host, "/login",
-        json_pack("{s:s, s:s}", "email", "nobody-here@example.com", "password", PASSWORD), NULL);
+    struct itest_resp *unknown = login(&s, "nobody-here@example.com", PASSWORD, NULL);
     assert_error(unknown, 401, "invalid_credentials");
     /* nothing tells an attacker which accounts exist */
     assert_string_equal(wrong->body, unknown->body);
@@ -547,20 +498,17 @@ static void
 test_sixth_login_after_five_failures_is_429_with_retry_after_even_when_right(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("throttle", &s);
     for (int i = 1; i <= 5; i++) {
-        struct itest_resp *r = post_json(
-            s.host, "/login",
-            json_pack("{s:s, s:s}", "email", s.email, "password", "guess number something"), NULL);
+        struct itest_resp *r = login(&s, s.email, "guess number something", NULL);
         if (r->status != 401)
             fail_msg("failed login %d: expected 401, got %ld %s", i, r->status, r->body);
         itest_resp_free(r);
     }
     struct itest_cookies jar = {0};
-    struct itest_resp *r = post_json(
-        s.host, "/login", json_pack("{s:s, s:s}", "email", s.email, "password", PASSWORD), &jar);
+    struct itest_resp *r = login(&s, s.email, PASSWORD, &jar);
     assert_int_equal(r->status, 429);
     assert_non_null(itest_error_code(r));
     const char *retry = itest_header(r, "Retry-After");
@@ -575,19 +523,18 @@ test_sixth_login_after_five_failures_is_429_with_retry_after_even_when_right(voi
 static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
-    make_studio("logout", &s);
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     struct itest_cookies jar = {0};
     char csrf[128];
-    assert_int_equal(itest_login(&srv, s.slug, s.email, PASSWORD, &jar, csrf), 200);
+    make_signed_in_studio("logout", &s, &jar, csrf);
     struct itest_cookies stolen = jar; /* what an attacker who copied the cookie holds */
 
-    struct itest_resp *r = itest_request(&srv, "POST", s.host, "/logout", NULL, NULL, NULL, &jar);
+    struct itest_resp *r = itest_request(srv, "POST", s.host, "/logout", NULL, NULL, NULL, &jar);
     assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     const char *wrong[] = {"X-CSRF-Token: not-the-token", NULL};
-    r = itest_request(&srv, "POST", s.host, "/logout", NULL, NULL, wrong, &jar);
+    r = itest_request(srv, "POST", s.host, "/logout", NULL, NULL, wrong, &jar);
     assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     r = me(s.host, &jar);
@@ -597,7 +544,7 @@ static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **st
     char hdr[160];
     snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
     const char *right[] = {hdr, NULL};
-    r = itest_request(&srv, "POST", s.host, "/logout", NULL, NULL, right, &jar);
+    r = itest_request(srv, "POST", s.host, "/logout", NULL, NULL, right, &jar);
     if (r->status != 200)
         fail_msg("logout with the CSRF token: %ld %s", r->status, r->body);
     itest_resp_free(r);
@@ -611,12 +558,12 @@ static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **st
 static void test_a_session_of_one_studio_is_worthless_at_another(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio a, b;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio a, b;
     make_studio("tenant-a", &a);
     make_studio("tenant-b", &b);
     struct itest_cookies jar = {0};
-    assert_int_equal(itest_login(&srv, a.slug, a.email, PASSWORD, &jar, NULL), 200);
+    assert_int_equal(itest_login(srv, a.slug, a.email, PASSWORD, &jar, NULL), 200);
     struct itest_resp *r = me(b.host, &jar);
     assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
@@ -628,11 +575,10 @@ static void test_a_session_of_one_studio_is_worthless_at_another(void **state)
 static void test_a_suspended_studio_answers_403_studio_suspended(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
-    make_studio("suspend", &s);
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     struct itest_cookies jar = {0};
-    assert_int_equal(itest_login(&srv, s.slug, s.email, PASSWORD, &jar, NULL), 200);
+    make_signed_in_studio("suspend", &s, &jar, NULL);
     struct itest_resp *r = me(s.host, &jar);
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
@@ -654,8 +600,7 @@ static void test_a_suspended_studio_answers_403_studio_suspended(void **state)
     }
     assert_error(r, 403, "studio_suspended");
     itest_resp_free(r);
-    r = post_json(s.host, "/login", json_pack("{s:s, s:s}", "email", s.email, "password", PASSWORD),
-                  NULL);
+    r = login(&s, s.email, PASSWORD, NULL);
     assert_error(r, 403, "studio_suspended");
     itest_resp_free(r);
 }
@@ -665,8 +610,8 @@ static void test_a_suspended_studio_answers_403_studio_suspended(void **state)
 static void test_cli_tenant_list_shows_the_studio(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("listed", &s);
     char *out = malloc(CLI_OUT);
     assert_non_null(out);
@@ -681,8 +626,8 @@ static void test_cli_tenant_list_shows_the_studio(void **state)
 static void test_cli_tenant_create_for_an_existing_slug_exits_3_and_changes_nothing(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct studio s;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
     make_studio("cli-dup", &s);
     char out[4096];
     const char *argv[] = {"tenant",
@@ -703,7 +648,7 @@ static void test_cli_tenant_create_for_an_existing_slug_exits_3_and_changes_noth
     assert_string_equal(name, expected);
     free(name);
     /* the owner can still sign in with their own password */
-    assert_int_equal(itest_login(&srv, s.slug, s.email, PASSWORD, NULL, NULL), 200);
+    assert_int_equal(itest_login(srv, s.slug, s.email, PASSWORD, NULL, NULL), 200);
 }
 
 int main(void)
@@ -731,5 +676,5 @@ int main(void)
         cmocka_unit_test(test_cli_tenant_list_shows_the_studio),
         cmocka_unit_test(test_cli_tenant_create_for_an_existing_slug_exits_3_and_changes_nothing),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, itest_suite_setup, itest_suite_teardown);
 }

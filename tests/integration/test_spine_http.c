@@ -31,22 +31,15 @@
 
 #define ONE_MIB (1024 * 1024)
 
-static struct studiod_proc srv;
-static const char *missing_env;
-
-#define REQUIRE_SERVER()                                                                           \
-    do {                                                                                           \
-        if (missing_env) {                                                                         \
-            print_message("skipped: %s is not set (run scripts/test)\n", missing_env);             \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
+static struct studiod_proc *const srv = &itest_server;
 
 static char *read_repo_file(const char *rel);
 static double metric_value(const char *text, const char *must1, const char *must2);
 static void assert_error_shape(const struct itest_resp *r, long status, const char *code);
 static void assert_spine_headers(const struct itest_resp *r);
+static void assert_contains_all(const char *what, const char *text, const char *const *parts);
 static struct itest_resp *get(const char *path);
+static struct itest_resp *post_json_of_size(size_t n, bool chunked);
 static int connect_to(int port);
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -123,9 +116,37 @@ static void assert_spine_headers(const struct itest_resp *r)
     assert_true(strlen(ref) > 0);
 }
 
+/* Every string of parts (NULL-terminated) stands somewhere in text. */
+static void assert_contains_all(const char *what, const char *text, const char *const *parts)
+{
+    for (const char *const *p = parts; *p; p++)
+        if (!strstr(text, *p))
+            fail_msg("%s lacks \"%s\"", what, *p);
+}
+
 static struct itest_resp *get(const char *path)
 {
-    return itest_request(&srv, "GET", NULL, path, NULL, NULL, NULL, NULL);
+    return itest_request(srv, "GET", NULL, path, NULL, NULL, NULL, NULL);
+}
+
+/* POST /signup with a JSON object of exactly n bytes ("{", spaces, "}"), sent with a
+ * Content-Length or chunked. */
+static struct itest_resp *post_json_of_size(size_t n, bool chunked)
+{
+    char *big = malloc(n);
+    assert_non_null(big);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    struct itest_req rq = {.method = "POST",
+                           .path = "/signup",
+                           .content_type = "application/json",
+                           .body = big,
+                           .body_len = n,
+                           .chunked = chunked};
+    struct itest_resp *r = itest_send(srv, &rq);
+    free(big);
+    return r;
 }
 
 /* A TCP connection to the server, or -1 (e.g. refused). */
@@ -145,31 +166,12 @@ static int connect_to(int port)
     return fd;
 }
 
-/* ---- set-up ------------------------------------------------------------------------------ */
-
-static int group_setup(void **state)
-{
-    (void)state;
-    missing_env = itest_env_missing();
-    if (missing_env)
-        return 0;
-    return itest_start(&srv, NULL);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (srv.pid > 0)
-        itest_stop(&srv);
-    return 0;
-}
-
 /* ---- tests ------------------------------------------------------------------------------- */
 
 static void test_healthz_answers_200_with_json(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     struct itest_resp *r = get("/healthz");
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(itest_header(r, "Content-Type"), "application/json"));
@@ -181,7 +183,7 @@ static void test_healthz_answers_200_with_json(void **state)
 static void test_readyz_answers_200_while_the_database_is_up(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     struct itest_resp *r = get("/readyz");
     assert_int_equal(r->status, 200);
     assert_non_null(r->json);
@@ -191,18 +193,22 @@ static void test_readyz_answers_200_while_the_database_is_up(void **state)
 static void test_metrics_count_requests_and_show_latency_and_pool_use(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     itest_resp_free(get("/healthz"));
     struct itest_resp *m1 = get("/metrics");
     assert_int_equal(m1->status, 200);
     assert_non_null(strstr(itest_header(m1, "Content-Type"), "text/plain"));
     const char *t = m1->body;
-    assert_non_null(strstr(t, "# TYPE studiod_http_requests_total counter"));
-    assert_non_null(strstr(t, "# TYPE studiod_http_request_duration_seconds histogram"));
-    assert_non_null(strstr(t, "studiod_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
-    assert_non_null(strstr(t, "studiod_http_request_duration_seconds_sum"));
-    assert_non_null(strstr(t, "studiod_http_request_duration_seconds_count"));
-    assert_non_null(strstr(t, "studiod_db_pool_connections"));
+    static const char *const series[] = {
+        "# TYPE studiod_http_requests_total counter",
+        "# TYPE studiod_http_request_duration_seconds histogram",
+        "studiod_http_request_duration_seconds_bucket{le=\"+Inf\"}",
+        "studiod_http_request_duration_seconds_sum",
+        "studiod_http_request_duration_seconds_count",
+        "studiod_db_pool_connections",
+        NULL,
+    };
+    assert_contains_all("/metrics", t, series);
     double before = metric_value(t, "studiod_http_requests_total{", "route=\"/healthz\"");
     assert_true(before >= 1);
 
@@ -220,13 +226,13 @@ static void test_metrics_count_requests_and_show_latency_and_pool_use(void **sta
 static void test_every_response_carries_a_request_id_and_the_security_headers(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     struct itest_resp *rs[6];
     rs[0] = get("/healthz");
     rs[1] = get("/no/such/page");
-    rs[2] = itest_request(&srv, "DELETE", NULL, "/healthz", NULL, NULL, NULL, NULL);
+    rs[2] = itest_request(srv, "DELETE", NULL, "/healthz", NULL, NULL, NULL, NULL);
     rs[3] = get("/static/css/app.css");
-    rs[4] = itest_request(&srv, "POST", NULL, "/signup", "text/plain", "hello", NULL, NULL);
+    rs[4] = itest_request(srv, "POST", NULL, "/signup", "text/plain", "hello", NULL, NULL);
     rs[5] = get("/");
     for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++) {
         assert_true(rs[i]->status >= 200);
@@ -240,7 +246,7 @@ static void test_every_response_carries_a_request_id_and_the_security_headers(vo
 
     /* a proxy's request id is kept, so one id follows the request through both logs */
     const char *hdr[] = {"X-Request-Id: itest-trace-0123456789", NULL};
-    struct itest_resp *r = itest_request(&srv, "GET", NULL, "/healthz", NULL, NULL, hdr, NULL);
+    struct itest_resp *r = itest_request(srv, "GET", NULL, "/healthz", NULL, NULL, hdr, NULL);
     assert_string_equal(itest_header(r, "X-Request-Id"), "itest-trace-0123456789");
     itest_resp_free(r);
 }
@@ -248,7 +254,7 @@ static void test_every_response_carries_a_request_id_and_the_security_headers(vo
 static void test_unknown_path_is_404_in_the_error_shape(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     struct itest_resp *r = get("/no/such/page");
     assert_error_shape(r, 404, "not_found");
     itest_resp_free(r);
@@ -257,15 +263,15 @@ static void test_unknown_path_is_404_in_the_error_shape(void **state)
 static void test_wrong_method_is_405_naming_the_allowed_ones(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct itest_resp *r = itest_request(&srv, "DELETE", NULL, "/healthz", NULL, NULL, NULL, NULL);
+    ITEST_REQUIRE_SERVER();
+    struct itest_resp *r = itest_request(srv, "DELETE", NULL, "/healthz", NULL, NULL, NULL, NULL);
     assert_error_shape(r, 405, "method_not_allowed");
     const char *allow = itest_header(r, "Allow");
     assert_non_null(allow);
     assert_non_null(strstr(allow, "GET"));
     itest_resp_free(r);
 
-    r = itest_request(&srv, "PUT", NULL, "/signup", "application/json", "{}", NULL, NULL);
+    r = itest_request(srv, "PUT", NULL, "/signup", "application/json", "{}", NULL, NULL);
     assert_error_shape(r, 405, "method_not_allowed");
     allow = itest_header(r, "Allow");
     assert_non_null(allow);
@@ -277,13 +283,13 @@ static void test_wrong_method_is_405_naming_the_allowed_ones(void **state)
 static void test_malformed_json_to_signup_is_400(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    struct itest_resp *r = itest_request(&srv, "POST", NULL, "/signup", "application/json",
+    ITEST_REQUIRE_SERVER();
+    struct itest_resp *r = itest_request(srv, "POST", NULL, "/signup", "application/json",
                                          "{\"studio_name\": \"Half", NULL, NULL);
     assert_error_shape(r, 400, "malformed_json");
     itest_resp_free(r);
 
-    r = itest_request(&srv, "POST", NULL, "/signup", "application/json", "[1, 2]", NULL, NULL);
+    r = itest_request(srv, "POST", NULL, "/signup", "application/json", "[1, 2]", NULL, NULL);
     assert_int_equal(r->status, 400);
     assert_non_null(itest_error_code(r));
     itest_resp_free(r);
@@ -292,75 +298,38 @@ static void test_malformed_json_to_signup_is_400(void **state)
 static void test_body_over_1_mib_is_413(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    size_t n = ONE_MIB + 1;
-    char *big = malloc(n);
-    assert_non_null(big);
-    memset(big, ' ', n);
-    big[0] = '{';
-    big[n - 1] = '}';
-    struct itest_req rq = {.method = "POST",
-                           .path = "/signup",
-                           .content_type = "application/json",
-                           .body = big,
-                           .body_len = n};
-    struct itest_resp *r = itest_send(&srv, &rq);
+    ITEST_REQUIRE_SERVER();
+    struct itest_resp *r = post_json_of_size(ONE_MIB + 1, false);
     assert_error_shape(r, 413, "payload_too_large");
     assert_spine_headers(r);
     itest_resp_free(r);
-    free(big);
 }
 
 static void test_chunked_body_over_1_mib_is_413(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    size_t n = ONE_MIB + 4096;
-    char *big = malloc(n);
-    assert_non_null(big);
-    memset(big, ' ', n);
-    big[0] = '{';
-    big[n - 1] = '}';
-    struct itest_req rq = {.method = "POST",
-                           .path = "/signup",
-                           .content_type = "application/json",
-                           .body = big,
-                           .body_len = n,
-                           .chunked = true};
-    struct itest_resp *r = itest_send(&srv, &rq);
+    ITEST_REQUIRE_SERVER();
+    struct itest_resp *r = post_json_of_size(ONE_MIB + 4096, true);
     assert_error_shape(r, 413, "payload_too_large");
     itest_resp_free(r);
-    free(big);
 }
 
 static void test_body_of_exactly_1_mib_is_read_and_judged_on_its_content(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    size_t n = ONE_MIB;
-    char *big = malloc(n);
-    assert_non_null(big);
-    memset(big, ' ', n);
-    big[0] = '{';
-    big[n - 1] = '}';
-    struct itest_req rq = {.method = "POST",
-                           .path = "/signup",
-                           .content_type = "application/json",
-                           .body = big,
-                           .body_len = n};
-    struct itest_resp *r = itest_send(&srv, &rq);
+    ITEST_REQUIRE_SERVER();
+    struct itest_resp *r = post_json_of_size(ONE_MIB, false);
     /* an empty object: every field is missing, and nothing says "too large" */
     assert_error_shape(r, 422, "invalid_input");
     itest_resp_free(r);
-    free(big);
 }
 
 static void test_text_plain_body_is_415(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     struct itest_resp *r =
-        itest_request(&srv, "POST", NULL, "/signup", "text/plain", "studio_name=x", NULL, NULL);
+        itest_request(srv, "POST", NULL, "/signup", "text/plain", "studio_name=x", NULL, NULL);
     assert_error_shape(r, 415, "unsupported_media_type");
     itest_resp_free(r);
 }
@@ -368,7 +337,7 @@ static void test_text_plain_body_is_415(void **state)
 static void test_static_css_is_served_with_an_etag_and_revalidates_to_304(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     char *css = read_repo_file("static/css/app.css");
     struct itest_resp *r = get("/static/css/app.css");
     assert_int_equal(r->status, 200);
@@ -385,7 +354,7 @@ static void test_static_css_is_served_with_an_etag_and_revalidates_to_304(void *
     snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
     const char *hdr[] = {inm, NULL};
     struct itest_resp *r2 =
-        itest_request(&srv, "GET", NULL, "/static/css/app.css", NULL, NULL, hdr, NULL);
+        itest_request(srv, "GET", NULL, "/static/css/app.css", NULL, NULL, hdr, NULL);
     assert_int_equal(r2->status, 304);
     assert_int_equal(r2->body_len, 0);
     assert_non_null(itest_header(r2, "ETag"));
@@ -394,7 +363,7 @@ static void test_static_css_is_served_with_an_etag_and_revalidates_to_304(void *
     /* another validator is not a match: the file comes again */
     const char *other[] = {"If-None-Match: \"not-the-etag\"", NULL};
     struct itest_resp *r3 =
-        itest_request(&srv, "GET", NULL, "/static/css/app.css", NULL, NULL, other, NULL);
+        itest_request(srv, "GET", NULL, "/static/css/app.css", NULL, NULL, other, NULL);
     assert_int_equal(r3->status, 200);
     assert_int_equal(r3->body_len, strlen(css));
     itest_resp_free(r);
@@ -406,7 +375,7 @@ static void test_static_css_is_served_with_an_etag_and_revalidates_to_304(void *
 static void test_static_path_traversal_is_404_and_never_the_file(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     static const char *const paths[] = {
         "/static/../CMakeLists.txt",
         "/static/%2e%2e/CMakeLists.txt",
@@ -434,14 +403,14 @@ static void test_static_path_traversal_is_404_and_never_the_file(void **state)
 static void test_unknown_studio_host_is_404_unknown_studio(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
+    ITEST_REQUIRE_SERVER();
     char slug[64], host[128];
     itest_unique_slug("nobody", slug);
     itest_studio_host(slug, host);
-    struct itest_resp *r = itest_request(&srv, "GET", host, "/", NULL, NULL, NULL, NULL);
+    struct itest_resp *r = itest_request(srv, "GET", host, "/", NULL, NULL, NULL, NULL);
     assert_error_shape(r, 404, "unknown_studio");
     itest_resp_free(r);
-    r = itest_request(&srv, "GET", host, "/api/me", NULL, NULL, NULL, NULL);
+    r = itest_request(srv, "GET", host, "/api/me", NULL, NULL, NULL, NULL);
     assert_error_shape(r, 404, "unknown_studio");
     itest_resp_free(r);
 }
@@ -449,8 +418,8 @@ static void test_unknown_studio_host_is_404_unknown_studio(void **state)
 static void test_server_still_answers_healthz_after_all_of_the_above(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    assert_true(srv.pid > 0);
+    ITEST_REQUIRE_SERVER();
+    assert_true(srv->pid > 0);
     struct itest_resp *r = get("/healthz");
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
@@ -461,15 +430,15 @@ static void test_server_still_answers_healthz_after_all_of_the_above(void **stat
 static void test_sigterm_finishes_the_request_in_flight_and_exits_0(void **state)
 {
     (void)state;
-    REQUIRE_SERVER();
-    int fd = connect_to(srv.port);
+    ITEST_REQUIRE_SERVER();
+    int fd = connect_to(srv->port);
     assert_true(fd >= 0);
     char head[256];
     int hl = snprintf(head, sizeof(head),
                       "POST /signup HTTP/1.1\r\nHost: localhost:%d\r\n"
                       "Content-Type: application/json\r\nContent-Length: 2\r\n"
                       "Expect: 100-continue\r\nConnection: close\r\n\r\n",
-                      srv.port);
+                      srv->port);
     assert_int_equal(send(fd, head, (size_t)hl, MSG_NOSIGNAL), hl);
     /* "100 Continue" means the server has taken the request and waits for its body. */
     char cont[256] = "";
@@ -484,12 +453,12 @@ static void test_sigterm_finishes_the_request_in_flight_and_exits_0(void **state
     cont[cl] = '\0';
     if (strncmp(cont, "HTTP/1.1 100", 12) != 0)
         fail_msg("expected 100 Continue, got: %.200s", cl ? cont : "(nothing)");
-    assert_int_equal(kill(srv.pid, SIGTERM), 0);
+    assert_int_equal(kill(srv->pid, SIGTERM), 0);
 
     /* Draining: new connections are refused (bounded wait), ours stays open. */
     double deadline = itest_now_ms() + 10000;
     for (;;) {
-        int probe = connect_to(srv.port);
+        int probe = connect_to(srv->port);
         if (probe < 0)
             break;
         close(probe);
@@ -508,9 +477,9 @@ static void test_sigterm_finishes_the_request_in_flight_and_exits_0(void **state
     if (strncmp(reply, "HTTP/1.1 422", 12) != 0)
         fail_msg("the request in flight during SIGTERM got: %.200s", got ? reply : "(nothing)");
 
-    int st = itest_wait_exit(&srv, 30000);
+    int st = itest_wait_exit(srv, 30000);
     if (st != 0) {
-        fprintf(stderr, "studiod exit status %d; log: %s\n", st, srv.log);
+        fprintf(stderr, "studiod exit status %d; log: %s\n", st, srv->log);
         fail_msg("studiod did not exit 0 after SIGTERM (status %d)", st);
     }
 }
@@ -535,5 +504,5 @@ int main(void)
         cmocka_unit_test(test_server_still_answers_healthz_after_all_of_the_above),
         cmocka_unit_test(test_sigterm_finishes_the_request_in_flight_and_exits_0),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, itest_suite_setup, itest_suite_teardown);
 }

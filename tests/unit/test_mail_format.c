@@ -22,6 +22,19 @@
 
 #define FROM "Studio Bookings <no-reply@studio.test>"
 
+/* Each test's arena, in *state: made before the test, freed after it. */
+static int arena_setup(void **state)
+{
+    *state = arena_new(0);
+    return 0;
+}
+
+static int arena_teardown(void **state)
+{
+    arena_free(*state);
+    return 0;
+}
+
 /* The header block (up to the first empty line), NUL-terminated in a. */
 static char *headers_of(struct arena *a, const char *msg)
 {
@@ -65,22 +78,50 @@ static size_t decode_word(const char *s, char *out, size_t outlen)
     return n;
 }
 
+/* The encoded-word that continues a folded header after the one at p, or NULL. */
+static const char *next_word(const char *p)
+{
+    const char *end = strstr(p, "?=") + 2;
+    return strncmp(end, "\r\n =?", 5) == 0 ? end + 3 : NULL;
+}
+
+/* The boundary of h's "Content-Type: <multipart>; boundary=..." header, which must be there. */
+static char *boundary_of(struct arena *a, const char *h, const char *multipart)
+{
+    const char *prefix = arena_printf(a, "Content-Type: %s; boundary=\"", multipart);
+    const char *ct = strstr(h, prefix);
+    assert_non_null(ct);
+    const char *start = ct + strlen(prefix);
+    return arena_strndup(a, start, strcspn(start, "\""));
+}
+
+/* Every string of parts (NULL-terminated) stands somewhere in text. */
+static void assert_contains_all(const char *text, const char *const *parts)
+{
+    for (const char *const *p = parts; *p; p++)
+        if (!strstr(text, *p))
+            fail_msg("no \"%s\" in:\n%s", *p, text);
+}
+
 static void test_plain_text_mail_has_every_header_and_crlf_line_ends(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     struct mail m = {.to = "alice@example.test",
                      .subject = "Your booking is confirmed",
                      .text = "Hello Alice,\nsee you Tuesday.\n"};
     char *msg = mail_format(a, &m, FROM, "studiod");
     assert_non_null(msg);
     char *h = headers_of(a, msg);
-    assert_non_null(strstr(h, "From: Studio Bookings <no-reply@studio.test>\r\n"));
-    assert_non_null(strstr(h, "To: alice@example.test\r\n"));
-    assert_non_null(strstr(h, "Subject: Your booking is confirmed\r\n"));
-    assert_non_null(strstr(h, "MIME-Version: 1.0\r\n"));
-    assert_non_null(strstr(h, "Content-Type: text/plain; charset=utf-8\r\n"));
-    assert_non_null(strstr(h, "Content-Transfer-Encoding: quoted-printable\r\n"));
+    static const char *const header_lines[] = {
+        "From: Studio Bookings <no-reply@studio.test>\r\n",
+        "To: alice@example.test\r\n",
+        "Subject: Your booking is confirmed\r\n",
+        "MIME-Version: 1.0\r\n",
+        "Content-Type: text/plain; charset=utf-8\r\n",
+        "Content-Transfer-Encoding: quoted-printable\r\n",
+        NULL,
+    };
+    assert_contains_all(h, header_lines);
     const char *mid = strstr(h, "Message-ID: <");
     assert_non_null(mid);
     const char *mid_end = strstr(mid, "@studiod>\r\n");
@@ -106,13 +147,11 @@ static void test_plain_text_mail_has_every_header_and_crlf_line_ends(void **stat
     /* Two messages never share a Message-ID. */
     char *again = mail_format(a, &m, FROM, "studiod");
     assert_string_not_equal(strstr(again, "Message-ID:"), strstr(msg, "Message-ID:"));
-    arena_free(a);
 }
 
 static void test_non_ascii_subject_is_an_encoded_word(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     const char *subject = "Buchung bestätigt — Yoga über den Dächern";
     struct mail m = {.to = "jörg@example.test", .subject = subject, .text = "Grüße"};
     char *msg = mail_format(a, &m, "Studio Zürich <no-reply@studio.test>", "studiod");
@@ -121,14 +160,9 @@ static void test_non_ascii_subject_is_an_encoded_word(void **state)
     assert_non_null(subj);
     /* Decode every word of the folded header and put the subject back together. */
     char joined[512] = "", word[256];
-    const char *p = subj + strlen("\r\nSubject: ");
-    for (;;) {
+    for (const char *p = subj + strlen("\r\nSubject: "); p; p = next_word(p)) {
         decode_word(p, word, sizeof(word));
         strcat(joined, word);
-        const char *end = strstr(p, "?=") + 2;
-        if (strncmp(end, "\r\n =?", 5) != 0)
-            break;
-        p = end + 3;
     }
     assert_string_equal(joined, subject);
     /* The display name is encoded too; the address is left alone. */
@@ -138,13 +172,11 @@ static void test_non_ascii_subject_is_an_encoded_word(void **state)
     assert_non_null(strstr(msg, "Gr=C3=BC=C3=9Fe"));
     assert_crlf_only(msg);
     assert_lines_within(msg, 78);
-    arena_free(a);
 }
 
 static void test_long_subject_folds_without_splitting_characters(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     char subject[400] = "";
     for (int i = 0; i < 40; i++)
         strcat(subject, "é€"); /* 2- and 3-byte characters: any byte cut would show */
@@ -152,26 +184,19 @@ static void test_long_subject_folds_without_splitting_characters(void **state)
     char *msg = mail_format(a, &m, FROM, "studiod");
     assert_lines_within(msg, 78);
     char joined[512] = "", word[256];
-    const char *p = strstr(msg, "Subject: ") + strlen("Subject: ");
-    for (;;) {
+    for (const char *p = strstr(msg, "Subject: ") + strlen("Subject: "); p; p = next_word(p)) {
         size_t n = decode_word(p, word, sizeof(word));
         assert_true(n > 0);
         /* each word is whole characters: it starts on a character start */
         assert_true(((unsigned char)word[0] & 0xC0) != 0x80);
         strcat(joined, word);
-        const char *end = strstr(p, "?=") + 2;
-        if (strncmp(end, "\r\n =?", 5) != 0)
-            break;
-        p = end + 3;
     }
     assert_string_equal(joined, subject);
-    arena_free(a);
 }
 
 static void test_cr_lf_in_subject_and_recipient_cannot_add_headers(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     struct mail m = {.to = "alice@example.test\r\nBcc: victim@example.test",
                      .subject = "Hello\r\nBcc: everyone@example.test\nX-Evil: 1\r\n\r\nbody",
                      .text = "hi"};
@@ -183,23 +208,18 @@ static void test_cr_lf_in_subject_and_recipient_cannot_add_headers(void **state)
     assert_null(strstr(msg, "\r\nbody"));
     assert_non_null(strstr(h, "Subject: Hello  Bcc: everyone@example.test X-Evil: 1    body\r\n"));
     assert_crlf_only(msg);
-    arena_free(a);
 }
 
 static void test_html_mail_is_multipart_alternative(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     struct mail m = {.to = "bob@example.test",
                      .subject = "Receipt",
                      .text = "Total: 30 EUR",
                      .html = "<p style=\"color:red\">Total: <b>30 EUR</b></p>"};
     char *msg = mail_format(a, &m, FROM, "studiod");
     char *h = headers_of(a, msg);
-    const char *ct = strstr(h, "Content-Type: multipart/alternative; boundary=\"");
-    assert_non_null(ct);
-    const char *bstart = ct + strlen("Content-Type: multipart/alternative; boundary=\"");
-    char *boundary = arena_strndup(a, bstart, strcspn(bstart, "\""));
+    char *boundary = boundary_of(a, h, "multipart/alternative");
     char *open = arena_printf(a, "--%s\r\n", boundary);
     char *close = arena_printf(a, "\r\n--%s--\r\n", boundary);
     const char *plain = strstr(msg, open);
@@ -212,13 +232,11 @@ static void test_html_mail_is_multipart_alternative(void **state)
     assert_non_null(strstr(html, "<p style=3D\"color:red\">Total: <b>30 EUR</b></p>"));
     assert_non_null(strstr(html, close));
     assert_crlf_only(msg);
-    arena_free(a);
 }
 
 static void test_attachment_is_base64_in_multipart_mixed_and_decodes_back(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     /* Long enough for several 76-character lines. */
     struct buf ics;
     buf_init(&ics, a);
@@ -237,10 +255,7 @@ static void test_attachment_is_base64_in_multipart_mixed_and_decodes_back(void *
                      .attachment_content = content};
     char *msg = mail_format(a, &m, FROM, "studiod");
     char *h = headers_of(a, msg);
-    const char *ct = strstr(h, "Content-Type: multipart/mixed; boundary=\"");
-    assert_non_null(ct);
-    const char *bstart = ct + strlen("Content-Type: multipart/mixed; boundary=\"");
-    char *boundary = arena_strndup(a, bstart, strcspn(bstart, "\""));
+    char *boundary = boundary_of(a, h, "multipart/mixed");
     char *delim = arena_printf(a, "\r\n--%s\r\n", boundary);
     char *close = arena_printf(a, "\r\n--%s--\r\n", boundary);
 
@@ -284,13 +299,11 @@ static void test_attachment_is_base64_in_multipart_mixed_and_decodes_back(void *
     assert_memory_equal(decoded, content, n);
     assert_crlf_only(msg);
     assert_lines_within(msg, 78);
-    arena_free(a);
 }
 
 static void test_non_ascii_attachment_name_uses_rfc2231(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     struct mail m = {.to = "d@example.test",
                      .subject = "x",
                      .text = "x",
@@ -302,13 +315,11 @@ static void test_non_ascii_attachment_name_uses_rfc2231(void **state)
     assert_non_null(
         strstr(msg, "filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf%20%20X-Evil%3A%201\r\n"));
     assert_null(strstr(msg, "\r\nX-Evil"));
-    arena_free(a);
 }
 
 static void test_quoted_printable_breaks_long_lines_and_keeps_trailing_space(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     char text[400];
     memset(text, 'a', 290); /* 75 + 75 + 75 + 65: the last line has room for "=20" */
     strcpy(text + 290, " \nnext= \n");
@@ -318,32 +329,31 @@ static void test_quoted_printable_breaks_long_lines_and_keeps_trailing_space(voi
     assert_non_null(strstr(msg, "=\r\n"));                  /* soft breaks */
     assert_non_null(strstr(msg, "a=20\r\nnext=3D=20\r\n")); /* trailing space, '=' */
     assert_crlf_only(msg);
-    arena_free(a);
 }
 
 static void test_no_recipient_gives_null(void **state)
 {
-    (void)state;
-    struct arena *a = arena_new(0);
+    struct arena *a = *state;
     struct mail m = {.to = NULL, .subject = "x", .text = "x"};
     assert_null(mail_format(a, &m, FROM, "studiod"));
-    arena_free(a);
 }
+
+#define ARENA_TEST(f) cmocka_unit_test_setup_teardown(f, arena_setup, arena_teardown)
 
 int main(void)
 {
     if (crypto_init() != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_text_mail_has_every_header_and_crlf_line_ends),
-        cmocka_unit_test(test_non_ascii_subject_is_an_encoded_word),
-        cmocka_unit_test(test_long_subject_folds_without_splitting_characters),
-        cmocka_unit_test(test_cr_lf_in_subject_and_recipient_cannot_add_headers),
-        cmocka_unit_test(test_html_mail_is_multipart_alternative),
-        cmocka_unit_test(test_attachment_is_base64_in_multipart_mixed_and_decodes_back),
-        cmocka_unit_test(test_non_ascii_attachment_name_uses_rfc2231),
-        cmocka_unit_test(test_quoted_printable_breaks_long_lines_and_keeps_trailing_space),
-        cmocka_unit_test(test_no_recipient_gives_null),
+        ARENA_TEST(test_plain_text_mail_has_every_header_and_crlf_line_ends),
+        ARENA_TEST(test_non_ascii_subject_is_an_encoded_word),
+        ARENA_TEST(test_long_subject_folds_without_splitting_characters),
+        ARENA_TEST(test_cr_lf_in_subject_and_recipient_cannot_add_headers),
+        ARENA_TEST(test_html_mail_is_multipart_alternative),
+        ARENA_TEST(test_attachment_is_base64_in_multipart_mixed_and_decodes_back),
+        ARENA_TEST(test_non_ascii_attachment_name_uses_rfc2231),
+        ARENA_TEST(test_quoted_printable_breaks_long_lines_and_keeps_trailing_space),
+        ARENA_TEST(test_no_recipient_gives_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
