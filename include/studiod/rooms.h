@@ -33,7 +33,7 @@ struct booking_policy {
 /* The room as the booking module needs it. */
 struct room_info {
     char id[40];
-    char name[128];
+    char name[484]; /* up to 120 characters of UTF-8 (rooms.name) */
     int64_t hourly_rate;
     bool active;   /* bookable: active and not archived */
     json_t *json;  /* the public representation (owned; released by rooms_room_release) */

@@ -1,0 +1,353 @@
+/*
+ * rooms_routes.c — HTTP for setting a studio up (staff only, on the
+ * studio's host; session, CSRF and permission are checked by the
+ * middleware from the table below):
+ *   GET    /api/rooms[?include_archived=true]  rooms (not archived ones unless asked)
+ *   POST   /api/rooms                          a new room (201)
+ *   GET    /api/rooms/:id                      a room
+ *   PUT    /api/rooms/:id                      changes the fields sent; {"archived": true}
+ *   DELETE /api/rooms/:id                      204 deleted, or 200 {"archived": true} when it
+ *                                              has bookings (409 if future ones, unarchived)
+ *   GET    /api/rooms/:id/opening-hours        the room's hours, or the studio's it inherits
+ *   PUT    /api/rooms/:id/opening-hours        its own hours, or {"inherit": true}
+ *   GET    /api/rooms/:id/prices               rate and peak/off-peak rules
+ *   PUT    /api/rooms/:id/prices               rate and/or the whole set of rules
+ *   GET    /api/settings/booking               the booking policy
+ *   PUT    /api/settings/booking               changes the fields sent
+ *   GET    /api/opening-hours                  the studio's weekly hours
+ *   PUT    /api/opening-hours                  replaces them
+ *   GET    /api/closures[?from=&to=]           closed days overlapping [from, to]
+ *   POST   /api/closures                       a closure (201)
+ *   DELETE /api/closures/:id                   204
+ * Every DELETE that removes something answers 204 with no body.
+ */
+#include <string.h>
+
+#include "rooms_internal.h"
+
+static void rooms_index(struct request *req);
+static void room_post(struct request *req);
+static void room_get(struct request *req);
+static void room_put(struct request *req);
+static void room_delete(struct request *req);
+static void room_hours_get(struct request *req);
+static void room_hours_put(struct request *req);
+static void room_prices_get(struct request *req);
+static void room_prices_put(struct request *req);
+static void settings_get(struct request *req);
+static void settings_put(struct request *req);
+static void hours_get(struct request *req);
+static void hours_put(struct request *req);
+static void closures_index(struct request *req);
+static void closure_post(struct request *req);
+static void closure_delete(struct request *req);
+static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
+                  const char *what);
+static void reply_no_content(struct request *req);
+static bool id_or_404(struct request *req, const char *id, const char *what);
+
+#define STAFF TENANT_REQUIRED, AUTH_STAFF
+
+const struct route rooms_routes[] = {
+    {"GET", "/api/rooms", rooms_index, STAFF, "rooms", "view", 0},
+    {"POST", "/api/rooms", room_post, STAFF, "rooms", "create", 0},
+    {"GET", "/api/rooms/:id", room_get, STAFF, "rooms", "view", 0},
+    {"PUT", "/api/rooms/:id", room_put, STAFF, "rooms", "update", 0},
+    {"DELETE", "/api/rooms/:id", room_delete, STAFF, "rooms", "delete", 0},
+    {"GET", "/api/rooms/:id/opening-hours", room_hours_get, STAFF, "rooms", "view", 0},
+    {"PUT", "/api/rooms/:id/opening-hours", room_hours_put, STAFF, "rooms", "update", 0},
+    {"GET", "/api/rooms/:id/prices", room_prices_get, STAFF, "rooms", "view", 0},
+    {"PUT", "/api/rooms/:id/prices", room_prices_put, STAFF, "rooms", "update", 0},
+    {"GET", "/api/settings/booking", settings_get, STAFF, "settings", "view", 0},
+    {"PUT", "/api/settings/booking", settings_put, STAFF, "settings", "update", 0},
+    {"GET", "/api/opening-hours", hours_get, STAFF, "rooms", "view", 0},
+    {"PUT", "/api/opening-hours", hours_put, STAFF, "rooms", "update", 0},
+    {"GET", "/api/closures", closures_index, STAFF, "rooms", "view", 0},
+    {"POST", "/api/closures", closure_post, STAFF, "rooms", "create", 0},
+    {"DELETE", "/api/closures/:id", closure_delete, STAFF, "rooms", "delete", 0},
+    {0},
+};
+
+/* The one mapping from a module status to a reply; out and fields are stolen. what names
+ * the thing a 404 is about ("room"). */
+static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
+                  const char *what)
+{
+    switch (rc) {
+    case ROOMS_OK:
+        json_decref(fields);
+        http_reply_json(req, status, out);
+        return;
+    case ROOMS_NOT_FOUND:
+        http_reply_error(req, 404, "not_found", arena_printf(req->arena, "No such %s", what), NULL);
+        break;
+    case ROOMS_INVALID:
+        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
+        fields = NULL;
+        break;
+    case ROOMS_NAME_TAKEN:
+        http_reply_error(req, 409, "room_name_taken", "Another room already has this name", fields);
+        fields = NULL;
+        break;
+    case ROOMS_HAS_BOOKINGS:
+        http_reply_error(req, 409, "room_has_bookings",
+                         "This room has upcoming bookings: archive it first (its bookings are "
+                         "kept), or cancel them",
+                         NULL);
+        break;
+    case ROOMS_DB:
+    default:
+        http_reply_error(req, 503, "database_unavailable",
+                         "The database is unavailable; try again shortly", NULL);
+        break;
+    }
+    json_decref(out);
+    json_decref(fields);
+}
+
+static void reply_no_content(struct request *req)
+{
+    http_reply_bytes(req, 204, NULL, "", 0); /* no body, so no Content-Type */
+}
+
+/* An id that is not a uuid names nothing: 404 before reading the body or the database. */
+static bool id_or_404(struct request *req, const char *id, const char *what)
+{
+    if (rooms_id_valid(id))
+        return true;
+    reply(req, ROOMS_NOT_FOUND, 0, NULL, NULL, what);
+    return false;
+}
+
+/* ---- rooms ----------------------------------------------------------------------------- */
+
+static void rooms_index(struct request *req)
+{
+    const char *all = http_query(req, "include_archived");
+    if (all && strcmp(all, "true") != 0 && strcmp(all, "false") != 0 && strcmp(all, "1") != 0 &&
+        strcmp(all, "0") != 0) {
+        http_reply_error(req, 422, "invalid_input", "include_archived is true or false",
+                         json_pack("{s:s}", "include_archived", "true or false"));
+        return;
+    }
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    bool include = all && (strcmp(all, "true") == 0 || strcmp(all, "1") == 0);
+    int rc = rooms_list(t, include, &out);
+    reply(req, rc, 200, out, NULL, "room");
+}
+
+static void room_post(struct request *req)
+{
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_create(t, body, &out, &fields);
+    if (rc == ROOMS_OK)
+        http_add_header(req, "Location",
+                        arena_printf(req->arena, "/api/rooms/%s",
+                                     json_string_value(json_object_get(out, "id"))));
+    reply(req, rc, 201, out, fields, "room");
+}
+
+static void room_get(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "room"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rooms_get(t, id, &out);
+    reply(req, rc, 200, out, NULL, "room");
+}
+
+static void room_put(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "room"))
+        return;
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_update(t, id, body, &out, &fields);
+    reply(req, rc, 200, out, fields, "room");
+}
+
+static void room_delete(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "room"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    enum rooms_removal done = ROOMS_REMOVED;
+    int rc = rooms_remove(t, id, &done);
+    if (rc == ROOMS_OK && done == ROOMS_REMOVED)
+        reply_no_content(req);
+    else
+        reply(req, rc, 200, rc == ROOMS_OK ? json_pack("{s:b}", "archived", 1) : NULL, NULL,
+              "room");
+}
+
+static void room_hours_get(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "room"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rooms_hours_get(t, id, &out);
+    reply(req, rc, 200, out, NULL, "room");
+}
+
+static void room_hours_put(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "room"))
+        return;
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_hours_put(t, id, body, &out, &fields);
+    reply(req, rc, 200, out, fields, "room");
+}
+
+static void room_prices_get(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "room"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rooms_prices_get(t, id, &out);
+    reply(req, rc, 200, out, NULL, "room");
+}
+
+static void room_prices_put(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "room"))
+        return;
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_prices_put(t, id, body, &out, &fields);
+    reply(req, rc, 200, out, fields, "room");
+}
+
+/* ---- the studio ------------------------------------------------------------------------ */
+
+static void settings_get(struct request *req)
+{
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rooms_settings_get(t, &out);
+    reply(req, rc, 200, out, NULL, "settings");
+}
+
+static void settings_put(struct request *req)
+{
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_settings_update(t, body, &out, &fields);
+    reply(req, rc, 200, out, fields, "settings");
+}
+
+static void hours_get(struct request *req)
+{
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rooms_hours_get(t, NULL, &out);
+    reply(req, rc, 200, out, NULL, "hours");
+}
+
+static void hours_put(struct request *req)
+{
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_hours_put(t, NULL, body, &out, &fields);
+    reply(req, rc, 200, out, fields, "hours");
+}
+
+/* ---- closures -------------------------------------------------------------------------- */
+
+static void closures_index(struct request *req)
+{
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_closures_list(t, http_query(req, "from"), http_query(req, "to"), &out, &fields);
+    reply(req, rc, 200, out, fields, "closure");
+}
+
+static void closure_post(struct request *req)
+{
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rooms_closure_create(t, body, &out, &fields);
+    if (rc == ROOMS_OK)
+        http_add_header(req, "Location",
+                        arena_printf(req->arena, "/api/closures/%s",
+                                     json_string_value(json_object_get(out, "id"))));
+    reply(req, rc, 201, out, fields, "closure");
+}
+
+static void closure_delete(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "closure"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    int rc = rooms_closure_delete(t, id);
+    if (rc == ROOMS_OK)
+        reply_no_content(req);
+    else
+        reply(req, rc, 0, NULL, NULL, "closure");
+}
