@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "studiod/auth.h"
+#include "studiod/booking.h"
 #include "studiod/config.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
@@ -28,6 +29,7 @@
 #include "studiod/mail.h"
 #include "studiod/migrate.h"
 #include "studiod/ops.h"
+#include "studiod/rooms.h"
 #include "studiod/server.h"
 #include "studiod/signup.h"
 #include "studiod/site.h"
@@ -39,6 +41,9 @@
 static const struct route_table route_tables[] = {
     {"ops", ops_routes},       {"site", site_routes}, {"signup", signup_routes},
     {"auth", auth_routes},     {"static", static_routes},
+    {"booking_public", booking_public_routes},
+    {"rooms", rooms_routes},
+    {"booking", booking_routes},
     {NULL, NULL},
 };
 
@@ -84,6 +89,7 @@ static int cmd_serve(bool http)
     sigset_t set;
     block_signals(&set);
     jobs_register(mail_job_kinds);
+    jobs_register(booking_job_kinds);
     struct http_hooks hooks = {.load_session = auth_load_session,
                                .has_permission = auth_has_permission};
     if (http && server_start(route_tables, &hooks) != 0)

@@ -93,7 +93,7 @@ int booking_expire(struct db_conn *t, const char *id);
 /* Replies for a non-OK booking_* result, in the one error shape (steals err->fields). */
 void booking_reply_error(struct request *req, int rc, struct booking_error *err);
 
-/* Job kinds: "booking_expire_hold" {"slug","booking_id"}. */
+/* Job kinds: "booking_expire_hold" {"slug","booking_id"}, "booking_search_mail". */
 extern const struct job_kind booking_job_kinds[];
 
 extern const struct route booking_public_routes[];

@@ -1,0 +1,1232 @@
+/*
+ * booking.c — the rules and SQL of a booking's life: made (public or by
+ * staff), read, confirmed, moved, cancelled with its refund, expired when
+ * an unpaid hold runs out; and the two background jobs that go with them.
+ *
+ * The promise: no two active holds on a room overlap. The exclusion
+ * constraint bookings_no_overlap (migrations/tenant/0002) is the guarantee,
+ * for every writer, whatever the interleaving: an INSERT or UPDATE that
+ * would overlap fails with SQLSTATE 23P01 and becomes 409 slot_taken. The
+ * SELECT made first only finds the conflicting booking's times for a good
+ * message; it decides nothing. A hold is [starts_at, ends_at + buffer) with
+ * the room's buffer at the time of writing.
+ *
+ * Decisions (DESIGN.md leaves them to the module):
+ *   - Status. A deposit due → 'pending' with hold_expires_at = now() +
+ *     hold_minutes and a "booking_expire_hold" job due then. No deposit →
+ *     'confirmed' when the studio auto-confirms, else 'pending' without
+ *     expiry until staff confirm. Bookings made by staff are confirmed
+ *     unless a deposit is due (skip_deposit waives it).
+ *   - Holds that ran out are also expired lazily, for the room, right before
+ *     a booking or move on it checks for conflicts: a late or lost job never
+ *     keeps a slot blocked (availability already treats them as free).
+ *   - Refs: crypto_ref, 11 symbols of 31 (54.5 bits), retried on the
+ *     unlikely unique violation. Refs are upper-case; lookups upper-case
+ *     what the customer typed (booking_public_routes.c).
+ *   - Manage tokens: 24 random bytes; only SHA-256(token) is stored, so the
+ *     raw token exists once, in the creation reply and the first mail.
+ *   - Customers are one per lower(email); a new booking updates the name,
+ *     and the phone unless the new one is empty. The upsert and the booking
+ *     are one statement, so a refused booking leaves no customer behind.
+ *   - With nothing paid the refund is 0, but the rule that applies now is
+ *     still named (pricing_refund names none for 0, so it is asked with a
+ *     nominal amount).
+ *   - Search by e-mail never lists bookings: it queues the job
+ *     "booking_search_mail", which mails the address a NEW manage link for
+ *     each upcoming active booking (the old hash is replaced: older links
+ *     stop working, the safe choice since nobody holds the old tokens in
+ *     clear) and sends nothing when there is none. Doing it in a job keeps
+ *     the HTTP answer identical in content and in timing.
+ *   - Cancelling by ref (the customer) needs a booking that has not ended;
+ *     staff may cancel any pending or confirmed booking and may set the
+ *     refund (at most what was paid).
+ *   - A move recomputes the price (unless keep_price) but not the deposit.
+ *   - Mails and jobs live in the master database, bookings in the studio's:
+ *     they are queued in one master transaction after the booking's change
+ *     committed, so no mail ever announces a change that rolled back. If the
+ *     master is down then, the booking stands without its mail (logged).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booking_internal.h"
+#include "studiod/crypto.h"
+#include "studiod/db.h"
+#include "studiod/jobs.h"
+#include "studiod/log.h"
+#include "studiod/money.h"
+#include "studiod/pricing.h"
+#include "studiod/tenant.h"
+
+#define JOB_EXPIRE_HOLD "booking_expire_hold"
+#define JOB_SEARCH_MAIL "booking_search_mail"
+#define JOB_ATTEMPTS 5
+
+/* clang-format off */
+/* Every column struct booking_row holds; $2 is the studio's zone. */
+#define ROW_SELECT                                                                                 \
+    "SELECT b.id, b.ref, b.status, b.source, b.room_id, r.name AS room_name,"                      \
+    " " BOOKING_SQL_RFC3339("b.starts_at", "$2::text") " AS starts_at,"                            \
+    " " BOOKING_SQL_RFC3339("b.ends_at", "$2::text") " AS ends_at,"                                \
+    " to_char(b.starts_at AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"') AS ics_start,"         \
+    " to_char(b.ends_at AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"') AS ics_end,"             \
+    " to_char(b.starts_at AT TIME ZONE $2::text, 'FMDay FMDD FMMonth YYYY') AS local_day,"         \
+    " to_char(b.starts_at AT TIME ZONE $2::text, 'HH24:MI') AS local_start,"                       \
+    " to_char(b.ends_at AT TIME ZONE $2::text, 'HH24:MI') AS local_end,"                           \
+    " b.price_amount, b.deposit_amount, b.paid_amount, b.refund_amount, b.refund_rule,"            \
+    " b.currency, b.notes, b.staff_notes,"                                                         \
+    " " BOOKING_SQL_RFC3339("b.hold_expires_at", "$2::text") " AS hold_expires_at,"                \
+    " to_char(b.hold_expires_at AT TIME ZONE $2::text, 'FMDay FMDD FMMonth YYYY, HH24:MI')"        \
+    "   AS hold_expires_local,"                                                                    \
+    " " BOOKING_SQL_RFC3339("b.confirmed_at", "$2::text") " AS confirmed_at,"                      \
+    " " BOOKING_SQL_RFC3339("b.cancelled_at", "$2::text") " AS cancelled_at,"                      \
+    " b.cancel_reason, b.created_by,"                                                              \
+    " " BOOKING_SQL_RFC3339("b.created_at", "$2::text") " AS created_at,"                          \
+    " " BOOKING_SQL_RFC3339("b.updated_at", "$2::text") " AS updated_at,"                          \
+    " c.id AS customer_id, c.name AS customer_name, c.email AS customer_email,"                    \
+    " c.phone AS customer_phone,"                                                                  \
+    " floor(extract(epoch FROM b.starts_at - now()))::bigint AS seconds_before_start,"             \
+    " b.ends_at <= now() AS over"                                                                  \
+    " FROM bookings b JOIN rooms r ON r.id = b.room_id JOIN customers c ON c.id = b.customer_id"
+
+static const char sql_row_by_id[] = ROW_SELECT " WHERE b.id = $1::uuid";
+static const char sql_row_by_ref[] = ROW_SELECT " WHERE b.ref = $1";
+static const char sql_row_by_id_locked[] = ROW_SELECT " WHERE b.id = $1::uuid FOR UPDATE OF b";
+static const char sql_row_by_ref_locked[] = ROW_SELECT " WHERE b.ref = $1 FOR UPDATE OF b";
+
+/* Holds that ran out, on one room: expired before a conflict check (see the top). */
+static const char sql_expire_room_holds[] =
+    "UPDATE bookings SET status = 'expired', updated_at = now()"
+    " WHERE room_id = $1::uuid AND status = 'pending' AND hold_expires_at <= now()";
+
+/* The first active booking whose hold meets [$2, $3 + buffer $4) on room $1, other than
+ * booking $6; its times in zone $5. The same test as bookings_no_overlap. */
+static const char sql_conflict[] =
+    "SELECT to_char(b.starts_at AT TIME ZONE $5::text, 'HH24:MI') AS local_start,"
+    "       to_char(b.ends_at AT TIME ZONE $5::text, 'HH24:MI') AS local_end"
+    "  FROM bookings b"
+    " WHERE b.room_id = $1::uuid AND b.status IN ('pending', 'confirmed')"
+    "   AND b.hold && tstzrange($2::timestamptz, $3::timestamptz + make_interval(mins => $4::int))"
+    "   AND ($6::uuid IS NULL OR b.id <> $6::uuid)"
+    " ORDER BY b.starts_at LIMIT 1";
+
+/* The booking cut into PRICING_SEGMENT_MINUTES pieces, each with its local ISO weekday and
+ * minute of day in zone $3 (DST-correct: pieces are absolute time). */
+static const char sql_segments[] =
+    "SELECT extract(isodow FROM x.l)::int AS weekday,"
+    "       (extract(hour FROM x.l) * 60 + extract(minute FROM x.l))::int AS minute_of_day,"
+    "       ceil(least(extract(epoch FROM $2::timestamptz - g.s), $4::int * 60) / 60)::int"
+    "         AS minutes"
+    "  FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 microsecond',"
+    "                       make_interval(mins => $4::int)) AS g(s),"
+    "       LATERAL (SELECT g.s AT TIME ZONE $3::text AS l) AS x"
+    " ORDER BY g.s";
+
+/* The customer (one per lower(email)) and the booking, in one statement: a failure of
+ * either (the constraint above all) leaves nothing behind. */
+static const char sql_insert[] =
+    "WITH c AS ("
+    "  INSERT INTO customers (name, email, phone) VALUES ($1, $2, $3)"
+    "  ON CONFLICT ((lower(email))) DO UPDATE"
+    "     SET name = EXCLUDED.name,"
+    "         phone = CASE WHEN EXCLUDED.phone <> '' THEN EXCLUDED.phone"
+    "                      ELSE customers.phone END,"
+    "         updated_at = now()"
+    "  RETURNING id)"
+    " INSERT INTO bookings (ref, room_id, customer_id, starts_at, ends_at, hold, status, source,"
+    "                       price_amount, deposit_amount, currency, notes, manage_token_hash,"
+    "                       hold_expires_at, confirmed_at, created_by)"
+    " SELECT $4, $5::uuid, c.id, $6::timestamptz, $7::timestamptz,"
+    "        tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $8::int)),"
+    "        $9, $10, $11::bigint, $12::bigint, $13, $14, $15,"
+    "        CASE WHEN $16::int > 0 THEN now() + make_interval(mins => $16::int) END,"
+    "        CASE WHEN $9 = 'confirmed' THEN now() END,"
+    "        $17::uuid"
+    "   FROM c"
+    " RETURNING id";
+
+static const char sql_cancel[] =
+    "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), refund_amount = $2::bigint,"
+    "       refund_rule = $3, cancel_reason = $4, hold_expires_at = NULL, updated_at = now()"
+    " WHERE id = $1::uuid";
+
+static const char sql_confirm[] =
+    "UPDATE bookings SET status = 'confirmed', confirmed_at = now(), hold_expires_at = NULL,"
+    "       updated_at = now()"
+    " WHERE id = $1::uuid AND status = 'pending'"
+    " RETURNING id";
+
+static const char sql_status[] = "SELECT status FROM bookings WHERE id = $1::uuid";
+
+static const char sql_move[] =
+    "UPDATE bookings SET room_id = $2::uuid, starts_at = $3::timestamptz, ends_at = $4::timestamptz,"
+    "       hold = tstzrange($3::timestamptz, $4::timestamptz + make_interval(mins => $5::int)),"
+    "       price_amount = coalesce($6::bigint, price_amount),"
+    "       currency = CASE WHEN $6::bigint IS NULL THEN currency ELSE $7 END,"
+    "       updated_at = now()"
+    " WHERE id = $1::uuid AND status IN ('pending', 'confirmed')"
+    " RETURNING id";
+
+static const char sql_expire[] =
+    "UPDATE bookings SET status = 'expired', updated_at = now()"
+    " WHERE id = $1::uuid AND status = 'pending' AND hold_expires_at <= now()";
+
+/* Seconds left on a pending hold that has not run out (a job that came early or a hold
+ * that was extended): the job is queued again for then. */
+static const char sql_hold_left[] =
+    "SELECT ceil(extract(epoch FROM hold_expires_at - now()))::int AS seconds"
+    "  FROM bookings WHERE id = $1::uuid AND status = 'pending' AND hold_expires_at > now()";
+
+static const char sql_token_hash[] = "SELECT manage_token_hash FROM bookings WHERE ref = $1";
+
+static const char sql_session[] =
+    "SELECT json_build_object('id', s.id, 'status', s.status, 'engineer_id', s.engineer_id,"
+    "         'notes', s.notes,"
+    "         'checked_in_at', " BOOKING_SQL_RFC3339("s.checked_in_at", "$2::text") ","
+    "         'checked_out_at', " BOOKING_SQL_RFC3339("s.checked_out_at", "$2::text") ")::text"
+    "         AS session"
+    "  FROM studio_sessions s WHERE s.booking_id = $1::uuid";
+
+static const char sql_public_rooms[] =
+    "SELECT coalesce(json_agg(json_build_object("
+    "         'id', id, 'name', name, 'description', description, 'capacity', capacity,"
+    "         'hourly_rate', hourly_rate, 'currency', $1::text, 'equipment', equipment,"
+    "         'color', color, 'photo_url', photo_url) ORDER BY lower(name), id), '[]')::text"
+    "         AS rooms"
+    "  FROM rooms WHERE active AND archived_at IS NULL";
+
+/* Upcoming active bookings of one customer, for the search mail. */
+static const char sql_search[] =
+    "SELECT b.id, b.ref, b.status, r.name AS room_name,"
+    "       to_char(b.starts_at AT TIME ZONE $2::text, 'FMDay FMDD FMMonth YYYY') AS local_day,"
+    "       to_char(b.starts_at AT TIME ZONE $2::text, 'HH24:MI') AS local_start,"
+    "       to_char(b.ends_at AT TIME ZONE $2::text, 'HH24:MI') AS local_end"
+    "  FROM bookings b JOIN customers c ON c.id = b.customer_id JOIN rooms r ON r.id = b.room_id"
+    " WHERE lower(c.email) = lower($1) AND b.status IN ('pending', 'confirmed')"
+    "   AND NOT (b.status = 'pending' AND b.hold_expires_at <= now())"
+    "   AND b.ends_at > now()"
+    " ORDER BY b.starts_at LIMIT $3::int";
+
+static const char sql_set_token[] =
+    "UPDATE bookings SET manage_token_hash = $2, updated_at = now() WHERE id = $1::uuid";
+
+/* clang-format on */
+static int row_load(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *key,
+                    bool by_id, bool lock, struct booking_row *row);
+static void row_from(struct arena *a, PGresult *r, struct booking_row *row);
+static json_t *money_json(int64_t amount, const char *currency);
+static json_t *refund_json(const struct booking_row *b);
+static json_t *row_public_json(const struct booking_row *b, bool full);
+static json_t *row_staff_json(const struct booking_row *b);
+static size_t utf8_chars(const char *s);
+static bool has_control(const char *s);
+static void check_customer(const struct booking_input *in, json_t *fields);
+static int expire_room_holds(struct db_conn *t, const char *room_id);
+static void conflict_error(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                           const struct room_info *room, const char *starts, const char *ends,
+                           int buffer, const char *except_id, struct booking_error *err);
+static int check_free(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                      const struct room_info *room, const struct booking_times *tm, int buffer,
+                      const char *except_id, struct booking_error *err);
+static int price_of(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                    const struct room_info *room, const struct booking_times *tm, int64_t *price);
+static int load_room_and_policy(struct db_conn *t, const char *room_id, struct room_info *room,
+                                struct booking_policy *pol, json_t *fields);
+static void queue_after_create(struct arena *a, const struct tenant *tn, struct db_conn *m,
+                               const struct booking_row *b, int hold_minutes, const char *link);
+static void queue_mail(struct arena *a, const struct tenant *tn, struct db_conn *m,
+                       const struct booking_row *b, enum booking_mail_kind kind);
+static int invalid(struct booking_error *err, json_t *fields);
+static int run_expire_hold(json_t *payload, char *err, size_t errlen);
+static int run_search_mail(json_t *payload, char *err, size_t errlen);
+static int search_mail(struct arena *a, struct db_conn *m, struct db_conn *t,
+                       const struct tenant *tn, const char *email, const char *studio_url);
+
+const struct job_kind booking_job_kinds[] = {
+    {JOB_EXPIRE_HOLD, run_expire_hold, JOB_ATTEMPTS},
+    {JOB_SEARCH_MAIL, run_search_mail, JOB_ATTEMPTS},
+    {0},
+};
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+void booking_set_error(struct booking_error *err, const char *code, const char *message)
+{
+    snprintf(err->code, sizeof(err->code), "%s", code);
+    snprintf(err->message, sizeof(err->message), "%s", message);
+}
+
+static int invalid(struct booking_error *err, json_t *fields)
+{
+    err->fields = fields;
+    booking_set_error(err, "invalid_input", "Some fields are not valid");
+    return BOOKING_INVALID;
+}
+
+bool booking_is_uuid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool booking_email_ok(const char *s)
+{
+    if (!s)
+        return false;
+    size_t n = strlen(s);
+    const char *at = strchr(s, '@');
+    if (n < 3 || n > BOOKING_EMAIL_MAX || !at || at == s || strchr(at + 1, '@'))
+        return false;
+    const char *dot = strrchr(at, '.');
+    if (!dot || dot == at + 1 || dot[1] == '\0')
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f || *p == '<' || *p == '>' ||
+            *p == ',' || *p == ';' || *p == '"' || *p == '\\' || *p == '(' || *p == ')')
+            return false;
+    return true;
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+static bool has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
+static json_t *money_json(int64_t amount, const char *currency)
+{
+    return json_pack("{s:I, s:s}", "amount", (json_int_t)amount, "currency", currency);
+}
+
+static json_t *refund_json(const struct booking_row *b)
+{
+    if (!b->has_refund)
+        return json_null();
+    return json_pack("{s:I, s:s, s:s?}", "amount", (json_int_t)b->refund, "currency", b->currency,
+                     "rule", b->refund_rule);
+}
+
+/* ---- reading ------------------------------------------------------------------------- */
+
+static void row_from(struct arena *a, PGresult *r, struct booking_row *row)
+{
+    memset(row, 0, sizeof(*row));
+#define S(f) row->f = db_get_dup(a, r, 0, #f)
+    S(id);
+    S(ref);
+    S(status);
+    S(source);
+    S(room_id);
+    S(room_name);
+    S(starts_at);
+    S(ends_at);
+    S(ics_start);
+    S(ics_end);
+    S(local_day);
+    S(local_start);
+    S(local_end);
+    S(refund_rule);
+    S(currency);
+    S(notes);
+    S(staff_notes);
+    S(hold_expires_at);
+    S(hold_expires_local);
+    S(confirmed_at);
+    S(cancelled_at);
+    S(cancel_reason);
+    S(created_by);
+    S(created_at);
+    S(updated_at);
+    S(customer_id);
+    S(customer_name);
+    S(customer_email);
+    S(customer_phone);
+#undef S
+    row->price = atoll(db_get(r, 0, "price_amount"));
+    row->deposit = atoll(db_get(r, 0, "deposit_amount"));
+    row->paid = atoll(db_get(r, 0, "paid_amount"));
+    const char *refund = db_get(r, 0, "refund_amount");
+    row->has_refund = refund != NULL;
+    row->refund = refund ? atoll(refund) : 0;
+    row->seconds_before_start = atoll(db_get(r, 0, "seconds_before_start"));
+    row->over = db_get(r, 0, "over")[0] == 't';
+}
+
+/* One booking by id (checked to be a uuid) or ref. 0, BOOKING_NOT_FOUND or BOOKING_DB. */
+static int row_load(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *key,
+                    bool by_id, bool lock, struct booking_row *row)
+{
+    if (by_id && !booking_is_uuid(key))
+        return BOOKING_NOT_FOUND;
+    if (!by_id && (!key || strlen(key) > BOOKING_REF_MAX))
+        return BOOKING_NOT_FOUND;
+    const char *sql = by_id ? (lock ? sql_row_by_id_locked : sql_row_by_id)
+                            : (lock ? sql_row_by_ref_locked : sql_row_by_ref);
+    const char *p[] = {key, tn->timezone};
+    PGresult *r = db_exec(t, sql, 2, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return BOOKING_NOT_FOUND;
+    }
+    row_from(a, r, row);
+    PQclear(r);
+    return BOOKING_OK;
+}
+
+static json_t *row_public_json(const struct booking_row *b, bool full)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "ref", b->ref, "status", b->status,
+                          "starts_at", b->starts_at, "ends_at", b->ends_at, "room", "id",
+                          b->room_id, "name", b->room_name);
+    if (!full)
+        return j;
+    json_object_set_new(j, "customer",
+                        json_pack("{s:s, s:s, s:s}", "name", b->customer_name, "email",
+                                  b->customer_email, "phone", b->customer_phone));
+    json_object_set_new(j, "notes", json_string(b->notes));
+    json_object_set_new(j, "price", money_json(b->price, b->currency));
+    json_object_set_new(j, "deposit", money_json(b->deposit, b->currency));
+    json_object_set_new(j, "paid", money_json(b->paid, b->currency));
+    json_object_set_new(j, "refund", refund_json(b));
+    json_object_set_new(j, "hold_expires_at",
+                        b->hold_expires_at ? json_string(b->hold_expires_at) : json_null());
+    json_object_set_new(j, "cancelled_at",
+                        b->cancelled_at ? json_string(b->cancelled_at) : json_null());
+    json_object_set_new(j, "created_at", json_string(b->created_at));
+    return j;
+}
+
+static json_t *row_staff_json(const struct booking_row *b)
+{
+    json_t *j = row_public_json(b, true);
+    json_object_set_new(j, "id", json_string(b->id));
+    json_object_set_new(j, "source", json_string(b->source));
+    json_object_set_new(json_object_get(j, "customer"), "id", json_string(b->customer_id));
+    json_object_set_new(j, "staff_notes", json_string(b->staff_notes));
+    json_object_set_new(j, "confirmed_at",
+                        b->confirmed_at ? json_string(b->confirmed_at) : json_null());
+    json_object_set_new(j, "cancel_reason",
+                        b->cancel_reason ? json_string(b->cancel_reason) : json_null());
+    json_object_set_new(j, "created_by", b->created_by ? json_string(b->created_by) : json_null());
+    json_object_set_new(j, "updated_at", json_string(b->updated_at));
+    return j;
+}
+
+int booking_get_by_ref(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *ref,
+                       bool full, json_t **out)
+{
+    struct booking_row b;
+    *out = NULL;
+    int rc = row_load(a, tn, t, ref, false, false, &b);
+    if (rc == BOOKING_OK)
+        *out = row_public_json(&b, full);
+    return rc;
+}
+
+int booking_get(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *id,
+                json_t **out)
+{
+    struct booking_row b;
+    *out = NULL;
+    int rc = row_load(a, tn, t, id, true, false, &b);
+    if (rc != BOOKING_OK)
+        return rc;
+    const char *p[] = {b.id, tn->timezone};
+    PGresult *r = db_exec(t, sql_session, 2, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    json_t *session = PQntuples(r) == 1 ? json_loads(db_get(r, 0, "session"), 0, NULL) : NULL;
+    PQclear(r);
+    *out = row_staff_json(&b);
+    json_object_set_new(*out, "session", session ? session : json_null());
+    return BOOKING_OK;
+}
+
+bool booking_token_ok(struct db_conn *t, const char *ref, const char *token)
+{
+    if (!ref || !token || !*token || strlen(token) > BOOKING_TOKEN_MAX ||
+        strlen(ref) > BOOKING_REF_MAX)
+        return false;
+    const char *p[] = {ref};
+    PGresult *r = db_exec(t, sql_token_hash, 1, p, NULL);
+    if (!r)
+        return false;
+    bool ok = false;
+    if (PQntuples(r) == 1) {
+        struct arena *a = arena_new(256);
+        ok = crypto_streq(crypto_sha256_hex(a, token, strlen(token)),
+                          db_get(r, 0, "manage_token_hash"));
+        arena_free(a);
+    }
+    PQclear(r);
+    return ok;
+}
+
+/* ---- the public studio ---------------------------------------------------------------- */
+
+int booking_public_studio(const struct tenant *tn, struct db_conn *t, json_t **out)
+{
+    struct booking_policy pol;
+    memset(&pol, 0, sizeof(pol));
+    int lr = rooms_policy_load(t, NULL, &pol);
+    if (lr != 0)
+        return BOOKING_DB; /* the studio_settings row always exists */
+    *out = json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", tn->name, "slug", tn->slug, "timezone",
+                     tn->timezone, "currency", tn->currency, "policy", rooms_policy_json(&pol));
+    rooms_policy_release(&pol);
+    return BOOKING_OK;
+}
+
+int booking_public_rooms(const struct tenant *tn, struct db_conn *t, json_t **out)
+{
+    const char *p[] = {tn->currency};
+    PGresult *r = db_exec(t, sql_public_rooms, 1, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    json_t *rooms = json_loads(db_get(r, 0, "rooms"), 0, NULL);
+    PQclear(r);
+    if (!rooms)
+        return BOOKING_DB;
+    *out = json_pack("{s:o}", "rooms", rooms);
+    return BOOKING_OK;
+}
+
+/* ---- making a booking ----------------------------------------------------------------- */
+
+static void check_customer(const struct booking_input *in, json_t *fields)
+{
+    const char *name = in->customer_name;
+    if (!name || !*name)
+        json_object_set_new(fields, "customer.name", json_string("Required"));
+    else if (utf8_chars(name) > BOOKING_NAME_MAX || has_control(name))
+        json_object_set_new(fields, "customer.name",
+                            json_sprintf("At most %d characters, on one line", BOOKING_NAME_MAX));
+    if (!in->customer_email || !*in->customer_email)
+        json_object_set_new(fields, "customer.email", json_string("Required"));
+    else if (!booking_email_ok(in->customer_email))
+        json_object_set_new(fields, "customer.email", json_string("A valid e-mail address"));
+    if (in->customer_phone &&
+        (utf8_chars(in->customer_phone) > BOOKING_PHONE_MAX || has_control(in->customer_phone)))
+        json_object_set_new(fields, "customer.phone",
+                            json_sprintf("At most %d characters", BOOKING_PHONE_MAX));
+    if (in->notes && utf8_chars(in->notes) > BOOKING_NOTES_MAX)
+        json_object_set_new(fields, "notes",
+                            json_sprintf("At most %d characters", BOOKING_NOTES_MAX));
+}
+
+/* The bookable room and its policy. 0; BOOKING_INVALID with a room_id field; BOOKING_DB.
+ * On 0 the caller releases both. */
+static int load_room_and_policy(struct db_conn *t, const char *room_id, struct room_info *room,
+                                struct booking_policy *pol, json_t *fields)
+{
+    memset(room, 0, sizeof(*room));
+    memset(pol, 0, sizeof(*pol));
+    if (!room_id || !*room_id) {
+        json_object_set_new(fields, "room_id", json_string("Required"));
+        return BOOKING_INVALID;
+    }
+    int lr = booking_is_uuid(room_id) ? rooms_room_load(t, room_id, room) : -1;
+    if (lr == -2)
+        return BOOKING_DB;
+    if (lr != 0 || !room->active) {
+        if (lr == 0)
+            rooms_room_release(room);
+        json_object_set_new(fields, "room_id", json_string("No such room"));
+        return BOOKING_INVALID;
+    }
+    if (rooms_policy_load(t, room_id, pol) != 0) {
+        rooms_room_release(room);
+        return BOOKING_DB;
+    }
+    return BOOKING_OK;
+}
+
+static int expire_room_holds(struct db_conn *t, const char *room_id)
+{
+    const char *p[] = {room_id};
+    return db_run(t, sql_expire_room_holds, 1, p) == 0 ? BOOKING_OK : BOOKING_DB;
+}
+
+/* The slot_taken error, naming the conflicting booking's local times (nothing personal). */
+static void conflict_error(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                           const struct room_info *room, const char *starts, const char *ends,
+                           int buffer, const char *except_id, struct booking_error *err)
+{
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%d", buffer);
+    const char *p[] = {room->id, starts, ends, buf, tn->timezone, except_id};
+    PGresult *r = db_exec(t, sql_conflict, 6, p, NULL);
+    const char *message;
+    if (r && PQntuples(r) == 1)
+        message = arena_printf(a, "%s is already booked %s\xE2\x80\x93%s", room->name,
+                               db_get(r, 0, "local_start"), db_get(r, 0, "local_end"));
+    else
+        message = arena_printf(a, "%s is already booked at this time", room->name);
+    PQclear(r);
+    booking_set_error(err, "slot_taken", message);
+    err->fields = json_pack("{s:s}", "starts_at", "This time is no longer free");
+}
+
+/* The friendly check before writing: BOOKING_SLOT_TAKEN when an active hold is in the way. */
+static int check_free(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                      const struct room_info *room, const struct booking_times *tm, int buffer,
+                      const char *except_id, struct booking_error *err)
+{
+    if (expire_room_holds(t, room->id) != BOOKING_OK)
+        return BOOKING_DB;
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%d", buffer);
+    const char *p[] = {room->id, tm->starts_at, tm->ends_at, buf, tn->timezone, except_id};
+    PGresult *r = db_exec(t, sql_conflict, 6, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    bool taken = PQntuples(r) > 0;
+    PQclear(r);
+    if (!taken)
+        return BOOKING_OK;
+    conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, buffer, except_id, err);
+    return BOOKING_SLOT_TAKEN;
+}
+
+/* The server's price: the room's rate and peak rules over the booking's local pieces. */
+static int price_of(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                    const struct room_info *room, const struct booking_times *tm, int64_t *price)
+{
+    struct price_rule rules[BOOKING_MAX_RULES];
+    int nrules = rooms_price_rules(t, room->id, rules, BOOKING_MAX_RULES);
+    if (nrules < 0)
+        return BOOKING_DB;
+    char seg[16];
+    snprintf(seg, sizeof(seg), "%d", PRICING_SEGMENT_MINUTES);
+    const char *p[] = {tm->starts_at, tm->ends_at, tn->timezone, seg};
+    PGresult *r = db_exec(t, sql_segments, 4, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    int n = PQntuples(r);
+    struct time_segment *segs = arena_alloc(a, sizeof(*segs) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        segs[i].weekday = atoi(db_get(r, i, "weekday"));
+        segs[i].minute_of_day = atoi(db_get(r, i, "minute_of_day"));
+        segs[i].minutes = atoi(db_get(r, i, "minutes"));
+    }
+    PQclear(r);
+    *price = pricing_price(room->hourly_rate, rules, nrules, segs, n);
+    return BOOKING_OK;
+}
+
+static void queue_after_create(struct arena *a, const struct tenant *tn, struct db_conn *m,
+                               const struct booking_row *b, int hold_minutes, const char *link)
+{
+    if (!m) {
+        log_msg(LOG_WARN, "booking %s: no master connection; mail and hold job not queued", b->ref);
+        return;
+    }
+    int rc = db_begin(m);
+    if (rc == 0 && hold_minutes > 0)
+        rc = jobs_enqueue(m, JOB_EXPIRE_HOLD,
+                          json_pack("{s:s, s:s}", "slug", tn->slug, "booking_id", b->id),
+                          hold_minutes * 60);
+    if (rc == 0)
+        rc = booking_mail(a, m, tn, b, BOOKING_MAIL_MADE, link);
+    if (rc == 0)
+        rc = db_commit(m);
+    if (rc != 0) {
+        db_rollback(m);
+        log_msg(LOG_ERROR,
+                "booking %s: mail/hold job not queued (the hold still ends: expired lazily)",
+                b->ref);
+    }
+}
+
+static void queue_mail(struct arena *a, const struct tenant *tn, struct db_conn *m,
+                       const struct booking_row *b, enum booking_mail_kind kind)
+{
+    if (!m || booking_mail(a, m, tn, b, kind, NULL) != 0)
+        log_msg(LOG_ERROR, "booking %s: mail not queued", b->ref);
+}
+
+int booking_create(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
+                   const struct booking_input *in, json_t **out, struct booking_error *err)
+{
+    return booking_create_at(a, tn, t, m, in, booking_studio_url(a, tn), out, err);
+}
+
+int booking_create_at(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                      struct db_conn *m, const struct booking_input *in, const char *studio_url,
+                      json_t **out, struct booking_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    bool override = in->staff && in->override_rules;
+    json_t *fields = json_object();
+    check_customer(in, fields);
+    if (in->created_by && !booking_is_uuid(in->created_by))
+        json_object_set_new(fields, "created_by", json_string("A user id"));
+    char starts[BOOKING_TIME_LEN], ends[BOOKING_TIME_LEN];
+    bool times_ok = true;
+    if (!booking_parse_time(in->starts_at, starts)) {
+        json_object_set_new(fields, "starts_at",
+                            json_string("An RFC 3339 time with offset, e.g. "
+                                        "2027-03-28T14:00:00+02:00"));
+        times_ok = false;
+    }
+    if (!booking_parse_time(in->ends_at, ends)) {
+        json_object_set_new(fields, "ends_at",
+                            json_string("An RFC 3339 time with offset, e.g. "
+                                        "2027-03-28T16:00:00+02:00"));
+        times_ok = false;
+    }
+    struct room_info room;
+    struct booking_policy pol;
+    int rc = load_room_and_policy(t, in->room_id, &room, &pol, fields);
+    if (rc == BOOKING_DB) {
+        json_decref(fields);
+        return BOOKING_DB;
+    }
+    bool have_room = rc == BOOKING_OK;
+    struct booking_times tm;
+    memset(&tm, 0, sizeof(tm));
+    if (have_room && times_ok)
+        rc = booking_check_times(tn, t, room.id, &pol, starts, ends, override, fields, &tm);
+    if (rc == BOOKING_DB)
+        goto done;
+    if (json_object_size(fields)) {
+        rc = invalid(err, fields);
+        fields = NULL;
+        goto done;
+    }
+    rc = check_free(a, tn, t, &room, &tm, pol.buffer_minutes, NULL, err);
+    if (rc != BOOKING_OK)
+        goto done;
+
+    int64_t price = 0;
+    if ((rc = price_of(a, tn, t, &room, &tm, &price)) != BOOKING_OK)
+        goto done;
+    int64_t deposit = pricing_deposit(price, pol.deposit_type, pol.deposit_value);
+    if (deposit < 0) {
+        log_msg(LOG_WARN, "unknown deposit type %s: no deposit", pol.deposit_type);
+        deposit = 0;
+    }
+    if (in->staff && in->skip_deposit)
+        deposit = 0;
+    const char *status = deposit > 0                       ? "pending"
+                         : (in->staff || pol.auto_confirm) ? "confirmed"
+                                                           : "pending";
+    int hold_minutes = deposit > 0 ? pol.hold_minutes : 0;
+
+    char *token = crypto_token(a, BOOKING_TOKEN_BYTES);
+    char price_s[24], deposit_s[24], buffer_s[16], hold_s[16];
+    snprintf(price_s, sizeof(price_s), "%lld", (long long)price);
+    snprintf(deposit_s, sizeof(deposit_s), "%lld", (long long)deposit);
+    snprintf(buffer_s, sizeof(buffer_s), "%d", pol.buffer_minutes);
+    snprintf(hold_s, sizeof(hold_s), "%d", hold_minutes);
+    const char *p[] = {in->customer_name,
+                       in->customer_email,
+                       in->customer_phone ? in->customer_phone : "",
+                       NULL, /* the ref, below */
+                       room.id,
+                       tm.starts_at,
+                       tm.ends_at,
+                       buffer_s,
+                       status,
+                       in->staff ? "staff" : "public",
+                       price_s,
+                       deposit_s,
+                       tn->currency,
+                       in->notes ? in->notes : "",
+                       crypto_sha256_hex(a, token, strlen(token)),
+                       hold_s,
+                       in->created_by};
+    PGresult *r = NULL;
+    const char *st = NULL;
+    for (int attempt = 0; attempt < BOOKING_REF_TRIES && !r; attempt++) {
+        p[3] = crypto_ref(a, BOOKING_REF_LEN);
+        st = NULL;
+        r = db_exec(t, sql_insert, 17, p, &st);
+        if (!r && !(st && strcmp(st, SQLSTATE_UNIQUE_VIOLATION) == 0))
+            break; /* only a ref collision is worth another try */
+    }
+    if (!r) {
+        if (st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0) {
+            /* Lost a race the check above could not see: the constraint decided. */
+            conflict_error(a, tn, t, &room, tm.starts_at, tm.ends_at, pol.buffer_minutes, NULL,
+                           err);
+            rc = BOOKING_SLOT_TAKEN;
+        } else {
+            rc = BOOKING_DB;
+        }
+        goto done;
+    }
+    char *id = db_get_dup(a, r, 0, "id");
+    PQclear(r);
+
+    struct booking_row b;
+    if ((rc = row_load(a, tn, t, id, true, false, &b)) != BOOKING_OK) {
+        rc = BOOKING_DB;
+        goto done;
+    }
+    char *link = booking_manage_link(a, studio_url, b.ref, token);
+    queue_after_create(a, tn, m, &b, hold_minutes, link);
+    log_msg(LOG_INFO, "booking %s made (%s, %s)", b.ref, b.status, b.source);
+    *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:s?}", "id", b.id,
+                     "ref", b.ref, "manage_token", token, "status", b.status, "starts_at",
+                     b.starts_at, "ends_at", b.ends_at, "room", "id", b.room_id, "name",
+                     b.room_name, "price", money_json(b.price, b.currency), "deposit",
+                     money_json(b.deposit, b.currency), "hold_expires_at", b.hold_expires_at);
+    rc = BOOKING_OK;
+done:
+    json_decref(fields);
+    if (have_room) {
+        rooms_policy_release(&pol);
+        rooms_room_release(&room);
+    }
+    return rc;
+}
+
+/* ---- changing a booking --------------------------------------------------------------- */
+
+int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
+                   const char *key, bool by_id, int64_t refund_override, const char *reason,
+                   json_t **out, struct booking_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    if (reason && utf8_chars(reason) > BOOKING_REASON_MAX)
+        return invalid(err, json_pack("{s:s}", "reason", "At most 500 characters"));
+    if (db_begin(t) != 0)
+        return BOOKING_DB;
+    struct booking_row b;
+    int rc = row_load(a, tn, t, key, by_id, true, &b);
+    if (rc != BOOKING_OK) {
+        db_rollback(t);
+        if (rc == BOOKING_NOT_FOUND)
+            booking_set_error(err, "not_found", "No such booking");
+        return rc;
+    }
+    if (strcmp(b.status, "pending") != 0 && strcmp(b.status, "confirmed") != 0) {
+        db_rollback(t);
+        booking_set_error(err, "wrong_state",
+                          arena_printf(a, "This booking is %s already", b.status));
+        return BOOKING_WRONG_STATE;
+    }
+    if (!by_id && b.over) {
+        db_rollback(t);
+        booking_set_error(err, "wrong_state", "This booking is over; ask the studio");
+        return BOOKING_WRONG_STATE;
+    }
+    int64_t refund;
+    const char *rule_name;
+    if (refund_override >= 0) {
+        if (refund_override > b.paid) {
+            db_rollback(t);
+            return invalid(err, json_pack("{s:s}", "refund_amount",
+                                          arena_printf(a, "At most what was paid (%s)",
+                                                       money_format(a, b.paid, b.currency))));
+        }
+        refund = refund_override;
+        rule_name = "set by staff";
+    } else {
+        struct booking_policy pol;
+        memset(&pol, 0, sizeof(pol));
+        if (rooms_policy_load(t, b.room_id, &pol) != 0) {
+            db_rollback(t);
+            return BOOKING_DB;
+        }
+        rule_name = NULL;
+        if (b.paid > 0) {
+            refund = pricing_refund(b.paid, b.seconds_before_start, pol.refund_rule, &rule_name);
+        } else {
+            /* Nothing paid, nothing refunded; pricing_refund names no rule for 0, so ask it
+             * with a nominal amount which rule applies now (the customer is told). */
+            (void)pricing_refund(INT64_C(10000), b.seconds_before_start, pol.refund_rule,
+                                 &rule_name);
+            refund = 0;
+        }
+        rule_name = arena_strdup(a, rule_name ? rule_name : "no refund");
+        rooms_policy_release(&pol);
+        if (refund < 0)
+            refund = 0;
+    }
+    char refund_s[24];
+    snprintf(refund_s, sizeof(refund_s), "%lld", (long long)refund);
+    const char *p[] = {b.id, refund_s, rule_name, reason};
+    if (db_run(t, sql_cancel, 4, p) != 0 || db_commit(t) != 0) {
+        db_rollback(t);
+        return BOOKING_DB;
+    }
+    /* The hold is free from the commit on: the constraint only counts pending/confirmed. */
+    struct booking_row after;
+    if (row_load(a, tn, t, b.id, true, false, &after) == BOOKING_OK) {
+        queue_mail(a, tn, m, &after, BOOKING_MAIL_CANCELLED);
+        b = after;
+    }
+    log_msg(LOG_INFO, "booking %s cancelled (%s)", b.ref, by_id ? "staff" : "customer");
+    *out = json_pack("{s:s, s:s, s:s, s:{s:I, s:s, s:s}}", "id", b.id, "ref", b.ref, "status",
+                     "cancelled", "refund", "amount", (json_int_t)refund, "currency", b.currency,
+                     "rule", rule_name);
+    return BOOKING_OK;
+}
+
+int booking_confirm(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
+                    const char *id, json_t **out, struct booking_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    if (!booking_is_uuid(id)) {
+        booking_set_error(err, "not_found", "No such booking");
+        return BOOKING_NOT_FOUND;
+    }
+    const char *p[] = {id};
+    PGresult *r = db_exec(t, sql_confirm, 1, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    bool done = PQntuples(r) == 1;
+    PQclear(r);
+    if (!done) {
+        r = db_exec(t, sql_status, 1, p, NULL);
+        if (!r)
+            return BOOKING_DB;
+        int rc = BOOKING_NOT_FOUND;
+        if (PQntuples(r) == 1) {
+            booking_set_error(err, "wrong_state",
+                              arena_printf(a,
+                                           "Only a pending booking can be confirmed; this "
+                                           "one is %s",
+                                           db_get(r, 0, "status")));
+            rc = BOOKING_WRONG_STATE;
+        } else {
+            booking_set_error(err, "not_found", "No such booking");
+        }
+        PQclear(r);
+        return rc;
+    }
+    struct booking_row b;
+    if (row_load(a, tn, t, id, true, false, &b) != BOOKING_OK)
+        return BOOKING_DB;
+    queue_mail(a, tn, m, &b, BOOKING_MAIL_CONFIRMED);
+    log_msg(LOG_INFO, "booking %s confirmed", b.ref);
+    *out = row_staff_json(&b);
+    return BOOKING_OK;
+}
+
+int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *id,
+                 const char *room_id, const char *starts_at, const char *ends_at, bool keep_price,
+                 json_t **out, struct booking_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    struct booking_row cur;
+    int rc = row_load(a, tn, t, id, true, false, &cur);
+    if (rc != BOOKING_OK) {
+        if (rc == BOOKING_NOT_FOUND)
+            booking_set_error(err, "not_found", "No such booking");
+        return rc;
+    }
+    if (strcmp(cur.status, "pending") != 0 && strcmp(cur.status, "confirmed") != 0) {
+        booking_set_error(err, "wrong_state",
+                          arena_printf(a, "A %s booking cannot be moved", cur.status));
+        return BOOKING_WRONG_STATE;
+    }
+    json_t *fields = json_object();
+    if ((starts_at == NULL) != (ends_at == NULL))
+        json_object_set_new(fields, starts_at ? "ends_at" : "starts_at",
+                            json_string("Give both starts_at and ends_at, or neither"));
+    char starts[BOOKING_TIME_LEN], ends[BOOKING_TIME_LEN];
+    bool times_ok = true;
+    if (starts_at && !booking_parse_time(starts_at, starts)) {
+        json_object_set_new(fields, "starts_at", json_string("An RFC 3339 time with offset"));
+        times_ok = false;
+    }
+    if (ends_at && !booking_parse_time(ends_at, ends)) {
+        json_object_set_new(fields, "ends_at", json_string("An RFC 3339 time with offset"));
+        times_ok = false;
+    }
+    if (!starts_at || !ends_at) {
+        snprintf(starts, sizeof(starts), "%s", cur.starts_at);
+        snprintf(ends, sizeof(ends), "%s", cur.ends_at);
+    }
+    struct room_info room;
+    struct booking_policy pol;
+    rc = load_room_and_policy(t, room_id ? room_id : cur.room_id, &room, &pol, fields);
+    if (rc == BOOKING_DB) {
+        json_decref(fields);
+        return BOOKING_DB;
+    }
+    bool have_room = rc == BOOKING_OK;
+    struct booking_times tm;
+    memset(&tm, 0, sizeof(tm));
+    if (have_room && times_ok)
+        rc = booking_check_times(tn, t, room.id, &pol, starts, ends, false, fields, &tm);
+    if (rc == BOOKING_DB)
+        goto done;
+    if (json_object_size(fields)) {
+        rc = invalid(err, fields);
+        fields = NULL;
+        goto done;
+    }
+    if ((rc = check_free(a, tn, t, &room, &tm, pol.buffer_minutes, cur.id, err)) != BOOKING_OK)
+        goto done;
+    int64_t price = 0;
+    if (!keep_price && (rc = price_of(a, tn, t, &room, &tm, &price)) != BOOKING_OK)
+        goto done;
+    char price_s[24], buffer_s[16];
+    snprintf(price_s, sizeof(price_s), "%lld", (long long)price);
+    snprintf(buffer_s, sizeof(buffer_s), "%d", pol.buffer_minutes);
+    const char *p[] = {cur.id,      room.id,  tm.starts_at,
+                       tm.ends_at,  buffer_s, keep_price ? NULL : price_s,
+                       tn->currency};
+    const char *st = NULL;
+    PGresult *r = db_exec(t, sql_move, 7, p, &st);
+    if (!r) {
+        if (st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0) {
+            conflict_error(a, tn, t, &room, tm.starts_at, tm.ends_at, pol.buffer_minutes, cur.id,
+                           err);
+            rc = BOOKING_SLOT_TAKEN;
+        } else {
+            rc = BOOKING_DB;
+        }
+        goto done;
+    }
+    bool moved = PQntuples(r) == 1;
+    PQclear(r);
+    if (!moved) { /* cancelled or expired in the meantime */
+        booking_set_error(err, "wrong_state", "This booking changed meanwhile; it cannot be moved");
+        rc = BOOKING_WRONG_STATE;
+        goto done;
+    }
+    struct booking_row b;
+    if ((rc = row_load(a, tn, t, cur.id, true, false, &b)) != BOOKING_OK) {
+        rc = BOOKING_DB;
+        goto done;
+    }
+    log_msg(LOG_INFO, "booking %s moved", b.ref);
+    *out = row_staff_json(&b);
+done:
+    json_decref(fields);
+    if (have_room) {
+        rooms_policy_release(&pol);
+        rooms_room_release(&room);
+    }
+    return rc;
+}
+
+int booking_expire(struct db_conn *t, const char *id)
+{
+    if (!booking_is_uuid(id))
+        return BOOKING_OK; /* nothing of ours */
+    const char *p[] = {id};
+    return db_run(t, sql_expire, 1, p) == 0 ? BOOKING_OK : BOOKING_DB;
+}
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+void booking_reply_error(struct request *req, int rc, struct booking_error *err)
+{
+    int status;
+    const char *code, *message;
+    switch (rc) {
+    case BOOKING_INVALID:
+        status = 422;
+        code = "invalid_input";
+        message = "Some fields are not valid";
+        break;
+    case BOOKING_SLOT_TAKEN:
+        status = 409;
+        code = "slot_taken";
+        message = "This time is already booked";
+        break;
+    case BOOKING_NOT_FOUND:
+        status = 404;
+        code = "not_found";
+        message = "No such booking";
+        break;
+    case BOOKING_WRONG_STATE:
+        status = 409;
+        code = "wrong_state";
+        message = "Not possible in this booking's state";
+        break;
+    default: /* the database: never say more */
+        json_decref(err->fields);
+        err->fields = NULL;
+        http_reply_error(req, 503, "database_unavailable",
+                         "The studio's database is unavailable; try again shortly", NULL);
+        return;
+    }
+    if (err->code[0])
+        code = err->code;
+    if (err->message[0])
+        message = err->message;
+    json_t *fields = err->fields;
+    err->fields = NULL;
+    http_reply_error(req, status, code, message, fields);
+}
+
+/* ---- background jobs ------------------------------------------------------------------- */
+
+int booking_search_request(struct db_conn *m, const struct tenant *tn, const char *email,
+                           const char *studio_url)
+{
+    return jobs_enqueue(
+        m, JOB_SEARCH_MAIL,
+        json_pack("{s:s, s:s, s:s}", "slug", tn->slug, "email", email, "studio_url", studio_url),
+        0);
+}
+
+/* "booking_expire_hold" {"slug","booking_id"}: expires the hold if it ran out; a hold that
+ * has not (extended, or a job run early) gets a new job for when it does. */
+static int run_expire_hold(json_t *payload, char *err, size_t errlen)
+{
+    const char *slug = json_string_value(json_object_get(payload, "slug"));
+    const char *id = json_string_value(json_object_get(payload, "booking_id"));
+    if (!slug || !booking_is_uuid(id)) {
+        log_msg(LOG_WARN, "%s: malformed payload, dropped", JOB_EXPIRE_HOLD);
+        return 0;
+    }
+    struct db_conn *m = db_acquire_master();
+    if (!m) {
+        snprintf(err, errlen, "master database unavailable");
+        return -1;
+    }
+    struct tenant tn;
+    if (tenant_load(m, slug, &tn) != 0) {
+        db_release(m);
+        snprintf(err, errlen, "studio %s not found", slug);
+        return -1;
+    }
+    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
+    if (!t) {
+        db_release(m);
+        snprintf(err, errlen, "database of %s unavailable", slug);
+        return -1;
+    }
+    int rc = booking_expire(t, id) == BOOKING_OK ? 0 : -1;
+    if (rc == 0) {
+        const char *p[] = {id};
+        PGresult *r = db_exec(t, sql_hold_left, 1, p, NULL);
+        if (!r)
+            rc = -1;
+        else if (PQntuples(r) == 1)
+            rc = jobs_enqueue(m, JOB_EXPIRE_HOLD, json_incref(payload),
+                              atoi(db_get(r, 0, "seconds")));
+        PQclear(r);
+    }
+    if (rc != 0)
+        snprintf(err, errlen, "could not expire booking %s of %s", id, slug);
+    db_release(t);
+    db_release(m);
+    return rc;
+}
+
+/* Mints a fresh manage token for each upcoming booking of email and mails the links. The
+ * tenant change commits first and the mail after it, so a failure is retried whole: at
+ * worst a retry mints tokens again, and the mail that leaves carries the working ones. */
+static int search_mail(struct arena *a, struct db_conn *m, struct db_conn *t,
+                       const struct tenant *tn, const char *email, const char *studio_url)
+{
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", BOOKING_SEARCH_MAX);
+    const char *p[] = {email, tn->timezone, limit};
+    PGresult *r = db_exec(t, sql_search, 3, p, NULL);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    if (n == 0) { /* nothing to send: the caller was answered the same either way */
+        PQclear(r);
+        return 0;
+    }
+    struct booking_link *links = arena_alloc(a, sizeof(*links) * (size_t)n);
+    int rc = db_begin(t);
+    for (int i = 0; i < n && rc == 0; i++) {
+        char *token = crypto_token(a, BOOKING_TOKEN_BYTES);
+        const char *pu[] = {db_get(r, i, "id"), crypto_sha256_hex(a, token, strlen(token))};
+        rc = db_run(t, sql_set_token, 2, pu);
+        links[i] = (struct booking_link){
+            .ref = db_get_dup(a, r, i, "ref"),
+            .room_name = db_get_dup(a, r, i, "room_name"),
+            .local_day = db_get_dup(a, r, i, "local_day"),
+            .local_start = db_get_dup(a, r, i, "local_start"),
+            .local_end = db_get_dup(a, r, i, "local_end"),
+            .status = db_get_dup(a, r, i, "status"),
+        };
+        links[i].link = booking_manage_link(a, studio_url, links[i].ref, token);
+    }
+    PQclear(r);
+    if (rc == 0)
+        rc = db_begin(m);
+    else {
+        db_rollback(t);
+        return -1;
+    }
+    if (rc == 0)
+        rc = booking_mail_links(a, m, tn, email, links, n);
+    if (rc == 0)
+        rc = db_commit(t);
+    if (rc == 0)
+        rc = db_commit(m);
+    if (rc != 0) {
+        db_rollback(t);
+        db_rollback(m);
+    }
+    return rc;
+}
+
+/* "booking_search_mail" {"slug","email","studio_url"}. */
+static int run_search_mail(json_t *payload, char *err, size_t errlen)
+{
+    const char *slug = json_string_value(json_object_get(payload, "slug"));
+    const char *email = json_string_value(json_object_get(payload, "email"));
+    const char *url = json_string_value(json_object_get(payload, "studio_url"));
+    if (!slug || !booking_email_ok(email) || !url) {
+        log_msg(LOG_WARN, "%s: malformed payload, dropped", JOB_SEARCH_MAIL);
+        return 0;
+    }
+    struct db_conn *m = db_acquire_master();
+    if (!m) {
+        snprintf(err, errlen, "master database unavailable");
+        return -1;
+    }
+    struct tenant tn;
+    if (tenant_load(m, slug, &tn) != 0) {
+        db_release(m);
+        snprintf(err, errlen, "studio %s not found", slug);
+        return -1;
+    }
+    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
+    if (!t) {
+        db_release(m);
+        snprintf(err, errlen, "database of %s unavailable", slug);
+        return -1;
+    }
+    struct arena *a = arena_new(8192);
+    int rc = search_mail(a, m, t, &tn, email, url);
+    arena_free(a);
+    if (rc != 0)
+        snprintf(err, errlen, "search mail for a customer of %s failed", slug);
+    db_release(t);
+    db_release(m);
+    return rc;
+}

@@ -1,0 +1,270 @@
+/*
+ * test_booking_race.c — the promise under load: 200 customers asking at
+ * once for overlapping times of one room get exactly one booking between
+ * them (201) and 199 × 409 slot_taken, and the studio's database holds one
+ * active booking for the room. Whatever the interleaving, the exclusion
+ * constraint on bookings.hold decides; the check studiod makes first only
+ * words the refusal.
+ *
+ * Each request is its own thread with its own libcurl handle; a barrier
+ * releases them together. Half the customers share one e-mail address, so
+ * the customer upsert races too.
+ *
+ * Most losers are turned away by that first check; the second test makes
+ * sure the constraint itself answers when the check cannot see the winner
+ * (its transaction has not committed yet): the INSERT waits, then fails
+ * with 23P01, and the customer still gets 409 slot_taken with the winner's
+ * local times.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest_harness.h"
+
+#define PASSWORD "correct horse battery staple"
+#define RACERS 200
+#define STARTS 6 /* start times 30 minutes apart; every booking lasts 3 hours */
+#define RACE_TIMEOUT_MS 60000
+#define LOCK_WAIT_MS 10000
+
+static struct studiod_proc *const srv = &itest_server;
+
+struct racer {
+    const struct itest_studio *studio;
+    pthread_barrier_t *go;
+    char body[512];
+    long status;
+    char code[32];
+    char message[256];
+};
+
+static void *race(void *arg);
+static PGconn *connect_db(const char *dbname);
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    pthread_barrier_wait(r->go);
+    struct itest_req rq = {.method = "POST",
+                           .host = r->studio->host,
+                           .path = "/api/public/booking",
+                           .content_type = "application/json",
+                           .body = r->body,
+                           .timeout_ms = RACE_TIMEOUT_MS};
+    struct itest_resp *resp = itest_send(srv, &rq);
+    r->status = resp->status;
+    const char *code = itest_error_code(resp);
+    snprintf(r->code, sizeof(r->code), "%s", code ? code : "");
+    const char *message =
+        json_string_value(json_object_get(json_object_get(resp->json, "error"), "message"));
+    snprintf(r->message, sizeof(r->message), "%s", message ? message : "");
+    if (resp->status != 201 && resp->status != 409)
+        fprintf(stderr, "race: %ld %s %s\n", resp->status, resp->body, resp->error);
+    itest_resp_free(resp);
+    return NULL;
+}
+
+static void test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_409(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    itest_name_studio("bk-race", &s);
+    assert_int_equal(itest_signup_studio(srv, &s, PASSWORD), 201);
+    char *room = itest_pg_value(s.db, "INSERT INTO rooms (name, hourly_rate)"
+                                      " VALUES ('Race Room', 1500) RETURNING id");
+    assert_non_null(room);
+
+    /* Ten days ahead, from 12:00 local: [12:00+30k, 15:00+30k) for k < 6 all overlap. */
+    PGresult *times = itest_pg_query(
+        NULL, "SELECT to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + time '12:00'"
+              "                 + make_interval(mins => 30 * k)) AT TIME ZONE 'Europe/Paris'"
+              "                 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + time '15:00'"
+              "                 + make_interval(mins => 30 * k)) AT TIME ZONE 'Europe/Paris'"
+              "                 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+              "  FROM generate_series(0, 5) k ORDER BY k");
+    assert_non_null(times);
+    assert_int_equal(PQntuples(times), STARTS);
+
+    static struct racer racers[RACERS];
+    pthread_t threads[RACERS];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, RACERS);
+    for (int i = 0; i < RACERS; i++) {
+        struct racer *r = &racers[i];
+        memset(r, 0, sizeof(*r));
+        r->studio = &s;
+        r->go = &go;
+        int k = i % STARTS;
+        char email[96];
+        if (i % 2)
+            snprintf(email, sizeof(email), "racer-%d@example.com", i);
+        else
+            snprintf(email, sizeof(email), "shared@example.com");
+        json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", room, "starts_at",
+                              PQgetvalue(times, k, 0), "ends_at", PQgetvalue(times, k, 1),
+                              "customer", "name", "Racer", "email", email);
+        char *text = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        snprintf(r->body, sizeof(r->body), "%s", text);
+        free(text);
+    }
+    PQclear(times);
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&go);
+
+    int created = 0, taken = 0, other = 0;
+    for (int i = 0; i < RACERS; i++) {
+        if (racers[i].status == 201)
+            created++;
+        else if (racers[i].status == 409 && strcmp(racers[i].code, "slot_taken") == 0)
+            taken++;
+        else
+            other++;
+    }
+    print_message("race: %d created, %d slot_taken, %d other\n", created, taken, other);
+    assert_int_equal(created, 1);
+    assert_int_equal(taken, RACERS - 1);
+    assert_int_equal(other, 0);
+
+    char *active = itest_pg_value(s.db,
+                                  "SELECT count(*) FROM bookings WHERE room_id = $1::uuid"
+                                  "   AND status IN ('pending', 'confirmed')",
+                                  room);
+    assert_string_equal(active, "1");
+    free(active);
+    char *all = itest_pg_value(s.db, "SELECT count(*) FROM bookings");
+    assert_string_equal(all, "1"); /* the losers left nothing behind */
+    free(all);
+    free(room);
+}
+
+/* A connection of our own to dbname on the test cluster (for an open transaction). */
+static PGconn *connect_db(const char *dbname)
+{
+    const char *keys[] = {"dbname", "dbname", NULL};
+    const char *values[] = {getenv("STUDIOD_DATABASE_URL"), dbname, NULL};
+    PGconn *c = PQconnectdbParams(keys, values, 1);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect %s: %s", dbname, PQerrorMessage(c));
+    return c;
+}
+
+static void test_the_constraint_refuses_a_booking_the_check_could_not_see(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    itest_name_studio("bk-race-c", &s);
+    assert_int_equal(itest_signup_studio(srv, &s, PASSWORD), 201);
+    char *room = itest_pg_value(s.db, "INSERT INTO rooms (name, hourly_rate)"
+                                      " VALUES ('Race Room', 1500) RETURNING id");
+    assert_non_null(room);
+    PGresult *times = itest_pg_query(
+        NULL, "SELECT to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + time '14:00')"
+              "                 AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + time '16:00')"
+              "                 AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + time '15:00')"
+              "                 AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + time '17:00')"
+              "                 AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+    assert_non_null(times);
+
+    /* The winner, written by another session and not yet committed. */
+    PGconn *winner = connect_db(s.db);
+    PGresult *w = PQexec(winner, "BEGIN");
+    PQclear(w);
+    const char *pw[] = {room, PQgetvalue(times, 0, 0), PQgetvalue(times, 0, 1)};
+    w = PQexecParams(winner,
+                     "WITH c AS (INSERT INTO customers (name, email)"
+                     "           VALUES ('Winner', 'winner@example.com') RETURNING id)"
+                     " INSERT INTO bookings (ref, room_id, customer_id, starts_at, ends_at, hold,"
+                     "                       status, source, price_amount, currency,"
+                     "                       manage_token_hash)"
+                     " SELECT 'WINNER23456', $1::uuid, c.id, $2::timestamptz, $3::timestamptz,"
+                     "        tstzrange($2::timestamptz, $3::timestamptz), 'confirmed', 'staff',"
+                     "        0, 'EUR', 'x' FROM c",
+                     3, NULL, pw, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(w), PGRES_COMMAND_OK);
+    PQclear(w);
+
+    /* The customer asks for 15:00-17:00: the check sees nothing, the INSERT must wait. */
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    static struct racer r;
+    memset(&r, 0, sizeof(r));
+    r.studio = &s;
+    r.go = &go;
+    json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", room, "starts_at",
+                          PQgetvalue(times, 0, 2), "ends_at", PQgetvalue(times, 0, 3), "customer",
+                          "name", "Loser", "email", "loser@example.com");
+    char *text = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    snprintf(r.body, sizeof(r.body), "%s", text);
+    free(text);
+    PQclear(times);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, race, &r), 0);
+    pthread_barrier_wait(&go);
+
+    double deadline = itest_now_ms() + LOCK_WAIT_MS;
+    bool waiting = false;
+    while (!waiting && itest_now_ms() < deadline) {
+        char *n = itest_pg_value(NULL,
+                                 "SELECT count(*) FROM pg_stat_activity"
+                                 " WHERE datname = $1 AND wait_event_type = 'Lock'",
+                                 s.db);
+        waiting = n && strcmp(n, "0") != 0;
+        free(n);
+        if (!waiting)
+            itest_pause_ms(20);
+    }
+    w = PQexec(winner, "COMMIT");
+    assert_int_equal(PQresultStatus(w), PGRES_COMMAND_OK);
+    PQclear(w);
+    PQfinish(winner);
+    pthread_join(thread, NULL);
+    pthread_barrier_destroy(&go);
+    assert_true(waiting); /* the INSERT did wait for the winner */
+    assert_int_equal(r.status, 409);
+    assert_string_equal(r.code, "slot_taken");
+    assert_string_equal(r.message, "Race Room is already booked 14:00\xE2\x80\x93"
+                                   "16:00");
+
+    char *active = itest_pg_value(s.db, "SELECT string_agg(ref, ',') FROM bookings"
+                                        " WHERE status IN ('pending', 'confirmed')");
+    assert_string_equal(active, "WINNER23456");
+    free(active);
+    char *loser =
+        itest_pg_value(s.db, "SELECT count(*) FROM customers WHERE email = 'loser@example.com'");
+    assert_string_equal(loser, "0"); /* the customer upsert went with the failed INSERT */
+    free(loser);
+    free(room);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_409),
+        cmocka_unit_test(test_the_constraint_refuses_a_booking_the_check_could_not_see),
+    };
+    return cmocka_run_group_tests(tests, itest_suite_setup, itest_suite_teardown);
+}
