@@ -9,6 +9,7 @@
  *   studiod tenant create ...     a studio from the command line
  *   studiod tenant list           every studio
  *   studiod tenant repair         clean up interrupted provisioning
+ *   studiod admin create ...      a platform admin (prints the TOTP enrolment URI)
  *   studiod routes                every route (method, pattern, auth)
  */
 #include <curl/curl.h>
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "studiod/admin.h"
+#include "studiod/audit.h"
 #include "studiod/auth.h"
 #include "studiod/booking.h"
 #include "studiod/config.h"
@@ -29,10 +32,12 @@
 #include "studiod/mail.h"
 #include "studiod/migrate.h"
 #include "studiod/ops.h"
+#include "studiod/rbac.h"
 #include "studiod/rooms.h"
 #include "studiod/server.h"
 #include "studiod/signup.h"
 #include "studiod/site.h"
+#include "studiod/staff.h"
 #include "studiod/static.h"
 
 #define DRAIN_SECONDS 20
@@ -44,6 +49,10 @@ static const struct route_table route_tables[] = {
     {"booking_public", booking_public_routes},
     {"rooms", rooms_routes},
     {"booking", booking_routes},
+    {"audit", audit_routes},
+    {"rbac", rbac_routes},
+    {"staff", staff_routes},
+    {"admin", admin_routes},
     {NULL, NULL},
 };
 
@@ -52,6 +61,7 @@ static int cmd_serve(bool http);
 static int cmd_migrate(void);
 static int cmd_tenant(int argc, char **argv);
 static int cmd_routes(void);
+static int cmd_admin(int argc, char **argv);
 static void block_signals(sigset_t *set);
 
 static int usage(FILE *out)
@@ -68,6 +78,9 @@ static int usage(FILE *out)
           "  tenant list           list studios\n"
           "  tenant repair [--older-than SECONDS]\n"
           "                        remove unfinished provisioning and orphan databases\n"
+          "  admin create --email E [--name N] [--password P]\n"
+          "                        create a platform admin; prints the TOTP enrolment\n"
+          "                        otpauth:// URI (exit 3 when the e-mail exists)\n"
           "  routes                list every HTTP route\n"
           "  --help                this text\n\n",
           out);
@@ -90,8 +103,10 @@ static int cmd_serve(bool http)
     block_signals(&set);
     jobs_register(mail_job_kinds);
     jobs_register(booking_job_kinds);
+    jobs_register(rbac_job_kinds);
     struct http_hooks hooks = {.load_session = auth_load_session,
-                               .has_permission = auth_has_permission};
+                               .has_permission = rbac_has_permission,
+                               .load_admin = admin_load_session};
     if (http && server_start(route_tables, &hooks) != 0)
         return 1;
     if ((!http || g_config.run_jobs) && jobs_start() != 0) {
@@ -215,6 +230,62 @@ static int cmd_tenant(int argc, char **argv)
     return 0;
 }
 
+static int cmd_admin(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "create") != 0)
+        return usage(stderr);
+    static const struct option opts[] = {
+        {"email", required_argument, 0, 'e'},
+        {"name", required_argument, 0, 'n'},
+        {"password", required_argument, 0, 'p'},
+        {0, 0, 0, 0},
+    };
+    const char *email = NULL, *name = NULL, *password = NULL;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': email = optarg; break;
+        case 'n': name = optarg; break;
+        case 'p': password = optarg; break;
+        default: return usage(stderr);
+        }
+    }
+    if (!email)
+        return usage(stderr);
+    struct arena *a = arena_new(4096);
+    if (!name) /* the e-mail's local part */
+        name = arena_strndup(a, email, strcspn(email, "@"));
+    bool generated = !password;
+    if (generated)
+        password = crypto_token(a, 18);
+    struct admin_created out;
+    const char *problem = "";
+    int rc = admin_create(a, email, name, password, &out, &problem);
+    if (rc == ADMIN_EXISTS) {
+        fprintf(stderr, "studiod: an admin %s already exists\n", email);
+        arena_free(a);
+        return EXIT_EXISTS;
+    }
+    if (rc != ADMIN_OK) {
+        if (rc == ADMIN_INVALID)
+            fprintf(stderr, "studiod: invalid admin: %s\n", problem);
+        else
+            fputs("studiod: could not create the admin (see the log above)\n", stderr);
+        arena_free(a);
+        return rc == ADMIN_INVALID ? 2 : 1;
+    }
+    printf("admin:    %s (%s)\n", email, out.id);
+    if (generated)
+        printf("password: %s   (generated: shown this once)\n", password);
+    printf("totp:     %s\n", out.otpauth_uri);
+    printf("secret:   %s   (add it to an authenticator app: scan the URI as a QR code or "
+           "type the secret; shown this once)\n",
+           out.secret_b32);
+    arena_free(a);
+    return 0;
+}
+
 static int cmd_routes(void)
 {
     struct router *r = router_new(route_tables);
@@ -258,6 +329,8 @@ int main(int argc, char **argv)
         rc = cmd_migrate();
     else if (strcmp(cmd, "tenant") == 0)
         rc = cmd_tenant(argc - 2, argv + 2);
+    else if (strcmp(cmd, "admin") == 0)
+        rc = cmd_admin(argc - 2, argv + 2);
     else
         rc = usage(stderr);
     db_shutdown();

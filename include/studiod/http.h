@@ -40,7 +40,8 @@ enum route_auth {
 };
 
 enum route_flags {
-    ROUTE_NO_CSRF = 1u << 0, /* unsafe method that needs no CSRF token (e.g. login) */
+    ROUTE_NO_CSRF = 1u << 0,     /* unsafe method that needs no CSRF token (e.g. login) */
+    ROUTE_SECRET_PATH = 1u << 1, /* the path carries a credential: log the pattern, not the path */
 };
 
 struct route {
@@ -72,6 +73,16 @@ struct session {
     char roles_json[512]; /* JSON array of the user's current role names */
 };
 
+/* The platform admin session the middleware loaded from the studiod_admin cookie
+ * (src/modules/admin), for AUTH_ADMIN routes. */
+struct admin_session {
+    char id[40];
+    char admin_id[40];
+    char name[128];
+    char email[256];
+    char csrf_token[64];
+};
+
 struct request_priv;
 
 struct http_header {
@@ -96,7 +107,9 @@ struct request {
     const char *param_values[HTTP_MAX_PARAMS];
     struct tenant *tenant;   /* resolved from Host, or NULL */
     struct session *session; /* the staff session, or NULL */
+    struct admin_session *admin; /* the platform admin session (AUTH_ADMIN routes), or NULL */
     struct db_conn *tenant_db; /* lazily acquired by request_tenant_db() */
+    void *perm_cache;          /* RBAC: the session's effective permissions, computed once */
     /* the reply */
     int status;
     const char *content_type;
@@ -114,6 +127,9 @@ struct http_hooks {
     int (*load_session)(struct request *req, struct session *out);
     /* True when the session may do resource/action (RBAC). NULL: every staff user may. */
     bool (*has_permission)(struct request *req, const char *resource, const char *action);
+    /* Loads the platform admin session named by the request's cookie into req->admin:
+     * 0 found, -1 none, -2 database unavailable. */
+    int (*load_admin)(struct request *req);
 };
 
 /* Lookups: NULL when absent. Header names are case-insensitive. */

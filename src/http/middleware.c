@@ -9,7 +9,11 @@
  *   permission  the route's RBAC permission (hooks.has_permission) → 403;
  *   CSRF        unsafe methods on cookie-authenticated (AUTH_STAFF) routes
  *               need X-CSRF-Token or a csrf_token form field equal to the
- *               session's token (constant-time) → 403 csrf_failed.
+ *               session's token (constant-time) → 403 csrf_failed;
+ *   admin       AUTH_ADMIN routes answer on the bare domain only (a studio
+ *               host → 404) and need a platform admin session
+ *               (hooks.load_admin; 401, or /admin/login for a page), with
+ *               the same CSRF rule against the admin session's token.
  * Handlers never repeat these checks.
  */
 #include <string.h>
@@ -20,6 +24,7 @@
 
 static bool is_unsafe(const char *method);
 static bool resolve_tenant(struct request *req);
+static bool admin_allowed(struct request *req, const struct http_hooks *hooks);
 
 static bool is_unsafe(const char *method)
 {
@@ -61,6 +66,41 @@ static bool resolve_tenant(struct request *req)
     }
 }
 
+/* AUTH_ADMIN: bare domain, admin session, CSRF. False after replying. */
+static bool admin_allowed(struct request *req, const struct http_hooks *hooks)
+{
+    if (req->tenant) {
+        http_reply_error(req, 404, "not_found", "No such page", NULL);
+        return false;
+    }
+    int rc = hooks->load_admin ? hooks->load_admin(req) : -1;
+    if (rc == -2) {
+        if (!req->replied)
+            http_reply_error(req, 503, "database_unavailable",
+                             "The database is unavailable; try again shortly", NULL);
+        return false;
+    }
+    if (rc != 0 || !req->admin) {
+        if (!is_unsafe(req->method) && http_wants_html(req))
+            http_reply_redirect(req, 303, "/admin/login");
+        else
+            http_reply_error(req, 401, "unauthenticated", "Sign in as a platform admin first",
+                             NULL);
+        return false;
+    }
+    if (is_unsafe(req->method) && !(req->route->flags & ROUTE_NO_CSRF)) {
+        const char *tok = http_header(req, "X-CSRF-Token");
+        if (!tok)
+            tok = http_form(req, "csrf_token");
+        if (!tok || !crypto_streq(tok, req->admin->csrf_token)) {
+            http_reply_error(req, 403, "csrf_failed",
+                             "Missing or wrong CSRF token (send X-CSRF-Token)", NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
 int middleware_run(struct request *req, const struct http_hooks *hooks)
 {
     const struct route *r = req->route;
@@ -79,6 +119,9 @@ int middleware_run(struct request *req, const struct http_hooks *hooks)
             return -1;
         }
     }
+
+    if (r->auth == AUTH_ADMIN && !admin_allowed(req, hooks))
+        return -1;
 
     if (r->auth == AUTH_STAFF) {
         if (!req->session) {

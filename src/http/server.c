@@ -282,19 +282,22 @@ static enum MHD_Result queue_reply(struct request *req)
 
 static void log_request(struct request *req, double seconds)
 {
-    if (!log_enabled(req->status >= 500 ? LOG_WARN : LOG_INFO))
+    enum log_level lvl = req->status >= 500 ? LOG_WARN : LOG_INFO;
+    if (!log_enabled(lvl))
         return;
-    json_t *o = json_object();
-    json_object_set_new(o, "msg", json_string("request"));
-    json_object_set_new(o, "request_id", json_string(req->request_id));
-    json_object_set_new(o, "method", json_string(req->method));
-    json_object_set_new(o, "route", json_string(req->route ? req->route->pattern : "(none)"));
-    json_object_set_new(o, "path", json_string(req->path));
-    json_object_set_new(o, "status", json_integer(req->status));
-    json_object_set_new(o, "duration_ms", json_real((double)((long long)(seconds * 1e5)) / 100.0));
-    json_object_set_new(o, "tenant", req->tenant ? json_string(req->tenant->slug) : json_null());
-    json_object_set_new(o, "ip", json_string(req->ip));
-    log_json(req->status >= 500 ? LOG_WARN : LOG_INFO, o);
+    bool secret = req->route && (req->route->flags & ROUTE_SECRET_PATH);
+    const struct log_field f[] = {
+        LOG_STR("msg", "request"),
+        LOG_STR("request_id", req->request_id),
+        LOG_STR("method", req->method),
+        LOG_STR("route", req->route ? req->route->pattern : "(none)"),
+        LOG_STR("path", secret ? req->route->pattern : req->path),
+        LOG_INT("status", req->status),
+        LOG_REAL("duration_ms", seconds * 1000.0),
+        LOG_STR("tenant", req->tenant ? req->tenant->slug : NULL),
+        LOG_STR("ip", req->ip),
+    };
+    log_fields(lvl, f, sizeof(f) / sizeof(f[0]));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

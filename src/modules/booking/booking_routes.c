@@ -130,7 +130,8 @@ const struct route booking_routes[] = {
      0},
     {"DELETE", "/api/calendar-feeds/:id", feeds_delete, TENANT_REQUIRED, AUTH_STAFF, "bookings",
      "export", 0},
-    {"GET", "/calendar/:file", calendar_feed, TENANT_REQUIRED, AUTH_PUBLIC, NULL, NULL, 0},
+    {"GET", "/calendar/:file", calendar_feed, TENANT_REQUIRED, AUTH_PUBLIC, NULL, NULL,
+     ROUTE_SECRET_PATH},
     {0},
 };
 

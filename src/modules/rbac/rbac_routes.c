@@ -1,0 +1,302 @@
+/*
+ * rbac_routes.c — HTTP for roles and permissions (staff only, on the
+ * studio's host; session, CSRF and the permission in the table below are
+ * checked by the middleware):
+ *   GET    /api/permissions/resources      the catalogue's resources
+ *   GET    /api/permissions/actions        its actions ("manage" implies the others)
+ *   GET    /api/permissions/matrix         every role × resource × action:
+ *                                          "direct", "inherited" or null
+ *   GET    /api/roles                      every role with its own permissions
+ *   POST   /api/roles                      {"name","description","parent_id",
+ *                                           "permissions":[{"resource","action"}]} → 201
+ *   GET    /api/roles/:id                  a role
+ *   PUT    /api/roles/:id                  changes the fields sent ("permissions" replaces
+ *                                          the set); built-in roles: 403 builtin_role
+ *   DELETE /api/roles/:id                  204; built-in 403, inherited from 409
+ *   GET    /api/roles/:id/permissions      effective permissions, each direct or inherited
+ *   POST   /api/users/:id/roles            {"role_id","expires_at"?} → 201 (200 when the
+ *                                          user had it: its expiry is replaced)
+ *   DELETE /api/users/:id/roles/:role_id   204
+ * Assigning and removing roles needs staff:manage (declared) and roles:view
+ * (checked here: a route declares one permission). What one may grant and
+ * the last owner are the module's rules (rbac.c): 403 privilege_escalation,
+ * 409 last_owner. An assignment with an expiry queues the job that tidies
+ * it away; the grant itself stops at expires_at whether or not the job ran.
+ */
+#include <string.h>
+
+#include "studiod/log.h"
+#include "studiod/rbac.h"
+#include "studiod/tenant.h"
+
+static void resources_get(struct request *req);
+static void actions_get(struct request *req);
+static void matrix_get(struct request *req);
+static void roles_index(struct request *req);
+static void role_post(struct request *req);
+static void role_get(struct request *req);
+static void role_put(struct request *req);
+static void role_delete(struct request *req);
+static void role_permissions_get(struct request *req);
+static void user_role_post(struct request *req);
+static void user_role_delete(struct request *req);
+
+static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
+                  const char *what);
+static void reply_no_content(struct request *req);
+static bool id_or_404(struct request *req, const char *id, const char *what);
+static bool may_see_roles(struct request *req);
+
+#define STAFF TENANT_REQUIRED, AUTH_STAFF
+
+const struct route rbac_routes[] = {
+    {"GET", "/api/permissions/resources", resources_get, STAFF, "roles", "view", 0},
+    {"GET", "/api/permissions/actions", actions_get, STAFF, "roles", "view", 0},
+    {"GET", "/api/permissions/matrix", matrix_get, STAFF, "roles", "view", 0},
+    {"GET", "/api/roles", roles_index, STAFF, "roles", "view", 0},
+    {"POST", "/api/roles", role_post, STAFF, "roles", "create", 0},
+    {"GET", "/api/roles/:id", role_get, STAFF, "roles", "view", 0},
+    {"PUT", "/api/roles/:id", role_put, STAFF, "roles", "update", 0},
+    {"DELETE", "/api/roles/:id", role_delete, STAFF, "roles", "delete", 0},
+    {"GET", "/api/roles/:id/permissions", role_permissions_get, STAFF, "roles", "view", 0},
+    {"POST", "/api/users/:id/roles", user_role_post, STAFF, "staff", "manage", 0},
+    {"DELETE", "/api/users/:id/roles/:role_id", user_role_delete, STAFF, "staff", "manage", 0},
+    {0},
+};
+
+/* The one mapping from a module status to a reply; out and fields are stolen. what names
+ * the thing a 404 is about ("role"). */
+static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
+                  const char *what)
+{
+    switch (rc) {
+    case RBAC_OK:
+        json_decref(fields);
+        http_reply_json(req, status, out);
+        return;
+    case RBAC_NOT_FOUND:
+        http_reply_error(req, 404, "not_found", arena_printf(req->arena, "No such %s", what), NULL);
+        break;
+    case RBAC_INVALID:
+        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
+        fields = NULL;
+        break;
+    case RBAC_NAME_TAKEN:
+        http_reply_error(req, 409, "role_name_taken", "Another role already has this name", fields);
+        fields = NULL;
+        break;
+    case RBAC_CYCLE:
+        http_reply_error(req, 422, "role_cycle",
+                         "A role cannot inherit from itself or from a role that inherits from it",
+                         fields);
+        fields = NULL;
+        break;
+    case RBAC_BUILTIN:
+        http_reply_error(req, 403, "builtin_role",
+                         "Built-in roles cannot be changed or deleted; make a role of your own "
+                         "(it may inherit from this one)",
+                         NULL);
+        break;
+    case RBAC_ESCALATION:
+        http_reply_error(req, 403, "privilege_escalation",
+                         "You cannot grant or take away permissions you do not hold yourself",
+                         fields);
+        fields = NULL;
+        break;
+    case RBAC_LAST_OWNER:
+        http_reply_error(req, 409, "last_owner",
+                         "This is the studio's last owner: make someone else an owner first", NULL);
+        break;
+    case RBAC_HAS_CHILDREN:
+        http_reply_error(req, 409, "role_has_children",
+                         "Other roles inherit from this one: change their parent first", fields);
+        fields = NULL;
+        break;
+    case RBAC_DB:
+    default:
+        http_reply_error(req, 503, "database_unavailable",
+                         "The database is unavailable; try again shortly", NULL);
+        break;
+    }
+    json_decref(out);
+    json_decref(fields);
+}
+
+static void reply_no_content(struct request *req)
+{
+    http_reply_bytes(req, 204, NULL, "", 0); /* no body, so no Content-Type */
+}
+
+/* An id that is not a uuid names nothing: 404 before reading the body or the database. */
+static bool id_or_404(struct request *req, const char *id, const char *what)
+{
+    if (rbac_id_valid(id))
+        return true;
+    reply(req, RBAC_NOT_FOUND, 0, NULL, NULL, what);
+    return false;
+}
+
+/* ---- the catalogue --------------------------------------------------------------------- */
+
+static void resources_get(struct request *req)
+{
+    http_reply_json(req, 200, rbac_resources_json());
+}
+
+static void actions_get(struct request *req)
+{
+    http_reply_json(req, 200, rbac_actions_json());
+}
+
+static void matrix_get(struct request *req)
+{
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rbac_matrix(t, &out);
+    reply(req, rc, 200, out, NULL, "role");
+}
+
+/* ---- roles ----------------------------------------------------------------------------- */
+
+static void roles_index(struct request *req)
+{
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rbac_roles_list(t, &out);
+    reply(req, rc, 200, out, NULL, "role");
+}
+
+static void role_post(struct request *req)
+{
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rbac_role_create(t, req->session->user_id, body, &out, &fields);
+    if (rc == RBAC_OK)
+        http_add_header(req, "Location",
+                        arena_printf(req->arena, "/api/roles/%s",
+                                     json_string_value(json_object_get(out, "id"))));
+    reply(req, rc, 201, out, fields, "role");
+}
+
+static void role_get(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "role"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rbac_role_get(t, id, &out);
+    reply(req, rc, 200, out, NULL, "role");
+}
+
+static void role_put(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "role"))
+        return;
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = rbac_role_update(t, req->session->user_id, id, body, &out, &fields);
+    reply(req, rc, 200, out, fields, "role");
+}
+
+static void role_delete(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "role"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *fields = NULL;
+    int rc = rbac_role_delete(t, id, &fields);
+    if (rc == RBAC_OK)
+        reply_no_content(req);
+    else
+        reply(req, rc, 0, NULL, fields, "role");
+}
+
+static void role_permissions_get(struct request *req)
+{
+    const char *id = http_param(req, "id");
+    if (!id_or_404(req, id, "role"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = rbac_role_permissions(t, id, &out);
+    reply(req, rc, 200, out, NULL, "role");
+}
+
+/* ---- assignments ----------------------------------------------------------------------- */
+
+/* The second permission these routes need (the middleware checked staff:manage). */
+static bool may_see_roles(struct request *req)
+{
+    if (rbac_has_permission(req, "roles", "view"))
+        return true;
+    http_reply_error(req, 403, "forbidden", "You need the roles:view permission", NULL);
+    return false;
+}
+
+static void user_role_post(struct request *req)
+{
+    const char *user_id = http_param(req, "id");
+    if (!may_see_roles(req) || !id_or_404(req, user_id, "user"))
+        return;
+    json_t *body = http_body_json(req);
+    if (!body)
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    bool created = false;
+    int expires_in = 0;
+    int rc = rbac_user_role_assign(t, req->session->user_id, user_id, body, &out, &fields, &created,
+                                   &expires_in);
+    if (rc == RBAC_OK && json_is_string(json_object_get(out, "expires_at"))) {
+        /* Tidying only: the grant stops at expires_at without the job. A failure here is
+         * logged, never the client's problem (and the last reply made wins). */
+        struct db_conn *m = request_master_db(req);
+        if (!m || rbac_schedule_expiry(m, req->tenant->slug, expires_in) != 0)
+            log_msg(LOG_WARN, "rbac: could not queue the expiry of a role of %s in %s", user_id,
+                    req->tenant->slug);
+    }
+    reply(req, rc, created ? 201 : 200, out, fields, "user");
+}
+
+static void user_role_delete(struct request *req)
+{
+    const char *user_id = http_param(req, "id");
+    const char *role_id = http_param(req, "role_id");
+    if (!may_see_roles(req) || !id_or_404(req, user_id, "user") ||
+        !id_or_404(req, role_id, "role assignment"))
+        return;
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *fields = NULL;
+    int rc = rbac_user_role_remove(t, req->session->user_id, user_id, role_id, &fields);
+    if (rc == RBAC_OK)
+        reply_no_content(req);
+    else
+        reply(req, rc, 0, NULL, fields, "role assignment");
+}
