@@ -145,6 +145,8 @@ int middleware_run(struct request *req, const struct http_hooks *hooks)
         }
         if (r->perm_resource && hooks->has_permission &&
             !hooks->has_permission(req, r->perm_resource, r->perm_action)) {
+            if (req->replied)
+                return -1; /* the hook could not decide (e.g. 503 database_unavailable) */
             http_reply_error(req, 403, "forbidden",
                              arena_printf(req->arena, "You need the %s:%s permission",
                                           r->perm_resource, r->perm_action),

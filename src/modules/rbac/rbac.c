@@ -459,8 +459,11 @@ const struct rbac_perms *rbac_request_perms(struct request *req)
     if (!t)
         return NULL;
     struct rbac_perms *p = arena_alloc(req->arena, sizeof(*p));
-    if (rbac_user_perms(t, req->session->user_id, p) != 0)
+    if (rbac_user_perms(t, req->session->user_id, p) != 0) {
+        http_reply_error(req, 503, "database_unavailable",
+                         "The studio's database is unavailable; try again shortly", NULL);
         return NULL;
+    }
     req->perm_cache = p;
     return p;
 }
