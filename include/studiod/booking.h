@@ -8,6 +8,11 @@
  * take the master connection m (the outbox lives there). Times in and out
  * are RFC 3339; local-time maths (hours, DST) is done by PostgreSQL in the
  * studio's time zone.
+ *
+ * Every change writes its audit entry (audit.h, resource "bookings") in its
+ * own transaction; req is the request it is made for (who acted, from where:
+ * a staff user, or "customer" on the public routes), NULL for the system.
+ * A change whose entry cannot be written is undone: BOOKING_DB.
  */
 #ifndef STUDIOD_BOOKING_H
 #define STUDIOD_BOOKING_H
@@ -60,8 +65,8 @@ int booking_availability(struct arena *a, const struct tenant *tn, struct db_con
  * races), queues the "booking made" mail and, for pending ones, the hold-expiry job.
  * *out is the public creation reply (ref, manage_token, status, times, room, price,
  * deposit, hold_expires_at) plus "id". */
-int booking_create(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                   struct db_conn *m, const struct booking_input *in, json_t **out,
+int booking_create(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
+                   struct request *req, const struct booking_input *in, json_t **out,
                    struct booking_error *err);
 
 /* A booking by ref (public). full: with customer details (caller checked the token). */
@@ -76,18 +81,19 @@ bool booking_token_ok(struct db_conn *t, const char *ref, const char *token);
 /* Cancels: status cancelled, refund computed by the policy (or refund_override >= 0,
  * staff only, at most what was paid), recorded; the slot is free at once; mail queued.
  * by_id: key is the booking id (staff), else the ref. */
-int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                   struct db_conn *m, const char *key, bool by_id, int64_t refund_override,
+int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
+                   struct request *req, const char *key, bool by_id, int64_t refund_override,
                    const char *reason, json_t **out, struct booking_error *err);
 /* Confirms a pending booking (staff); mail queued. */
-int booking_confirm(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                    struct db_conn *m, const char *id, json_t **out, struct booking_error *err);
+int booking_confirm(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
+                    struct request *req, const char *id, json_t **out, struct booking_error *err);
 /* Moves a booking to new times and/or room (same overlap guarantee); price recomputed
  * unless keep_price. */
-int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *id,
-                 const char *room_id, const char *starts_at, const char *ends_at,
+int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, struct request *req,
+                 const char *id, const char *room_id, const char *starts_at, const char *ends_at,
                  bool keep_price, json_t **out, struct booking_error *err);
-/* Expires a pending booking whose hold has run out (the job); 0 also when nothing to do. */
+/* Expires a pending booking whose hold has run out (the job; audited as the system); 0 also
+ * when nothing to do. */
 int booking_expire(struct db_conn *t, const char *id);
 
 /* Replies for a non-OK booking_* result, in the one error shape (steals err->fields). */

@@ -14,12 +14,22 @@
  * password is looked at and answers the same for known and unknown
  * accounts; unknown accounts still pay an argon2 verification so timing
  * tells nothing either.
+ *
+ * Audit (audit.h, resource "auth", in the studio's own log): a sign-in
+ * opens its session, stamps last_login_at and writes its "login" entry in
+ * one transaction; a refused one writes "login_failed" (the e-mail tried,
+ * the reason: bad_credentials for a wrong password or an unknown address
+ * alike, throttled); a sign-out deletes the session and writes "logout" in
+ * one transaction. When the entry cannot be written the sign-in or
+ * sign-out does not happen, and a refusal is answered as the database
+ * being unavailable.
  */
 #include "auth_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "studiod/audit.h"
 #include "studiod/config.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
@@ -52,12 +62,18 @@ static const char sql_record_failure[] =
 static const char sql_clear_failures[] =
     "DELETE FROM login_failures WHERE organization_id = $1 AND email = lower($2)";
 static const char sql_find_user[] =
-    "SELECT id, name, password_hash FROM users WHERE lower(email) = lower($1) AND active";
+    "SELECT id, name, email, password_hash FROM users WHERE lower(email) = lower($1) AND active";
 static const char sql_create_session[] =
     "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at, ip, user_agent)"
-    " VALUES ($1, $2, $3, now() + make_interval(hours => $4), $5, $6)";
+    " VALUES ($1, $2, $3, now() + make_interval(hours => $4), $5, $6)"
+    " RETURNING id";
 static const char sql_user_logged_in[] = "UPDATE users SET last_login_at = now() WHERE id = $1";
 static const char sql_delete_session[] = "DELETE FROM sessions WHERE token_hash = $1";
+
+static enum auth_result refused(struct request *req, struct db_conn *t, const char *email,
+                                const char *reason, enum auth_result rc);
+static enum auth_result open_session(struct request *req, struct db_conn *t, const char *user_email,
+                                     struct auth_login_result *out);
 
 int auth_load_session(struct request *req, struct session *out)
 {
@@ -123,27 +139,71 @@ enum auth_result auth_throttled(struct request *req, struct db_conn *m, const ch
     return AUTH_OK;
 }
 
+/* A refused sign-in: its "login_failed" entry, then rc (AUTH_DB_DOWN without the entry). */
+static enum auth_result refused(struct request *req, struct db_conn *t, const char *email,
+                                const char *reason, enum auth_result rc)
+{
+    return audit_login_failed(t, req, email, reason) == AUDIT_OK ? rc : AUTH_DB_DOWN;
+}
+
+/* The session of a sign-in that passed, in one transaction with the stamp on the user and
+ * the "login" entry. Rotation: whatever session the browser had ends; a new token is
+ * minted. */
+static enum auth_result open_session(struct request *req, struct db_conn *t, const char *user_email,
+                                     struct auth_login_result *out)
+{
+    const char *old = http_cookie(req, AUTH_COOKIE);
+    const char *po[] = {old ? crypto_sha256_hex(req->arena, old, strlen(old)) : NULL};
+    out->token = crypto_token(req->arena, 32);
+    out->csrf_token = crypto_token(req->arena, 24);
+    char hours[16];
+    snprintf(hours, sizeof(hours), "%d", g_config.session_max_hours);
+    const char *ua = http_header(req, "User-Agent");
+    const char *ps[] = {crypto_sha256_hex(req->arena, out->token, strlen(out->token)),
+                        out->user_id,
+                        out->csrf_token,
+                        hours,
+                        req->ip,
+                        ua ? arena_strndup(req->arena, ua, strnlen(ua, 512)) : NULL};
+    const char *pl[] = {out->user_id};
+    PGresult *r = NULL;
+    bool ok = db_begin(t) == 0 && (!old || db_run(t, sql_delete_session, 1, po) == 0) &&
+              (r = db_exec(t, sql_create_session, 6, ps, NULL)) != NULL &&
+              db_run(t, sql_user_logged_in, 1, pl) == 0 &&
+              audit_login(t, req, out->user_id, out->user_name, user_email, db_get(r, 0, "id")) ==
+                  AUDIT_OK &&
+              db_commit(t) == 0;
+    PQclear(r);
+    if (!ok) {
+        db_rollback(t);
+        return AUTH_DB_DOWN;
+    }
+    return AUTH_OK;
+}
+
 enum auth_result auth_login(struct request *req, const char *email, const char *password,
                             struct auth_login_result *out)
 {
     struct db_conn *m = request_master_db(req);
-    if (!m)
-        return AUTH_DB_DOWN;
-    enum auth_result tr = auth_throttled(req, m, email, &out->retry_after);
-    if (tr != AUTH_OK)
-        return tr;
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = m ? request_tenant_db(req) : NULL;
     if (!t)
         return AUTH_DB_DOWN;
+    enum auth_result tr = auth_throttled(req, m, email, &out->retry_after);
+    if (tr == AUTH_THROTTLED)
+        return refused(req, t, email, "throttled", tr);
+    if (tr != AUTH_OK)
+        return tr;
     const char *pu[] = {email};
     PGresult *r = db_exec(t, sql_find_user, 1, pu, NULL);
     if (!r)
         return AUTH_DB_DOWN;
     bool ok;
+    char user_email[256] = "";
     if (PQntuples(r) == 1 && db_get(r, 0, "password_hash")) {
         ok = crypto_password_verify(db_get(r, 0, "password_hash"), password);
         snprintf(out->user_id, sizeof(out->user_id), "%s", db_get(r, 0, "id"));
         snprintf(out->user_name, sizeof(out->user_name), "%s", db_get(r, 0, "name"));
+        snprintf(user_email, sizeof(user_email), "%s", db_get(r, 0, "email"));
     } else {
         crypto_password_burn(password);
         ok = false;
@@ -152,37 +212,25 @@ enum auth_result auth_login(struct request *req, const char *email, const char *
     const char *pf[] = {req->tenant->id, email, req->ip};
     if (!ok) {
         db_run(m, sql_record_failure, 3, pf);
-        return AUTH_BAD_CREDENTIALS;
+        return refused(req, t, email, "bad_credentials", AUTH_BAD_CREDENTIALS);
     }
     db_run(m, sql_clear_failures, 2, pf);
-
-    /* Rotation: whatever session the browser had ends; a new token is minted. */
-    const char *old = http_cookie(req, AUTH_COOKIE);
-    if (old) {
-        const char *po[] = {crypto_sha256_hex(req->arena, old, strlen(old))};
-        db_run(t, sql_delete_session, 1, po);
-    }
-    out->token = crypto_token(req->arena, 32);
-    out->csrf_token = crypto_token(req->arena, 24);
-    char hours[16];
-    snprintf(hours, sizeof(hours), "%d", g_config.session_max_hours);
-    const char *ua = http_header(req, "User-Agent");
-    const char *ps[] = {crypto_sha256_hex(req->arena, out->token, strlen(out->token)),
-                        out->user_id, out->csrf_token, hours, req->ip,
-                        ua ? arena_strndup(req->arena, ua, strnlen(ua, 512)) : NULL};
-    if (db_run(t, sql_create_session, 6, ps) != 0)
-        return AUTH_DB_DOWN;
-    const char *pl[] = {out->user_id};
-    db_run(t, sql_user_logged_in, 1, pl);
-    return AUTH_OK;
+    return open_session(req, t, user_email, out);
 }
 
-void auth_logout(struct request *req)
+int auth_logout(struct request *req)
 {
     const char *token = http_cookie(req, AUTH_COOKIE);
     struct db_conn *t = request_tenant_db(req);
-    if (!token || !t)
-        return;
+    if (!t)
+        return -1;
+    if (!token)
+        return 0;
     const char *p[] = {crypto_sha256_hex(req->arena, token, strlen(token))};
-    db_run(t, sql_delete_session, 1, p);
+    if (db_begin(t) != 0 || db_run(t, sql_delete_session, 1, p) != 0 ||
+        audit_logout(t, req) != AUDIT_OK || db_commit(t) != 0) {
+        db_rollback(t);
+        return -1;
+    }
+    return 0;
 }

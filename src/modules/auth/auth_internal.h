@@ -21,10 +21,12 @@ struct auth_login_result {
 
 enum auth_result auth_throttled(struct request *req, struct db_conn *m, const char *email,
                                 int *retry_after);
-/* Checks throttling and the password, records the outcome, and opens a session. */
+/* Checks throttling and the password, records the outcome (and its audit entry), and opens
+ * a session. */
 enum auth_result auth_login(struct request *req, const char *email, const char *password,
                             struct auth_login_result *out);
-/* Ends the session named by the cookie. */
-void auth_logout(struct request *req);
+/* Ends the session named by the cookie, with its audit entry. 0, or -1 when the database
+ * failed (the session stands; 503 may have been replied). */
+int auth_logout(struct request *req);
 
 #endif

@@ -4,6 +4,7 @@
  *   POST /login      JSON {"email","password"} or the form
  *   POST /logout     ends the session (CSRF-checked)
  *   GET  /api/me     the user, their studio, roles and csrf_token
+ * Sign-ins, refused sign-ins and sign-outs are audited by auth.c.
  */
 #include <string.h>
 
@@ -100,7 +101,11 @@ static void login_post(struct request *req)
 
 static void logout_post(struct request *req)
 {
-    auth_logout(req);
+    if (auth_logout(req) != 0) {
+        if (!req->replied)
+            http_reply_error(req, 503, "database_unavailable", "Try again shortly", NULL);
+        return;
+    }
     http_set_cookie(req, AUTH_COOKIE, "", 0);
     if (http_wants_html(req))
         http_reply_redirect(req, 303, "/login");

@@ -45,6 +45,17 @@
  *     they are queued in one master transaction after the booking's change
  *     committed, so no mail ever announces a change that rolled back. If the
  *     master is down then, the booking stands without its mail (logged).
+ *   - Audit. Every change is one transaction that ends with its audit entry
+ *     (audit.h, resource "bookings", the staff representation before and
+ *     after) and then commits (audit_commit): no entry, no change. Actions:
+ *     create, confirm, move, cancel (after.refund_amount: the refund in
+ *     minor units, which the risk rules read), expire (the system: the job,
+ *     or a hold found run out on the way, see above, whose entries go with
+ *     the change that noticed it), and update for the manage tokens the
+ *     search mail replaces (after {"manage_token": "rotated"}, which the log
+ *     stores redacted). A create locks the room's run-out holds, then
+ *     inserts; a move locks its booking, then the run-out holds; the audit
+ *     chain is always the last lock taken.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -52,6 +63,7 @@
 #include <string.h>
 
 #include "booking_internal.h"
+#include "studiod/audit.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
 #include "studiod/jobs.h"
@@ -63,6 +75,10 @@
 #define JOB_EXPIRE_HOLD "booking_expire_hold"
 #define JOB_SEARCH_MAIL "booking_search_mail"
 #define JOB_ATTEMPTS 5
+#define AUDIT_RESOURCE "bookings"
+#define ACTION_CONFIRM "confirm"
+#define ACTION_MOVE "move"
+#define ACTION_EXPIRE "expire"
 
 /* clang-format off */
 /* Every column struct booking_row holds; $2 is the studio's zone. */
@@ -99,7 +115,8 @@ static const char sql_row_by_ref_locked[] = ROW_SELECT " WHERE b.ref = $1 FOR UP
 /* Holds that ran out, on one room: expired before a conflict check (see the top). */
 static const char sql_expire_room_holds[] =
     "UPDATE bookings SET status = 'expired', updated_at = now()"
-    " WHERE room_id = $1::uuid AND status = 'pending' AND hold_expires_at <= now()";
+    " WHERE room_id = $1::uuid AND status = 'pending' AND hold_expires_at <= now()"
+    " RETURNING id";
 
 /* The first active booking whose hold meets [$2, $3 + buffer $4) on room $1, other than
  * booking $6; its times in zone $5. The same test as bookings_no_overlap. */
@@ -146,6 +163,10 @@ static const char sql_insert[] =
     "        $17::uuid"
     "   FROM c"
     " RETURNING id";
+/* Each try of sql_insert runs under this savepoint: a ref collision (unique violation) is
+ * undone to it and tried again without losing the transaction. */
+static const char sql_savepoint[] = "SAVEPOINT booking_insert";
+static const char sql_rollback_savepoint[] = "ROLLBACK TO SAVEPOINT booking_insert";
 
 static const char sql_cancel[] =
     "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), refund_amount = $2::bigint,"
@@ -155,10 +176,7 @@ static const char sql_cancel[] =
 static const char sql_confirm[] =
     "UPDATE bookings SET status = 'confirmed', confirmed_at = now(), hold_expires_at = NULL,"
     "       updated_at = now()"
-    " WHERE id = $1::uuid AND status = 'pending'"
-    " RETURNING id";
-
-static const char sql_status[] = "SELECT status FROM bookings WHERE id = $1::uuid";
+    " WHERE id = $1::uuid AND status = 'pending'";
 
 static const char sql_move[] =
     "UPDATE bookings SET room_id = $2::uuid, starts_at = $3::timestamptz, ends_at = $4::timestamptz,"
@@ -171,7 +189,8 @@ static const char sql_move[] =
 
 static const char sql_expire[] =
     "UPDATE bookings SET status = 'expired', updated_at = now()"
-    " WHERE id = $1::uuid AND status = 'pending' AND hold_expires_at <= now()";
+    " WHERE id = $1::uuid AND status = 'pending' AND hold_expires_at <= now()"
+    " RETURNING id";
 
 /* Seconds left on a pending hold that has not run out (a job that came early or a hold
  * that was extended): the job is queued again for then. */
@@ -213,6 +232,22 @@ static const char sql_set_token[] =
     "UPDATE bookings SET manage_token_hash = $2, updated_at = now() WHERE id = $1::uuid";
 
 /* clang-format on */
+
+/* The holds a change expired on its way (expire_room_holds): audited with the change, at
+ * the end of its transaction. The ids live in the change's arena. */
+struct expired_holds {
+    const char **ids;
+    int n;
+};
+
+/* What a new booking is stored as: the rules' verdict on it (booking_create_at). */
+struct new_booking {
+    const char *status; /* pending or confirmed */
+    int64_t price, deposit;
+    int hold_minutes;  /* > 0: the hold ends then (a deposit is due) */
+    const char *token; /* the manage token, in clear: only its hash is stored */
+};
+
 static int row_load(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *key,
                     bool by_id, bool lock, struct booking_row *row);
 static void row_from(struct arena *a, PGresult *r, struct booking_row *row);
@@ -223,13 +258,36 @@ static json_t *row_staff_json(const struct booking_row *b);
 static size_t utf8_chars(const char *s);
 static bool has_control(const char *s);
 static void check_customer(const struct booking_input *in, json_t *fields);
-static int expire_room_holds(struct db_conn *t, const char *room_id);
+static int expire_room_holds(struct arena *a, struct db_conn *t, const char *room_id,
+                             struct expired_holds *ex);
+static int audit_booking(struct db_conn *t, struct request *req, const char *action, const char *id,
+                         json_t *before, json_t *after);
+static int audit_expired(struct db_conn *t, const struct expired_holds *ex);
+static int audit_commit(struct db_conn *t, struct request *req, const struct expired_holds *ex,
+                        const char *action, const char *id, json_t *before, json_t *after);
 static void conflict_error(struct arena *a, const struct tenant *tn, struct db_conn *t,
                            const struct room_info *room, const char *starts, const char *ends,
                            int buffer, const char *except_id, struct booking_error *err);
 static int check_free(struct arena *a, const struct tenant *tn, struct db_conn *t,
                       const struct room_info *room, const struct booking_times *tm, int buffer,
-                      const char *except_id, struct booking_error *err);
+                      const char *except_id, struct expired_holds *ex, struct booking_error *err);
+static void new_booking_terms(struct arena *a, const struct booking_input *in,
+                              const struct booking_policy *pol, int64_t price,
+                              struct new_booking *nb);
+static int insert_booking(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                          const struct booking_input *in, const struct room_info *room, int buffer,
+                          const struct booking_times *tm, const struct new_booking *nb, char **id,
+                          struct booking_error *err);
+static int create_in_tx(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                        struct request *req, const struct booking_input *in,
+                        const struct room_info *room, const struct booking_policy *pol,
+                        const struct booking_times *tm, const struct new_booking *nb,
+                        struct booking_row *b, struct booking_error *err);
+static int move_apply(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                      struct request *req, const struct booking_row *cur,
+                      const struct room_info *room, const struct booking_policy *pol,
+                      const struct booking_times *tm, bool keep_price, json_t **out,
+                      struct booking_error *err);
 static int price_of(struct arena *a, const struct tenant *tn, struct db_conn *t,
                     const struct room_info *room, const struct booking_times *tm, int64_t *price);
 static int load_room_and_policy(struct db_conn *t, const char *room_id, struct room_info *room,
@@ -565,10 +623,57 @@ static int load_room_and_policy(struct db_conn *t, const char *room_id, struct r
     return BOOKING_OK;
 }
 
-static int expire_room_holds(struct db_conn *t, const char *room_id)
+static int expire_room_holds(struct arena *a, struct db_conn *t, const char *room_id,
+                             struct expired_holds *ex)
 {
     const char *p[] = {room_id};
-    return db_run(t, sql_expire_room_holds, 1, p) == 0 ? BOOKING_OK : BOOKING_DB;
+    PGresult *r = db_exec(t, sql_expire_room_holds, 1, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    ex->n = PQntuples(r);
+    ex->ids = arena_alloc(a, sizeof(*ex->ids) * (size_t)(ex->n > 0 ? ex->n : 1));
+    for (int i = 0; i < ex->n; i++)
+        ex->ids[i] = db_get_dup(a, r, i, "id");
+    PQclear(r);
+    return BOOKING_OK;
+}
+
+/* ---- audit entries ------------------------------------------------------------------- */
+
+/* The entry for a change to booking id made for req (NULL: by the system). BOOKING_OK, or
+ * BOOKING_DB: the caller's transaction is to be rolled back. */
+static int audit_booking(struct db_conn *t, struct request *req, const char *action, const char *id,
+                         json_t *before, json_t *after)
+{
+    int rc = req ? audit_record(t, req, action, AUDIT_RESOURCE, id, before, after)
+                 : audit_record_system(t, NULL, action, AUDIT_RESOURCE, id, before, after);
+    return rc == AUDIT_OK ? BOOKING_OK : BOOKING_DB;
+}
+
+/* One "expire" entry per hold in ex, by the system: the hold ran out, whoever noticed. */
+static int audit_expired(struct db_conn *t, const struct expired_holds *ex)
+{
+    json_t *before = json_pack("{s:s}", "status", "pending");
+    json_t *after = json_pack("{s:s}", "status", "expired");
+    int rc = BOOKING_OK;
+    for (int i = 0; i < ex->n && rc == BOOKING_OK; i++)
+        rc = audit_booking(t, NULL, ACTION_EXPIRE, ex->ids[i], before, after);
+    json_decref(before);
+    json_decref(after);
+    return rc;
+}
+
+/* Ends a change's transaction: the entries of the holds it expired (ex, or NULL), its own
+ * entry last, then the commit. BOOKING_OK, or BOOKING_DB after rolling back. */
+static int audit_commit(struct db_conn *t, struct request *req, const struct expired_holds *ex,
+                        const char *action, const char *id, json_t *before, json_t *after)
+{
+    if ((ex && audit_expired(t, ex) != BOOKING_OK) ||
+        audit_booking(t, req, action, id, before, after) != BOOKING_OK || db_commit(t) != 0) {
+        db_rollback(t);
+        return BOOKING_DB;
+    }
+    return BOOKING_OK;
 }
 
 /* The slot_taken error, naming the conflicting booking's local times (nothing personal). */
@@ -591,12 +696,13 @@ static void conflict_error(struct arena *a, const struct tenant *tn, struct db_c
     err->fields = json_pack("{s:s}", "starts_at", "This time is no longer free");
 }
 
-/* The friendly check before writing: BOOKING_SLOT_TAKEN when an active hold is in the way. */
+/* The friendly check before writing: BOOKING_SLOT_TAKEN when an active hold is in the way.
+ * Holds on the room that ran out are expired first (their ids into ex). */
 static int check_free(struct arena *a, const struct tenant *tn, struct db_conn *t,
                       const struct room_info *room, const struct booking_times *tm, int buffer,
-                      const char *except_id, struct booking_error *err)
+                      const char *except_id, struct expired_holds *ex, struct booking_error *err)
 {
-    if (expire_room_holds(t, room->id) != BOOKING_OK)
+    if (expire_room_holds(a, t, room->id, ex) != BOOKING_OK)
         return BOOKING_DB;
     char buf[16];
     snprintf(buf, sizeof(buf), "%d", buffer);
@@ -670,14 +776,121 @@ static void queue_mail(struct arena *a, const struct tenant *tn, struct db_conn 
 }
 
 int booking_create(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
-                   const struct booking_input *in, json_t **out, struct booking_error *err)
+                   struct request *req, const struct booking_input *in, json_t **out,
+                   struct booking_error *err)
 {
-    return booking_create_at(a, tn, t, m, in, booking_studio_url(a, tn), out, err);
+    return booking_create_at(a, tn, t, m, req, in, booking_studio_url(a, tn), out, err);
+}
+
+/* Status, deposit and hold of a new booking at price (see the top), and its manage token. */
+static void new_booking_terms(struct arena *a, const struct booking_input *in,
+                              const struct booking_policy *pol, int64_t price,
+                              struct new_booking *nb)
+{
+    int64_t deposit = pricing_deposit(price, pol->deposit_type, pol->deposit_value);
+    if (deposit < 0) {
+        log_msg(LOG_WARN, "unknown deposit type %s: no deposit", pol->deposit_type);
+        deposit = 0;
+    }
+    if (in->staff && in->skip_deposit)
+        deposit = 0;
+    nb->status = deposit > 0                        ? "pending"
+                 : (in->staff || pol->auto_confirm) ? "confirmed"
+                                                    : "pending";
+    nb->price = price;
+    nb->deposit = deposit;
+    nb->hold_minutes = deposit > 0 ? pol->hold_minutes : 0;
+    nb->token = crypto_token(a, BOOKING_TOKEN_BYTES);
+}
+
+/* Inserts the booking and its customer under a fresh ref, tried again on a ref collision;
+ * the new id in *id. BOOKING_SLOT_TAKEN (err says which booking is in the way) or
+ * BOOKING_DB after rolling the transaction back. */
+static int insert_booking(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                          const struct booking_input *in, const struct room_info *room, int buffer,
+                          const struct booking_times *tm, const struct new_booking *nb, char **id,
+                          struct booking_error *err)
+{
+    char price_s[24], deposit_s[24], buffer_s[16], hold_s[16];
+    snprintf(price_s, sizeof(price_s), "%lld", (long long)nb->price);
+    snprintf(deposit_s, sizeof(deposit_s), "%lld", (long long)nb->deposit);
+    snprintf(buffer_s, sizeof(buffer_s), "%d", buffer);
+    snprintf(hold_s, sizeof(hold_s), "%d", nb->hold_minutes);
+    const char *p[] = {in->customer_name,
+                       in->customer_email,
+                       in->customer_phone ? in->customer_phone : "",
+                       NULL, /* the ref, below */
+                       room->id,
+                       tm->starts_at,
+                       tm->ends_at,
+                       buffer_s,
+                       nb->status,
+                       in->staff ? "staff" : "public",
+                       price_s,
+                       deposit_s,
+                       tn->currency,
+                       in->notes ? in->notes : "",
+                       crypto_sha256_hex(a, nb->token, strlen(nb->token)),
+                       hold_s,
+                       in->created_by};
+    PGresult *r = NULL;
+    const char *st = NULL;
+    for (int attempt = 0; attempt < BOOKING_REF_TRIES && !r; attempt++) {
+        p[3] = crypto_ref(a, BOOKING_REF_LEN);
+        st = NULL;
+        if (db_run(t, sql_savepoint, 0, NULL) != 0)
+            break;
+        r = db_exec(t, sql_insert, 17, p, &st);
+        if (!r && !(st && strcmp(st, SQLSTATE_UNIQUE_VIOLATION) == 0))
+            break; /* only a ref collision is worth another try */
+        if (!r && db_run(t, sql_rollback_savepoint, 0, NULL) != 0)
+            break;
+    }
+    if (!r) {
+        db_rollback(t);
+        if (st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0) {
+            /* Lost a race the check could not see: the constraint decided. */
+            conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, buffer, NULL, err);
+            return BOOKING_SLOT_TAKEN;
+        }
+        return BOOKING_DB;
+    }
+    *id = db_get_dup(a, r, 0, "id");
+    PQclear(r);
+    return BOOKING_OK;
+}
+
+/* The new booking's transaction: run-out holds on the room expire, the slot is checked, the
+ * booking is inserted, then audited (with those expiries) and committed. BOOKING_OK with
+ * the stored row in *b; otherwise nothing of it stays. */
+static int create_in_tx(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                        struct request *req, const struct booking_input *in,
+                        const struct room_info *room, const struct booking_policy *pol,
+                        const struct booking_times *tm, const struct new_booking *nb,
+                        struct booking_row *b, struct booking_error *err)
+{
+    struct expired_holds ex = {0};
+    char *id = NULL;
+    if (db_begin(t) != 0)
+        return BOOKING_DB;
+    int rc = check_free(a, tn, t, room, tm, pol->buffer_minutes, NULL, &ex, err);
+    if (rc == BOOKING_OK)
+        rc = insert_booking(a, tn, t, in, room, pol->buffer_minutes, tm, nb, &id, err);
+    if (rc == BOOKING_OK && row_load(a, tn, t, id, true, false, b) != BOOKING_OK)
+        rc = BOOKING_DB;
+    if (rc != BOOKING_OK) {
+        db_rollback(t);
+        return rc;
+    }
+    json_t *after = row_staff_json(b);
+    rc = audit_commit(t, req, &ex, AUDIT_ACTION_CREATE, b->id, NULL, after);
+    json_decref(after);
+    return rc;
 }
 
 int booking_create_at(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                      struct db_conn *m, const struct booking_input *in, const char *studio_url,
-                      json_t **out, struct booking_error *err)
+                      struct db_conn *m, struct request *req, const struct booking_input *in,
+                      const char *studio_url, json_t **out, struct booking_error *err)
 {
     memset(err, 0, sizeof(*err));
     *out = NULL;
@@ -719,85 +932,23 @@ int booking_create_at(struct arena *a, const struct tenant *tn, struct db_conn *
         fields = NULL;
         goto done;
     }
-    rc = check_free(a, tn, t, &room, &tm, pol.buffer_minutes, NULL, err);
-    if (rc != BOOKING_OK)
-        goto done;
 
     int64_t price = 0;
     if ((rc = price_of(a, tn, t, &room, &tm, &price)) != BOOKING_OK)
         goto done;
-    int64_t deposit = pricing_deposit(price, pol.deposit_type, pol.deposit_value);
-    if (deposit < 0) {
-        log_msg(LOG_WARN, "unknown deposit type %s: no deposit", pol.deposit_type);
-        deposit = 0;
-    }
-    if (in->staff && in->skip_deposit)
-        deposit = 0;
-    const char *status = deposit > 0                       ? "pending"
-                         : (in->staff || pol.auto_confirm) ? "confirmed"
-                                                           : "pending";
-    int hold_minutes = deposit > 0 ? pol.hold_minutes : 0;
-
-    char *token = crypto_token(a, BOOKING_TOKEN_BYTES);
-    char price_s[24], deposit_s[24], buffer_s[16], hold_s[16];
-    snprintf(price_s, sizeof(price_s), "%lld", (long long)price);
-    snprintf(deposit_s, sizeof(deposit_s), "%lld", (long long)deposit);
-    snprintf(buffer_s, sizeof(buffer_s), "%d", pol.buffer_minutes);
-    snprintf(hold_s, sizeof(hold_s), "%d", hold_minutes);
-    const char *p[] = {in->customer_name,
-                       in->customer_email,
-                       in->customer_phone ? in->customer_phone : "",
-                       NULL, /* the ref, below */
-                       room.id,
-                       tm.starts_at,
-                       tm.ends_at,
-                       buffer_s,
-                       status,
-                       in->staff ? "staff" : "public",
-                       price_s,
-                       deposit_s,
-                       tn->currency,
-                       in->notes ? in->notes : "",
-                       crypto_sha256_hex(a, token, strlen(token)),
-                       hold_s,
-                       in->created_by};
-    PGresult *r = NULL;
-    const char *st = NULL;
-    for (int attempt = 0; attempt < BOOKING_REF_TRIES && !r; attempt++) {
-        p[3] = crypto_ref(a, BOOKING_REF_LEN);
-        st = NULL;
-        r = db_exec(t, sql_insert, 17, p, &st);
-        if (!r && !(st && strcmp(st, SQLSTATE_UNIQUE_VIOLATION) == 0))
-            break; /* only a ref collision is worth another try */
-    }
-    if (!r) {
-        if (st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0) {
-            /* Lost a race the check above could not see: the constraint decided. */
-            conflict_error(a, tn, t, &room, tm.starts_at, tm.ends_at, pol.buffer_minutes, NULL,
-                           err);
-            rc = BOOKING_SLOT_TAKEN;
-        } else {
-            rc = BOOKING_DB;
-        }
-        goto done;
-    }
-    char *id = db_get_dup(a, r, 0, "id");
-    PQclear(r);
-
+    struct new_booking nb;
+    new_booking_terms(a, in, &pol, price, &nb);
     struct booking_row b;
-    if ((rc = row_load(a, tn, t, id, true, false, &b)) != BOOKING_OK) {
-        rc = BOOKING_DB;
+    if ((rc = create_in_tx(a, tn, t, req, in, &room, &pol, &tm, &nb, &b, err)) != BOOKING_OK)
         goto done;
-    }
-    char *link = booking_manage_link(a, studio_url, b.ref, token);
-    queue_after_create(a, tn, m, &b, hold_minutes, link);
+    char *link = booking_manage_link(a, studio_url, b.ref, nb.token);
+    queue_after_create(a, tn, m, &b, nb.hold_minutes, link);
     log_msg(LOG_INFO, "booking %s made (%s, %s)", b.ref, b.status, b.source);
     *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:s?}", "id", b.id,
-                     "ref", b.ref, "manage_token", token, "status", b.status, "starts_at",
+                     "ref", b.ref, "manage_token", nb.token, "status", b.status, "starts_at",
                      b.starts_at, "ends_at", b.ends_at, "room", "id", b.room_id, "name",
                      b.room_name, "price", money_json(b.price, b.currency), "deposit",
                      money_json(b.deposit, b.currency), "hold_expires_at", b.hold_expires_at);
-    rc = BOOKING_OK;
 done:
     json_decref(fields);
     if (have_room) {
@@ -810,8 +961,8 @@ done:
 /* ---- changing a booking --------------------------------------------------------------- */
 
 int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
-                   const char *key, bool by_id, int64_t refund_override, const char *reason,
-                   json_t **out, struct booking_error *err)
+                   struct request *req, const char *key, bool by_id, int64_t refund_override,
+                   const char *reason, json_t **out, struct booking_error *err)
 {
     memset(err, 0, sizeof(*err));
     *out = NULL;
@@ -874,16 +1025,22 @@ int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t, 
     char refund_s[24];
     snprintf(refund_s, sizeof(refund_s), "%lld", (long long)refund);
     const char *p[] = {b.id, refund_s, rule_name, reason};
-    if (db_run(t, sql_cancel, 4, p) != 0 || db_commit(t) != 0) {
+    struct booking_row after;
+    if (db_run(t, sql_cancel, 4, p) != 0 ||
+        row_load(a, tn, t, b.id, true, false, &after) != BOOKING_OK) {
         db_rollback(t);
         return BOOKING_DB;
     }
+    json_t *jb = row_staff_json(&b), *ja = row_staff_json(&after);
+    json_object_set_new(ja, "refund_amount", json_integer((json_int_t)refund));
+    rc = audit_commit(t, req, NULL, AUDIT_ACTION_CANCEL, b.id, jb, ja);
+    json_decref(jb);
+    json_decref(ja);
+    if (rc != BOOKING_OK)
+        return rc;
     /* The hold is free from the commit on: the constraint only counts pending/confirmed. */
-    struct booking_row after;
-    if (row_load(a, tn, t, b.id, true, false, &after) == BOOKING_OK) {
-        queue_mail(a, tn, m, &after, BOOKING_MAIL_CANCELLED);
-        b = after;
-    }
+    queue_mail(a, tn, m, &after, BOOKING_MAIL_CANCELLED);
+    b = after;
     log_msg(LOG_INFO, "booking %s cancelled (%s)", b.ref, by_id ? "staff" : "customer");
     *out = json_pack("{s:s, s:s, s:s, s:{s:I, s:s, s:s}}", "id", b.id, "ref", b.ref, "status",
                      "cancelled", "refund", "amount", (json_int_t)refund, "currency", b.currency,
@@ -892,61 +1049,117 @@ int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t, 
 }
 
 int booking_confirm(struct arena *a, const struct tenant *tn, struct db_conn *t, struct db_conn *m,
-                    const char *id, json_t **out, struct booking_error *err)
+                    struct request *req, const char *id, json_t **out, struct booking_error *err)
 {
     memset(err, 0, sizeof(*err));
     *out = NULL;
-    if (!booking_is_uuid(id)) {
-        booking_set_error(err, "not_found", "No such booking");
-        return BOOKING_NOT_FOUND;
-    }
-    const char *p[] = {id};
-    PGresult *r = db_exec(t, sql_confirm, 1, p, NULL);
-    if (!r)
+    if (db_begin(t) != 0)
         return BOOKING_DB;
-    bool done = PQntuples(r) == 1;
-    PQclear(r);
-    if (!done) {
-        r = db_exec(t, sql_status, 1, p, NULL);
-        if (!r)
-            return BOOKING_DB;
-        int rc = BOOKING_NOT_FOUND;
-        if (PQntuples(r) == 1) {
-            booking_set_error(err, "wrong_state",
-                              arena_printf(a,
-                                           "Only a pending booking can be confirmed; this "
-                                           "one is %s",
-                                           db_get(r, 0, "status")));
-            rc = BOOKING_WRONG_STATE;
-        } else {
-            booking_set_error(err, "not_found", "No such booking");
-        }
-        PQclear(r);
+    struct booking_row before, b;
+    memset(&before, 0, sizeof(before));
+    int rc = row_load(a, tn, t, id, true, true, &before);
+    if (rc == BOOKING_NOT_FOUND)
+        booking_set_error(err, "not_found", "No such booking");
+    if (rc == BOOKING_OK && strcmp(before.status, "pending") != 0) {
+        booking_set_error(err, "wrong_state",
+                          arena_printf(a, "Only a pending booking can be confirmed; this one is %s",
+                                       before.status));
+        rc = BOOKING_WRONG_STATE;
+    }
+    const char *p[] = {before.id};
+    if (rc == BOOKING_OK && (db_run(t, sql_confirm, 1, p) != 0 ||
+                             row_load(a, tn, t, before.id, true, false, &b) != BOOKING_OK))
+        rc = BOOKING_DB;
+    if (rc != BOOKING_OK) {
+        db_rollback(t);
         return rc;
     }
-    struct booking_row b;
-    if (row_load(a, tn, t, id, true, false, &b) != BOOKING_OK)
-        return BOOKING_DB;
+    json_t *jb = row_staff_json(&before), *ja = row_staff_json(&b);
+    rc = audit_commit(t, req, NULL, ACTION_CONFIRM, b.id, jb, ja);
+    json_decref(jb);
+    if (rc != BOOKING_OK) {
+        json_decref(ja);
+        return rc;
+    }
     queue_mail(a, tn, m, &b, BOOKING_MAIL_CONFIRMED);
     log_msg(LOG_INFO, "booking %s confirmed", b.ref);
-    *out = row_staff_json(&b);
+    *out = ja;
     return BOOKING_OK;
 }
 
-int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *id,
-                 const char *room_id, const char *starts_at, const char *ends_at, bool keep_price,
-                 json_t **out, struct booking_error *err)
+/* The move's writing half, in the transaction booking_move opened with cur locked: the slot
+ * is checked (expiring run-out holds), the price made again unless kept, the booking moved,
+ * audited and committed. *out is the booking as staff see it. Rolled back unless
+ * BOOKING_OK. */
+static int move_apply(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                      struct request *req, const struct booking_row *cur,
+                      const struct room_info *room, const struct booking_policy *pol,
+                      const struct booking_times *tm, bool keep_price, json_t **out,
+                      struct booking_error *err)
+{
+    struct expired_holds ex = {0};
+    int rc = check_free(a, tn, t, room, tm, pol->buffer_minutes, cur->id, &ex, err);
+    int64_t price = 0;
+    if (rc == BOOKING_OK && !keep_price)
+        rc = price_of(a, tn, t, room, tm, &price);
+    if (rc != BOOKING_OK) {
+        db_rollback(t);
+        return rc;
+    }
+    char price_s[24], buffer_s[16];
+    snprintf(price_s, sizeof(price_s), "%lld", (long long)price);
+    snprintf(buffer_s, sizeof(buffer_s), "%d", pol->buffer_minutes);
+    const char *p[] = {cur->id,     room->id, tm->starts_at,
+                       tm->ends_at, buffer_s, keep_price ? NULL : price_s,
+                       tn->currency};
+    const char *st = NULL;
+    PGresult *r = db_exec(t, sql_move, 7, p, &st);
+    if (!r) {
+        db_rollback(t);
+        if (!(st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0))
+            return BOOKING_DB;
+        conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, pol->buffer_minutes, cur->id,
+                       err);
+        return BOOKING_SLOT_TAKEN;
+    }
+    bool moved = PQntuples(r) == 1; /* always, under the lock: belt and braces */
+    PQclear(r);
+    struct booking_row b;
+    if (!moved || row_load(a, tn, t, cur->id, true, false, &b) != BOOKING_OK) {
+        db_rollback(t);
+        return BOOKING_DB;
+    }
+    json_t *jb = row_staff_json(cur), *ja = row_staff_json(&b);
+    rc = audit_commit(t, req, &ex, ACTION_MOVE, b.id, jb, ja);
+    json_decref(jb);
+    if (rc != BOOKING_OK) {
+        json_decref(ja);
+        return rc;
+    }
+    log_msg(LOG_INFO, "booking %s moved", b.ref);
+    *out = ja;
+    return BOOKING_OK;
+}
+
+int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, struct request *req,
+                 const char *id, const char *room_id, const char *starts_at, const char *ends_at,
+                 bool keep_price, json_t **out, struct booking_error *err)
 {
     memset(err, 0, sizeof(*err));
     *out = NULL;
+    if (db_begin(t) != 0)
+        return BOOKING_DB;
+    /* Locked until the move commits: no cancel, confirm or conversion in between. */
     struct booking_row cur;
-    int rc = row_load(a, tn, t, id, true, false, &cur);
+    int rc = row_load(a, tn, t, id, true, true, &cur);
     if (rc != BOOKING_OK) {
+        db_rollback(t);
         if (rc == BOOKING_NOT_FOUND)
             booking_set_error(err, "not_found", "No such booking");
         return rc;
     }
     if (strcmp(cur.status, "pending") != 0 && strcmp(cur.status, "confirmed") != 0) {
+        db_rollback(t);
         booking_set_error(err, "wrong_state",
                           arena_printf(a, "A %s booking cannot be moved", cur.status));
         return BOOKING_WRONG_STATE;
@@ -972,60 +1185,19 @@ int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, co
     struct room_info room;
     struct booking_policy pol;
     rc = load_room_and_policy(t, room_id ? room_id : cur.room_id, &room, &pol, fields);
-    if (rc == BOOKING_DB) {
-        json_decref(fields);
-        return BOOKING_DB;
-    }
     bool have_room = rc == BOOKING_OK;
     struct booking_times tm;
     memset(&tm, 0, sizeof(tm));
     if (have_room && times_ok)
         rc = booking_check_times(tn, t, room.id, &pol, starts, ends, false, fields, &tm);
-    if (rc == BOOKING_DB)
-        goto done;
-    if (json_object_size(fields)) {
+    if (rc != BOOKING_DB && json_object_size(fields)) {
         rc = invalid(err, fields);
         fields = NULL;
-        goto done;
+    } else if (rc == BOOKING_OK) {
+        rc = move_apply(a, tn, t, req, &cur, &room, &pol, &tm, keep_price, out, err);
     }
-    if ((rc = check_free(a, tn, t, &room, &tm, pol.buffer_minutes, cur.id, err)) != BOOKING_OK)
-        goto done;
-    int64_t price = 0;
-    if (!keep_price && (rc = price_of(a, tn, t, &room, &tm, &price)) != BOOKING_OK)
-        goto done;
-    char price_s[24], buffer_s[16];
-    snprintf(price_s, sizeof(price_s), "%lld", (long long)price);
-    snprintf(buffer_s, sizeof(buffer_s), "%d", pol.buffer_minutes);
-    const char *p[] = {cur.id,      room.id,  tm.starts_at,
-                       tm.ends_at,  buffer_s, keep_price ? NULL : price_s,
-                       tn->currency};
-    const char *st = NULL;
-    PGresult *r = db_exec(t, sql_move, 7, p, &st);
-    if (!r) {
-        if (st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0) {
-            conflict_error(a, tn, t, &room, tm.starts_at, tm.ends_at, pol.buffer_minutes, cur.id,
-                           err);
-            rc = BOOKING_SLOT_TAKEN;
-        } else {
-            rc = BOOKING_DB;
-        }
-        goto done;
-    }
-    bool moved = PQntuples(r) == 1;
-    PQclear(r);
-    if (!moved) { /* cancelled or expired in the meantime */
-        booking_set_error(err, "wrong_state", "This booking changed meanwhile; it cannot be moved");
-        rc = BOOKING_WRONG_STATE;
-        goto done;
-    }
-    struct booking_row b;
-    if ((rc = row_load(a, tn, t, cur.id, true, false, &b)) != BOOKING_OK) {
-        rc = BOOKING_DB;
-        goto done;
-    }
-    log_msg(LOG_INFO, "booking %s moved", b.ref);
-    *out = row_staff_json(&b);
-done:
+    if (rc != BOOKING_OK)
+        db_rollback(t);
     json_decref(fields);
     if (have_room) {
         rooms_policy_release(&pol);
@@ -1039,7 +1211,28 @@ int booking_expire(struct db_conn *t, const char *id)
     if (!booking_is_uuid(id))
         return BOOKING_OK; /* nothing of ours */
     const char *p[] = {id};
-    return db_run(t, sql_expire, 1, p) == 0 ? BOOKING_OK : BOOKING_DB;
+    if (db_begin(t) != 0)
+        return BOOKING_DB;
+    PGresult *r = db_exec(t, sql_expire, 1, p, NULL);
+    if (!r) {
+        db_rollback(t);
+        return BOOKING_DB;
+    }
+    char expired[40] = "";
+    if (PQntuples(r) == 1)
+        snprintf(expired, sizeof(expired), "%s", db_get(r, 0, "id"));
+    PQclear(r);
+    if (!expired[0]) { /* confirmed, cancelled or extended meanwhile: nothing changed */
+        db_rollback(t);
+        return BOOKING_OK;
+    }
+    const char *ids[] = {expired};
+    struct expired_holds ex = {.ids = ids, .n = 1};
+    if (audit_expired(t, &ex) != BOOKING_OK || db_commit(t) != 0) {
+        db_rollback(t);
+        return BOOKING_DB;
+    }
+    return BOOKING_OK;
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */
@@ -1143,7 +1336,8 @@ static int run_expire_hold(json_t *payload, char *err, size_t errlen)
 
 /* Mints a fresh manage token for each upcoming booking of email and mails the links. The
  * tenant change commits first and the mail after it, so a failure is retried whole: at
- * worst a retry mints tokens again, and the mail that leaves carries the working ones. */
+ * worst a retry mints tokens again, and the mail that leaves carries the working ones.
+ * Each replaced token is an "update" entry by the system, in the tenant transaction. */
 static int search_mail(struct arena *a, struct db_conn *m, struct db_conn *t,
                        const struct tenant *tn, const char *email, const char *studio_url)
 {
@@ -1159,10 +1353,12 @@ static int search_mail(struct arena *a, struct db_conn *m, struct db_conn *t,
         return 0;
     }
     struct booking_link *links = arena_alloc(a, sizeof(*links) * (size_t)n);
+    const char **ids = arena_alloc(a, sizeof(*ids) * (size_t)n);
     int rc = db_begin(t);
     for (int i = 0; i < n && rc == 0; i++) {
         char *token = crypto_token(a, BOOKING_TOKEN_BYTES);
-        const char *pu[] = {db_get(r, i, "id"), crypto_sha256_hex(a, token, strlen(token))};
+        ids[i] = db_get_dup(a, r, i, "id");
+        const char *pu[] = {ids[i], crypto_sha256_hex(a, token, strlen(token))};
         rc = db_run(t, sql_set_token, 2, pu);
         links[i] = (struct booking_link){
             .ref = db_get_dup(a, r, i, "ref"),
@@ -1183,6 +1379,12 @@ static int search_mail(struct arena *a, struct db_conn *m, struct db_conn *t,
     }
     if (rc == 0)
         rc = booking_mail_links(a, m, tn, email, links, n);
+    json_t *rotated = json_pack("{s:s}", "manage_token", "rotated");
+    for (int i = 0; i < n && rc == 0; i++)
+        if (audit_record_system(t, m, AUDIT_ACTION_UPDATE, AUDIT_RESOURCE, ids[i], NULL, rotated) !=
+            AUDIT_OK)
+            rc = -1;
+    json_decref(rotated);
     if (rc == 0)
         rc = db_commit(t);
     if (rc == 0)

@@ -89,8 +89,8 @@ struct booking_row {
 /* booking_create with the studio URL the manage link in the mail starts with (the HTTP
  * handler knows the one the customer used; booking_create derives it from the config). */
 int booking_create_at(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                      struct db_conn *m, const struct booking_input *in, const char *studio_url,
-                      json_t **out, struct booking_error *err);
+                      struct db_conn *m, struct request *req, const struct booking_input *in,
+                      const char *studio_url, json_t **out, struct booking_error *err);
 /* GET /api/public/studio: name, zone, currency and the policy summary. */
 int booking_public_studio(const struct tenant *tn, struct db_conn *t, json_t **out);
 /* GET /api/public/rooms: bookable rooms, public fields only. */

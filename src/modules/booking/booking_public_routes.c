@@ -13,7 +13,8 @@
  *
  * The manage token comes in X-Manage-Token or ?token=. An unknown ref is 404
  * and a wrong token 403 invalid_token; a ref from another studio is unknown
- * here by construction (each studio has its own database).
+ * here by construction (each studio has its own database). Booking and
+ * cancelling are audited by booking.c with the actor "customer" (no session).
  */
 #include <ctype.h>
 #include <string.h>
@@ -175,7 +176,7 @@ static void booking_post(struct request *req)
         return;
     json_t *out = NULL;
     struct booking_error err;
-    int rc = booking_create_at(req->arena, req->tenant, t, m, &in,
+    int rc = booking_create_at(req->arena, req->tenant, t, m, req, &in,
                                http_studio_url(req, req->tenant->slug), &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
@@ -247,7 +248,7 @@ static void booking_cancel_post(struct request *req)
     struct db_conn *m = request_master_db(req);
     if (!m)
         return;
-    rc = booking_cancel(req->arena, req->tenant, t, m, ref, false, -1, NULL, &out, &err);
+    rc = booking_cancel(req->arena, req->tenant, t, m, req, ref, false, -1, NULL, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;

@@ -29,7 +29,9 @@
  * paid_amount > 0; the default order is -starts_at (newest first); price
  * and deposit are {"amount","currency"}, paid_amount and refund_amount bare
  * minor units of the same currency. The feed's URL is shown once: only its
- * token's SHA-256 is stored, so a lost URL means a new feed.
+ * token's SHA-256 is stored, so a lost URL means a new feed. Every change is
+ * audited by booking.c or staff.c in its own transaction (503 when the entry
+ * cannot be written: the change is then undone).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -507,7 +509,7 @@ static void bookings_create(struct request *req)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_create(req->arena, req->tenant, t, m, &in, &out, &err);
+    int rc = booking_create(req->arena, req->tenant, t, m, req, &in, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;
@@ -568,8 +570,8 @@ static void bookings_move(struct request *req)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_move(req->arena, req->tenant, t, id, room_id, starts_at, ends_at, keep_price,
-                          &out, &err);
+    int rc = booking_move(req->arena, req->tenant, t, req, id, room_id, starts_at, ends_at,
+                          keep_price, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;
@@ -586,7 +588,7 @@ static void bookings_confirm(struct request *req)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_confirm(req->arena, req->tenant, t, m, id, &out, &err);
+    int rc = booking_confirm(req->arena, req->tenant, t, m, req, id, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;
@@ -621,7 +623,8 @@ static void bookings_cancel(struct request *req)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_cancel(req->arena, req->tenant, t, m, id, true, refund, reason, &out, &err);
+    int rc =
+        booking_cancel(req->arena, req->tenant, t, m, req, id, true, refund, reason, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;
@@ -648,7 +651,7 @@ static void bookings_convert(struct request *req)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_staff_convert(req->tenant, t, id, engineer, notes, &out, &err);
+    int rc = booking_staff_convert(req->tenant, t, req, id, engineer, notes, &out, &err);
     if (rc != BOOKING_OK) {
         if (rc == BOOKING_NOT_FOUND)
             snprintf(err.message, sizeof(err.message), "No such booking");
@@ -740,7 +743,7 @@ static void sessions_update(struct request *req)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_staff_session_update(req->tenant, t, id, &ch, &out, &err);
+    int rc = booking_staff_session_update(req->tenant, t, req, id, &ch, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;
@@ -779,7 +782,7 @@ static void session_items_add(struct request *req)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_staff_item_add(req->tenant, t, id, description, (int)quantity,
+    int rc = booking_staff_item_add(req->tenant, t, req, id, description, (int)quantity,
                                     json_integer_value(u), &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
@@ -795,7 +798,7 @@ static void session_items_delete(struct request *req)
     struct db_conn *t = item ? request_tenant_db(req) : NULL;
     if (!t)
         return;
-    int rc = booking_staff_item_delete(t, id, item);
+    int rc = booking_staff_item_delete(t, req, id, item);
     if (rc != BOOKING_OK) {
         struct booking_error err = {0};
         snprintf(err.message, sizeof(err.message), "No such item");
@@ -867,7 +870,7 @@ static void feeds_create(struct request *req)
     const char *hash = crypto_sha256_hex(req->arena, token, strlen(token));
     struct booking_error err = {0};
     json_t *out = NULL;
-    int rc = booking_staff_feed_create(req->tenant, t, room_id, hash, &out, &err);
+    int rc = booking_staff_feed_create(req->tenant, t, req, room_id, hash, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;
@@ -898,7 +901,7 @@ static void feeds_delete(struct request *req)
     struct db_conn *t = id ? request_tenant_db(req) : NULL;
     if (!t)
         return;
-    int rc = booking_staff_feed_delete(t, id);
+    int rc = booking_staff_feed_delete(t, req, id);
     if (rc != BOOKING_OK) {
         struct booking_error err = {0};
         snprintf(err.message, sizeof(err.message), "No such calendar feed");

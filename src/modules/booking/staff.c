@@ -24,9 +24,13 @@
  * Calendar feeds: only the SHA-256 of a feed's token is stored; the token is
  * the credential (192 random bits), shown once when the feed is made.
  *
- * Audit: there is no audit log in the tenant schema yet; when the audit
- * module lands, conversion, session changes and feed changes write their
- * entry inside the transactions below.
+ * Audit: every change writes its entry (audit.h) as the last statement of
+ * its own transaction (audit_commit), so no change commits without one:
+ * "sessions" (create on conversion, update: the session as GET shows it,
+ * before and after), "session_items" (create, delete: the item) and
+ * "calendar_feeds" (create, delete: id and room, never the token). Adding
+ * or removing an item also touches its session's updated_at; the item's
+ * entry stands for that.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +39,7 @@
 
 #include "booking_internal.h"
 #include "staff_internal.h"
+#include "studiod/audit.h"
 #include "studiod/db.h"
 #include "studiod/log.h"
 #include "studiod/tenant.h"
@@ -183,13 +188,19 @@ static const char sql_session_lock[] =
     "SELECT 1 FROM studio_sessions WHERE id = $1 FOR UPDATE";
 static const char sql_items_count[] =
     "SELECT count(*) AS n FROM session_items WHERE session_id = $1";
+/* An item as its audit entry shows it; needs i. */
+#define SQL_ITEM_JSON                                                                              \
+    "json_build_object('id', i.id, 'session_id', i.session_id, 'description', i.description,"    \
+    "  'quantity', i.quantity, 'unit_amount', i.unit_amount)::text AS item"
 static const char sql_item_insert[] =
-    "INSERT INTO session_items (session_id, description, quantity, unit_amount)"
-    " VALUES ($1, $2, $3::int, $4::bigint)";
+    "INSERT INTO session_items AS i (session_id, description, quantity, unit_amount)"
+    " VALUES ($1, $2, $3::int, $4::bigint)"
+    " RETURNING " SQL_ITEM_JSON;
 static const char sql_session_touch[] =
     "UPDATE studio_sessions SET updated_at = now() WHERE id = $1";
 static const char sql_item_delete[] =
-    "DELETE FROM session_items WHERE id = $2 AND session_id = $1 RETURNING id";
+    "DELETE FROM session_items i WHERE i.id = $2 AND i.session_id = $1"
+    " RETURNING " SQL_ITEM_JSON;
 
 /* A customer with a summary of their bookings; needs c and h (the lateral below). */
 #define SQL_CUSTOMER_JSON                                                                          \
@@ -232,7 +243,8 @@ static const char sql_feeds_list[] =
     "  FROM calendar_feeds f LEFT JOIN rooms r ON r.id = f.room_id"
     " ORDER BY f.created_at, f.id";
 static const char sql_feed_delete[] =
-    "DELETE FROM calendar_feeds WHERE id = $1 RETURNING id";
+    "DELETE FROM calendar_feeds f WHERE f.id = $1"
+    " RETURNING json_build_object('id', f.id, 'room_id', f.room_id)::text AS item";
 static const char sql_feed_by_token[] =
     "SELECT f.room_id, r.name AS room_name"
     "  FROM calendar_feeds f LEFT JOIN rooms r ON r.id = f.room_id"
@@ -261,6 +273,10 @@ static json_t *row_json(PGresult *r, int row, const char *col);
 static long long count_of(PGresult *r);
 static json_t *page_json(json_t *items, long long total, int limit, int offset);
 static int fail_db(struct db_conn *t, struct booking_error *err);
+static int audit_commit(struct db_conn *t, struct request *req, const char *action,
+                        const char *resource, const char *id, json_t *before, json_t *after);
+static int session_locked(struct db_conn *t, const char *id, struct booking_error *err);
+static const char *id_of(json_t *o);
 static void set_error(struct booking_error *err, const char *code, const char *message);
 static void set_field(struct booking_error *err, const char *field, const char *message);
 static int engineer_check(struct db_conn *t, const char *engineer_id, struct booking_error *err);
@@ -329,6 +345,23 @@ static int fail_db(struct db_conn *t, struct booking_error *err)
     return BOOKING_DB;
 }
 
+/* Ends a change: its audit entry as the last statement, then the commit. BOOKING_OK, or
+ * BOOKING_DB after rolling back. */
+static int audit_commit(struct db_conn *t, struct request *req, const char *action,
+                        const char *resource, const char *id, json_t *before, json_t *after)
+{
+    if (audit_record(t, req, action, resource, id, before, after) == AUDIT_OK && db_commit(t) == 0)
+        return BOOKING_OK;
+    db_rollback(t);
+    return BOOKING_DB;
+}
+
+/* The "id" member of a representation (NULL when it has none). */
+static const char *id_of(json_t *o)
+{
+    return json_string_value(json_object_get(o, "id"));
+}
+
 static void set_error(struct booking_error *err, const char *code, const char *message)
 {
     snprintf(err->code, sizeof(err->code), "%s", code);
@@ -341,6 +374,22 @@ static void set_field(struct booking_error *err, const char *field, const char *
         err->fields = json_object();
     json_object_set_new(err->fields, field, json_string(message));
     set_error(err, "invalid_input", "Some fields are not valid");
+}
+
+/* Locks session id until the transaction ends. BOOKING_OK, BOOKING_NOT_FOUND (err says so)
+ * or BOOKING_DB. */
+static int session_locked(struct db_conn *t, const char *id, struct booking_error *err)
+{
+    const char *p[] = {id};
+    PGresult *r = db_exec(t, sql_session_lock, 1, p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    bool found = PQntuples(r) == 1;
+    PQclear(r);
+    if (found)
+        return BOOKING_OK;
+    set_error(err, "not_found", "No such session");
+    return BOOKING_NOT_FOUND;
 }
 
 /* BOOKING_OK when engineer_id (if any) is an active user of this studio. */
@@ -389,10 +438,11 @@ int booking_staff_list(const struct tenant *tn, struct db_conn *t,
 
 /* ---- studio sessions ---------------------------------------------------------------------- */
 
-int booking_staff_convert(const struct tenant *tn, struct db_conn *t, const char *booking_id,
-                          const char *engineer_id, const char *notes, json_t **out,
-                          struct booking_error *err)
+int booking_staff_convert(const struct tenant *tn, struct db_conn *t, struct request *req,
+                          const char *booking_id, const char *engineer_id, const char *notes,
+                          json_t **out, struct booking_error *err)
 {
+    *out = NULL;
     if (db_begin(t) != 0)
         return fail_db(t, err);
     const char *pb[] = {booking_id};
@@ -437,12 +487,14 @@ int booking_staff_convert(const struct tenant *tn, struct db_conn *t, const char
         set_error(err, "already_converted", "This booking is already a studio session");
         return BOOKING_WRONG_STATE;
     }
-    if (db_commit(t) != 0)
+    if (booking_staff_session_get(tn, t, session_id, out) != BOOKING_OK ||
+        audit_commit(t, req, AUDIT_ACTION_CREATE, "sessions", session_id, NULL, *out) !=
+            BOOKING_OK) {
+        json_decref(*out);
+        *out = NULL;
         return fail_db(t, err);
-    rc = booking_staff_session_get(tn, t, session_id, out);
-    if (rc != BOOKING_OK)
-        set_error(err, "database_unavailable", "The studio's database is unavailable");
-    return rc == BOOKING_NOT_FOUND ? BOOKING_DB : rc;
+    }
+    return BOOKING_OK;
 }
 
 int booking_staff_sessions_list(const struct tenant *tn, struct db_conn *t,
@@ -508,19 +560,25 @@ int booking_staff_session_get(const struct tenant *tn, struct db_conn *t, const 
     return rc;
 }
 
-int booking_staff_session_update(const struct tenant *tn, struct db_conn *t, const char *id,
-                                 const struct booking_staff_session_change *ch, json_t **out,
-                                 struct booking_error *err)
+int booking_staff_session_update(const struct tenant *tn, struct db_conn *t, struct request *req,
+                                 const char *id, const struct booking_staff_session_change *ch,
+                                 json_t **out, struct booking_error *err)
 {
+    *out = NULL;
     if (db_begin(t) != 0)
         return fail_db(t, err);
-    int rc = engineer_check(t, ch->set_engineer ? ch->engineer_id : NULL, err);
+    int rc = session_locked(t, id, err);
+    if (rc == BOOKING_OK)
+        rc = engineer_check(t, ch->set_engineer ? ch->engineer_id : NULL, err);
     if (rc != BOOKING_OK) {
         if (rc == BOOKING_DB)
             return fail_db(t, err);
         db_rollback(t);
         return rc;
     }
+    json_t *before = NULL;
+    if (booking_staff_session_get(tn, t, id, &before) != BOOKING_OK)
+        return fail_db(t, err);
 #define FLAG(b) ((b) ? "true" : "false")
     const char *p[] = {id,
                        FLAG(ch->set_engineer),
@@ -536,56 +594,57 @@ int booking_staff_session_update(const struct tenant *tn, struct db_conn *t, con
 #undef FLAG
     const char *state = NULL;
     PGresult *r = db_exec(t, sql_session_update, 11, p, &state);
-    if (!r) {
+    if (!r || PQntuples(r) != 1) {
+        PQclear(r);
+        json_decref(before);
         if (state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0) {
             db_rollback(t);
             set_field(err, "checked_out_at", "Must not be before checked_in_at");
             return BOOKING_INVALID;
         }
-        return fail_db(t, err);
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        db_rollback(t);
-        set_error(err, "not_found", "No such session");
-        return BOOKING_NOT_FOUND;
+        return fail_db(t, err); /* the row is locked: it is there */
     }
     /* The table's CHECK passes a check-out without a check-in (NULL): refused here. */
     bool out_before_in = strcmp(db_get(r, 0, "out_before_in"), "t") == 0;
     PQclear(r);
     if (out_before_in) {
+        json_decref(before);
         db_rollback(t);
         set_field(err, ch->check_out ? "check_out" : "checked_out_at", "Check in first");
         return BOOKING_INVALID;
     }
-    if (db_commit(t) != 0)
-        return fail_db(t, err);
     rc = booking_staff_session_get(tn, t, id, out);
-    return rc == BOOKING_NOT_FOUND ? BOOKING_DB : rc;
+    if (rc == BOOKING_OK)
+        rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "sessions", id_of(*out), before, *out);
+    json_decref(before);
+    if (rc != BOOKING_OK) {
+        json_decref(*out);
+        *out = NULL;
+        return fail_db(t, err);
+    }
+    return BOOKING_OK;
 }
 
-int booking_staff_item_add(const struct tenant *tn, struct db_conn *t, const char *session_id,
-                           const char *description, int quantity, int64_t unit_amount, json_t **out,
-                           struct booking_error *err)
+int booking_staff_item_add(const struct tenant *tn, struct db_conn *t, struct request *req,
+                           const char *session_id, const char *description, int quantity,
+                           int64_t unit_amount, json_t **out, struct booking_error *err)
 {
     char qty[16], unit[24];
     snprintf(qty, sizeof(qty), "%d", quantity);
     snprintf(unit, sizeof(unit), "%lld", (long long)unit_amount);
+    *out = NULL;
     if (db_begin(t) != 0)
         return fail_db(t, err);
     /* The session's row lock serialises adds, so the count below is a real bound. */
-    const char *ps[] = {session_id};
-    PGresult *r = db_exec(t, sql_session_lock, 1, ps, NULL);
-    if (!r)
-        return fail_db(t, err);
-    bool found = PQntuples(r) == 1;
-    PQclear(r);
-    if (!found) {
+    int rc = session_locked(t, session_id, err);
+    if (rc != BOOKING_OK) {
+        if (rc == BOOKING_DB)
+            return fail_db(t, err);
         db_rollback(t);
-        set_error(err, "not_found", "No such session");
-        return BOOKING_NOT_FOUND;
+        return rc;
     }
-    r = db_exec(t, sql_items_count, 1, ps, NULL);
+    const char *ps[] = {session_id};
+    PGresult *r = db_exec(t, sql_items_count, 1, ps, NULL);
     if (!r)
         return fail_db(t, err);
     long long n = count_of(r);
@@ -596,23 +655,47 @@ int booking_staff_item_add(const struct tenant *tn, struct db_conn *t, const cha
         return BOOKING_WRONG_STATE;
     }
     const char *pi[] = {session_id, description, qty, unit};
-    if (db_run(t, sql_item_insert, 4, pi) != 0 || db_run(t, sql_session_touch, 1, ps) != 0 ||
-        db_commit(t) != 0)
+    r = db_exec(t, sql_item_insert, 4, pi, NULL);
+    json_t *item = r && PQntuples(r) == 1 ? row_json(r, 0, "item") : NULL;
+    PQclear(r);
+    if (!item || db_run(t, sql_session_touch, 1, ps) != 0 ||
+        booking_staff_session_get(tn, t, session_id, out) != BOOKING_OK ||
+        audit_commit(t, req, AUDIT_ACTION_CREATE, "session_items", id_of(item), NULL, item) !=
+            BOOKING_OK) {
+        json_decref(item);
+        json_decref(*out);
+        *out = NULL;
         return fail_db(t, err);
-    int rc = booking_staff_session_get(tn, t, session_id, out);
-    return rc == BOOKING_NOT_FOUND ? BOOKING_DB : rc;
+    }
+    json_decref(item);
+    return BOOKING_OK;
 }
 
-int booking_staff_item_delete(struct db_conn *t, const char *session_id, const char *item_id)
+int booking_staff_item_delete(struct db_conn *t, struct request *req, const char *session_id,
+                              const char *item_id)
 {
+    struct booking_error err = {0}; /* the caller names what was not found */
+    if (db_begin(t) != 0)
+        return fail_db(t, &err);
+    int rc = session_locked(t, session_id, &err);
+    if (rc != BOOKING_OK) {
+        db_rollback(t);
+        return rc;
+    }
     const char *p[] = {session_id, item_id};
     PGresult *r = db_exec(t, sql_item_delete, 2, p, NULL);
     if (!r)
-        return BOOKING_DB;
-    int rc = PQntuples(r) == 1 ? BOOKING_OK : BOOKING_NOT_FOUND;
+        return fail_db(t, &err);
+    json_t *item = PQntuples(r) == 1 ? row_json(r, 0, "item") : NULL;
+    rc = PQntuples(r) == 1 ? (item ? BOOKING_OK : BOOKING_DB) : BOOKING_NOT_FOUND;
     PQclear(r);
+    if (rc == BOOKING_OK && db_run(t, sql_session_touch, 1, p) != 0)
+        rc = BOOKING_DB;
     if (rc == BOOKING_OK)
-        db_run(t, sql_session_touch, 1, p); /* best effort: only the "updated_at" stamp */
+        rc = audit_commit(t, req, AUDIT_ACTION_DELETE, "session_items", id_of(item), item, NULL);
+    json_decref(item);
+    if (rc != BOOKING_OK)
+        db_rollback(t);
     return rc;
 }
 
@@ -672,9 +755,13 @@ int booking_staff_customer_get(const struct tenant *tn, struct db_conn *t, const
 
 /* ---- calendar feeds ----------------------------------------------------------------------- */
 
-int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, const char *room_id,
-                              const char *token_hash, json_t **out, struct booking_error *err)
+int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, struct request *req,
+                              const char *room_id, const char *token_hash, json_t **out,
+                              struct booking_error *err)
 {
+    *out = NULL;
+    if (db_begin(t) != 0)
+        return fail_db(t, err);
     if (room_id) {
         const char *pr[] = {room_id};
         PGresult *r = db_exec(t, sql_room_ok, 1, pr, NULL);
@@ -683,6 +770,7 @@ int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, const 
         bool ok = PQntuples(r) == 1;
         PQclear(r);
         if (!ok) {
+            db_rollback(t);
             set_field(err, "room_id", "No such room");
             return BOOKING_INVALID;
         }
@@ -692,6 +780,7 @@ int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, const 
     PGresult *r = db_exec(t, sql_feed_insert, 3, p, &state);
     if (!r) {
         if (state && strcmp(state, SQLSTATE_FK_VIOLATION) == 0) { /* the room went meanwhile */
+            db_rollback(t);
             set_field(err, "room_id", "No such room");
             return BOOKING_INVALID;
         }
@@ -699,7 +788,13 @@ int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, const 
     }
     *out = PQntuples(r) == 1 ? row_json(r, 0, "item") : NULL;
     PQclear(r);
-    return *out ? BOOKING_OK : fail_db(t, err);
+    if (!*out || audit_commit(t, req, AUDIT_ACTION_CREATE, "calendar_feeds", id_of(*out), NULL,
+                              *out) != BOOKING_OK) {
+        json_decref(*out);
+        *out = NULL;
+        return fail_db(t, err);
+    }
+    return BOOKING_OK;
 }
 
 int booking_staff_feeds_list(const struct tenant *tn, struct db_conn *t, json_t **out)
@@ -716,14 +811,24 @@ int booking_staff_feeds_list(const struct tenant *tn, struct db_conn *t, json_t 
     return BOOKING_OK;
 }
 
-int booking_staff_feed_delete(struct db_conn *t, const char *id)
+int booking_staff_feed_delete(struct db_conn *t, struct request *req, const char *id)
 {
     const char *p[] = {id};
-    PGresult *r = db_exec(t, sql_feed_delete, 1, p, NULL);
-    if (!r)
+    if (db_begin(t) != 0)
         return BOOKING_DB;
-    int rc = PQntuples(r) == 1 ? BOOKING_OK : BOOKING_NOT_FOUND;
+    PGresult *r = db_exec(t, sql_feed_delete, 1, p, NULL);
+    if (!r) {
+        db_rollback(t);
+        return BOOKING_DB;
+    }
+    json_t *feed = PQntuples(r) == 1 ? row_json(r, 0, "item") : NULL;
+    int rc = PQntuples(r) == 1 ? (feed ? BOOKING_OK : BOOKING_DB) : BOOKING_NOT_FOUND;
     PQclear(r);
+    if (rc == BOOKING_OK)
+        rc = audit_commit(t, req, AUDIT_ACTION_DELETE, "calendar_feeds", id_of(feed), feed, NULL);
+    json_decref(feed);
+    if (rc != BOOKING_OK)
+        db_rollback(t);
     return rc;
 }
 

@@ -12,6 +12,12 @@
  * BOOKING_WRONG_STATE (409, err->code says which), BOOKING_DB (503).
  * Callers have checked the shape of every id (booking_is_uuid) and
  * every date and time they pass, so SQL never fails on malformed input.
+ *
+ * Changes take the request they are made for (req) and write its audit
+ * entry (audit.h) last in their own transaction: "sessions" (create on
+ * conversion, update), "session_items" (create, delete) and
+ * "calendar_feeds" (create, delete). An entry that cannot be written undoes
+ * the change: BOOKING_DB.
  */
 #ifndef STUDIOD_BOOKING_STAFF_INTERNAL_H
 #define STUDIOD_BOOKING_STAFF_INTERNAL_H
@@ -84,22 +90,23 @@ int booking_staff_list(const struct tenant *tn, struct db_conn *t,
 
 /* Turns a confirmed booking into a studio session (the booking and its hold stay).
  * 409 already_converted / not_confirmed; 422 engineer_id. *out is the session. */
-int booking_staff_convert(const struct tenant *tn, struct db_conn *t, const char *booking_id,
-                          const char *engineer_id, const char *notes, json_t **out,
-                          struct booking_error *err);
+int booking_staff_convert(const struct tenant *tn, struct db_conn *t, struct request *req,
+                          const char *booking_id, const char *engineer_id, const char *notes,
+                          json_t **out, struct booking_error *err);
 int booking_staff_sessions_list(const struct tenant *tn, struct db_conn *t,
                                 const struct booking_staff_session_filter *f, json_t **out);
 /* A session with its booking, items and totals (booking price + items). */
 int booking_staff_session_get(const struct tenant *tn, struct db_conn *t, const char *id,
                               json_t **out);
-int booking_staff_session_update(const struct tenant *tn, struct db_conn *t, const char *id,
-                                 const struct booking_staff_session_change *ch, json_t **out,
-                                 struct booking_error *err);
+int booking_staff_session_update(const struct tenant *tn, struct db_conn *t, struct request *req,
+                                 const char *id, const struct booking_staff_session_change *ch,
+                                 json_t **out, struct booking_error *err);
 /* Adds an item; *out is the session as booking_staff_session_get shows it. */
-int booking_staff_item_add(const struct tenant *tn, struct db_conn *t, const char *session_id,
-                           const char *description, int quantity, int64_t unit_amount, json_t **out,
-                           struct booking_error *err);
-int booking_staff_item_delete(struct db_conn *t, const char *session_id, const char *item_id);
+int booking_staff_item_add(const struct tenant *tn, struct db_conn *t, struct request *req,
+                           const char *session_id, const char *description, int quantity,
+                           int64_t unit_amount, json_t **out, struct booking_error *err);
+int booking_staff_item_delete(struct db_conn *t, struct request *req, const char *session_id,
+                              const char *item_id);
 
 /* {"items": [...], "total", "limit", "offset"} of customers matching q_pattern (or all). */
 int booking_staff_customers_list(const struct tenant *tn, struct db_conn *t, const char *q_pattern,
@@ -110,11 +117,12 @@ int booking_staff_customer_get(const struct tenant *tn, struct db_conn *t, const
 
 /* Records a feed for room_id (NULL: every room) under the token's hash; *out gets
  * {"id","room","created_at"}. 422 room_id for an unknown room. */
-int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, const char *room_id,
-                              const char *token_hash, json_t **out, struct booking_error *err);
+int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, struct request *req,
+                              const char *room_id, const char *token_hash, json_t **out,
+                              struct booking_error *err);
 /* {"items": [...]}: the feeds, never their tokens (only hashes are kept anyway). */
 int booking_staff_feeds_list(const struct tenant *tn, struct db_conn *t, json_t **out);
-int booking_staff_feed_delete(struct db_conn *t, const char *id);
+int booking_staff_feed_delete(struct db_conn *t, struct request *req, const char *id);
 /* The iCalendar text (RFC 5545) of the feed whose token hashes to token_hash; uid_domain
  * follows the booking ref in each UID. BOOKING_NOT_FOUND for an unknown token. */
 int booking_staff_feed_ics(struct arena *a, const struct tenant *tn, struct db_conn *t,

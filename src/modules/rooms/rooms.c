@@ -33,7 +33,14 @@
  *    already means "inherits the studio's hours". A room closed every day is
  *    made inactive, or closed with a closure.
  *  - Price rules are listed by start time (the table keeps no position).
- *  - Audit entries are not written yet: there is no audit log in the schema.
+ *  - Every change writes its audit entry (audit.h) as the last statement of
+ *    its own transaction (audit_commit), so a change that rolls back leaves
+ *    no entry and one whose entry cannot be written rolls back (ROOMS_DB,
+ *    503). Resources: "rooms" (create, update, archive, delete), "settings"
+ *    (id "booking": the booking policy), "opening_hours" (id the room's, or
+ *    none for the studio's), "closures", "prices" (id the room's: its rate
+ *    and price rules together). Before and after are the representations
+ *    the API shows; the audit module keeps only what changed.
  */
 #include "studiod/rooms.h"
 
@@ -45,6 +52,7 @@
 #include <strings.h>
 
 #include "rooms_internal.h"
+#include "studiod/audit.h"
 #include "studiod/db.h"
 #include "studiod/log.h"
 
@@ -95,6 +103,9 @@ static int span_cmp(const void *a, const void *b);
 static int query_json(struct db_conn *t, const char *sql, int n, const char *const *p, json_t **out,
                       const char **sqlstate);
 static int fail(struct db_conn *t, int rc, json_t **fields);
+static int audit_commit(struct db_conn *t, struct request *req, const char *action,
+                        const char *resource, const char *id, json_t *before, json_t *after);
+static const char *id_of(json_t *o);
 static int studio_policy(struct db_conn *t, struct booking_policy *out);
 static json_t *room_defaults(void);
 static json_t *room_validate(json_t *in, const struct booking_policy *studio, json_t *clean);
@@ -103,6 +114,8 @@ static void room_take_optional_int(json_t *f, json_t *in, json_t *clean, const c
                                    long long min, long long max, const char *msg);
 static int room_write(struct db_conn *t, const char *sql, int n, const char *const *p, json_t **out,
                       json_t **fields);
+static int room_delete_or_archive(struct db_conn *t, struct request *req, const char *id,
+                                  json_t *room, long long bookings, enum rooms_removal *done);
 static json_t *settings_validate(json_t *in, json_t *clean);
 static void deposit_validate(json_t *v, json_t *f, json_t *clean);
 static void hours_validate(json_t *weekly, json_t *f, json_t *rows);
@@ -188,8 +201,6 @@ static const char sql_room_update[] =
     "  FROM (SELECT $2::jsonb AS j) s"
     " WHERE r.id = $1"
     " RETURNING " ROOM_JSON;
-static const char sql_room_lock[] =
-    "SELECT archived_at IS NOT NULL AS archived FROM rooms WHERE id = $1 FOR UPDATE";
 static const char sql_room_bookings[] =
     "SELECT count(*) AS total,"
     "       count(*) FILTER (WHERE status IN ('pending', 'confirmed') AND ends_at > now())"
@@ -197,8 +208,9 @@ static const char sql_room_bookings[] =
     "  FROM bookings WHERE room_id = $1";
 static const char sql_room_delete[] = "DELETE FROM rooms WHERE id = $1";
 static const char sql_room_archive[] =
-    "UPDATE rooms SET archived_at = coalesce(archived_at, now()), updated_at = now()"
-    " WHERE id = $1";
+    "UPDATE rooms r SET archived_at = coalesce(r.archived_at, now()), updated_at = now()"
+    " WHERE r.id = $1"
+    " RETURNING " ROOM_JSON;
 static const char sql_room_load[] =
     "SELECT r.id, r.name, r.hourly_rate, r.active AND r.archived_at IS NULL AS bookable,"
     "       " ROOM_PUBLIC_JSON " AS public"
@@ -258,7 +270,8 @@ static const char sql_closure_insert[] =
     " SELECT $1::uuid, $2::date, $3::date, $4"
     "  WHERE $1::uuid IS NULL OR EXISTS (SELECT 1 FROM rooms WHERE id = $1::uuid)"
     " RETURNING " CLOSURE_JSON;
-static const char sql_closure_delete[] = "DELETE FROM closures WHERE id = $1 RETURNING id";
+static const char sql_closure_delete[] =
+    "DELETE FROM closures c WHERE c.id = $1 RETURNING " CLOSURE_JSON;
 
 #define RULE_JSON                                                                                  \
     "json_build_object('id', p.id, 'name', p.name, 'weekdays', p.weekdays,"                        \
@@ -490,6 +503,25 @@ static int fail(struct db_conn *t, int rc, json_t **fields)
     return rc;
 }
 
+/* Ends a change: its audit entry as the transaction's last statement, then the commit.
+ * ROOMS_OK, or ROOMS_DB after rolling back (the change goes with its entry). */
+static int audit_commit(struct db_conn *t, struct request *req, const char *action,
+                        const char *resource, const char *id, json_t *before, json_t *after)
+{
+    if (audit_record(t, req, action, resource, id, before, after) != AUDIT_OK ||
+        db_commit(t) != 0) {
+        db_rollback(t);
+        return ROOMS_DB;
+    }
+    return ROOMS_OK;
+}
+
+/* The "id" member of a representation (NULL when it has none). */
+static const char *id_of(json_t *o)
+{
+    return json_string_value(json_object_get(o, "id"));
+}
+
 /* The studio's own policy (no room overrides). */
 static int studio_policy(struct db_conn *t, struct booking_policy *out)
 {
@@ -708,7 +740,8 @@ static int room_write(struct db_conn *t, const char *sql, int n, const char *con
     return rc;
 }
 
-int rooms_create(struct db_conn *t, json_t *body, json_t **out, json_t **fields)
+int rooms_create(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                 json_t **fields)
 {
     *out = *fields = NULL;
     struct booking_policy studio;
@@ -727,13 +760,22 @@ int rooms_create(struct db_conn *t, json_t *body, json_t **out, json_t **fields)
     char *text = json_dumps(clean, JSON_COMPACT);
     json_decref(clean);
     const char *p[] = {text};
-    int rc = text ? room_write(t, sql_room_insert, 1, p, out, fields) : ROOMS_DB;
+    int rc =
+        text && db_begin(t) == 0 ? room_write(t, sql_room_insert, 1, p, out, fields) : ROOMS_DB;
     free(text);
-    return rc == ROOMS_NOT_FOUND ? ROOMS_DB : rc;
+    if (rc == ROOMS_OK)
+        rc = audit_commit(t, req, AUDIT_ACTION_CREATE, "rooms", id_of(*out), NULL, *out);
+    if (rc != ROOMS_OK) {
+        json_decref(*out);
+        *out = NULL;
+        return fail(t, rc == ROOMS_NOT_FOUND ? ROOMS_DB : rc, fields);
+    }
+    return ROOMS_OK;
 }
 
 /* The stored room is locked, merged with the change and validated whole, then written. */
-int rooms_update(struct db_conn *t, const char *id, json_t *body, json_t **out, json_t **fields)
+int rooms_update(struct db_conn *t, struct request *req, const char *id, json_t *body, json_t **out,
+                 json_t **fields)
 {
     *out = *fields = NULL;
     if (!rooms_id_valid(id))
@@ -751,12 +793,14 @@ int rooms_update(struct db_conn *t, const char *id, json_t *body, json_t **out, 
         json_decref(stored);
         return fail(t, ROOMS_DB, fields);
     }
+    json_t *before = json_deep_copy(stored);
     json_object_update(stored, body);
     json_t *clean = json_object();
     *fields = room_validate(stored, &studio, clean);
     rooms_policy_release(&studio);
     json_decref(stored);
     if (*fields) {
+        json_decref(before);
         json_decref(clean);
         return fail(t, ROOMS_INVALID, fields);
     }
@@ -765,8 +809,9 @@ int rooms_update(struct db_conn *t, const char *id, json_t *body, json_t **out, 
     p[1] = text;
     rc = text ? room_write(t, sql_room_update, 2, p, out, fields) : ROOMS_DB;
     free(text);
-    if (rc == ROOMS_OK && db_commit(t) != 0)
-        rc = ROOMS_DB;
+    if (rc == ROOMS_OK)
+        rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "rooms", id, before, *out);
+    json_decref(before);
     if (rc != ROOMS_OK) {
         json_decref(*out);
         *out = NULL;
@@ -775,46 +820,62 @@ int rooms_update(struct db_conn *t, const char *id, json_t *body, json_t **out, 
     return ROOMS_OK;
 }
 
-int rooms_remove(struct db_conn *t, const char *id, enum rooms_removal *done)
+/* Deletes the room (it never had a booking) or archives it, with the entry that says
+ * which; room is its representation, read under the row lock. */
+static int room_delete_or_archive(struct db_conn *t, struct request *req, const char *id,
+                                  json_t *room, long long bookings, enum rooms_removal *done)
 {
-    if (!rooms_id_valid(id))
-        return ROOMS_NOT_FOUND;
     const char *p[] = {id};
-    if (db_begin(t) != 0)
-        return ROOMS_DB;
-    PGresult *r = db_exec(t, sql_room_lock, 1, p, NULL);
-    if (!r)
-        return fail(t, ROOMS_DB, NULL);
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return fail(t, ROOMS_NOT_FOUND, NULL);
-    }
-    bool archived = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-
-    if (!(r = db_exec(t, sql_room_bookings, 1, p, NULL)))
-        return fail(t, ROOMS_DB, NULL);
-    long long total = atoll(db_get(r, 0, "total"));
-    long long upcoming = atoll(db_get(r, 0, "upcoming"));
-    PQclear(r);
-
-    if (upcoming > 0 && !archived)
-        return fail(t, ROOMS_HAS_BOOKINGS, NULL);
-    if (total == 0) {
+    if (bookings == 0) {
         const char *state = NULL;
-        if (!(r = db_exec(t, sql_room_delete, 1, p, &state)))
+        PGresult *r = db_exec(t, sql_room_delete, 1, p, &state);
+        if (!r)
             /* a booking made since the count (cannot happen under the row lock; belt and
              * braces): the foreign key refuses the delete */
             return fail(t, state && strcmp(state, "23503") == 0 ? ROOMS_HAS_BOOKINGS : ROOMS_DB,
                         NULL);
         PQclear(r);
         *done = ROOMS_REMOVED;
-    } else {
-        if (db_run(t, sql_room_archive, 1, p) != 0)
-            return fail(t, ROOMS_DB, NULL);
-        *done = ROOMS_ARCHIVED;
+        return audit_commit(t, req, AUDIT_ACTION_DELETE, "rooms", id, room, NULL);
     }
-    return db_commit(t) == 0 ? ROOMS_OK : fail(t, ROOMS_DB, NULL);
+    json_t *archived = NULL;
+    int rc = query_json(t, sql_room_archive, 1, p, &archived, NULL);
+    if (rc != ROOMS_OK)
+        return fail(t, ROOMS_DB, NULL);
+    *done = ROOMS_ARCHIVED;
+    rc = audit_commit(t, req, "archive", "rooms", id, room, archived);
+    json_decref(archived);
+    return rc;
+}
+
+int rooms_remove(struct db_conn *t, struct request *req, const char *id, enum rooms_removal *done)
+{
+    if (!rooms_id_valid(id))
+        return ROOMS_NOT_FOUND;
+    const char *p[] = {id};
+    if (db_begin(t) != 0)
+        return ROOMS_DB;
+    json_t *room = NULL;
+    int rc = query_json(t, sql_room_get_locked, 1, p, &room, NULL);
+    if (rc != ROOMS_OK)
+        return fail(t, rc, NULL);
+    bool archived = json_is_true(json_object_get(room, "archived"));
+
+    PGresult *r = db_exec(t, sql_room_bookings, 1, p, NULL);
+    if (!r) {
+        json_decref(room);
+        return fail(t, ROOMS_DB, NULL);
+    }
+    long long total = atoll(db_get(r, 0, "total"));
+    long long upcoming = atoll(db_get(r, 0, "upcoming"));
+    PQclear(r);
+
+    if (upcoming > 0 && !archived)
+        rc = fail(t, ROOMS_HAS_BOOKINGS, NULL);
+    else
+        rc = room_delete_or_archive(t, req, id, room, total, done);
+    json_decref(room);
+    return rc;
 }
 
 /* ---- the booking policy ---------------------------------------------------------------- */
@@ -926,7 +987,8 @@ static json_t *settings_validate(json_t *in, json_t *clean)
     return finish_fields(f);
 }
 
-int rooms_settings_update(struct db_conn *t, json_t *body, json_t **out, json_t **fields)
+int rooms_settings_update(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                          json_t **fields)
 {
     json_t *stored = NULL;
     *out = *fields = NULL;
@@ -935,11 +997,13 @@ int rooms_settings_update(struct db_conn *t, json_t *body, json_t **out, json_t 
     int rc = query_json(t, sql_settings_get_locked, 0, NULL, &stored, NULL);
     if (rc != ROOMS_OK)
         return fail(t, ROOMS_DB, fields);
+    json_t *before = json_deep_copy(stored);
     json_object_update(stored, body);
     json_t *clean = json_object();
     *fields = settings_validate(stored, clean);
     json_decref(stored);
     if (*fields) {
+        json_decref(before);
         json_decref(clean);
         return fail(t, ROOMS_INVALID, fields);
     }
@@ -948,7 +1012,10 @@ int rooms_settings_update(struct db_conn *t, json_t *body, json_t **out, json_t 
     const char *p[] = {text};
     rc = text ? query_json(t, sql_settings_update, 1, p, out, NULL) : ROOMS_DB;
     free(text);
-    if (rc != ROOMS_OK || db_commit(t) != 0) {
+    if (rc == ROOMS_OK)
+        rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "settings", "booking", before, *out);
+    json_decref(before);
+    if (rc != ROOMS_OK) {
         json_decref(*out);
         *out = NULL;
         return fail(t, ROOMS_DB, fields);
@@ -1119,8 +1186,8 @@ static void hours_validate(json_t *weekly, json_t *f, json_t *rows)
     }
 }
 
-int rooms_hours_put(struct db_conn *t, const char *room_id, json_t *body, json_t **out,
-                    json_t **fields)
+int rooms_hours_put(struct db_conn *t, struct request *req, const char *room_id, json_t *body,
+                    json_t **out, json_t **fields)
 {
     *out = *fields = NULL;
     if (room_id && !rooms_id_valid(room_id))
@@ -1151,6 +1218,7 @@ int rooms_hours_put(struct db_conn *t, const char *room_id, json_t *body, json_t
     const char *p[] = {room_id, text};
     int rc = ROOMS_DB;
     PGresult *r = NULL;
+    json_t *before = NULL;
     if (!text || db_begin(t) != 0)
         goto out;
     /* the owner's row serializes concurrent replacements */
@@ -1164,13 +1232,20 @@ int rooms_hours_put(struct db_conn *t, const char *room_id, json_t *body, json_t
         rc = fail(t, ROOMS_NOT_FOUND, NULL);
         goto out;
     }
-    if (db_run(t, sql_hours_delete, 1, p) != 0 ||
-        (!inherit && db_run(t, sql_hours_insert, 2, p) != 0) || db_commit(t) != 0) {
+    if (rooms_hours_get(t, room_id, &before) != ROOMS_OK ||
+        db_run(t, sql_hours_delete, 1, p) != 0 ||
+        (!inherit && db_run(t, sql_hours_insert, 2, p) != 0) ||
+        rooms_hours_get(t, room_id, out) != ROOMS_OK) {
         rc = fail(t, ROOMS_DB, NULL);
         goto out;
     }
-    rc = rooms_hours_get(t, room_id, out);
+    rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "opening_hours", room_id, before, *out);
 out:
+    if (rc != ROOMS_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    json_decref(before);
     PQclear(r);
     free(text);
     return rc;
@@ -1200,7 +1275,8 @@ int rooms_closures_list(struct db_conn *t, const char *from, const char *to, jso
     return ROOMS_OK;
 }
 
-int rooms_closure_create(struct db_conn *t, json_t *body, json_t **out, json_t **fields)
+int rooms_closure_create(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                         json_t **fields)
 {
     *out = *fields = NULL;
     json_t *f = json_object();
@@ -1232,26 +1308,34 @@ int rooms_closure_create(struct db_conn *t, json_t *body, json_t **out, json_t *
 
     const char *p[] = {room_id, starts, ends, json_string_value(reason)};
     const char *state = NULL;
-    int rc = query_json(t, sql_closure_insert, 4, p, out, &state);
+    int rc = db_begin(t) == 0 ? query_json(t, sql_closure_insert, 4, p, out, &state) : ROOMS_DB;
     json_decref(reason);
     if (rc == ROOMS_NOT_FOUND || (rc == ROOMS_DB && state && strcmp(state, "23503") == 0)) {
         *fields = json_pack("{s:s}", "room_id", "No such room");
-        return ROOMS_INVALID;
+        return fail(t, ROOMS_INVALID, fields);
     }
-    return rc;
+    if (rc == ROOMS_OK)
+        rc = audit_commit(t, req, AUDIT_ACTION_CREATE, "closures", id_of(*out), NULL, *out);
+    if (rc != ROOMS_OK) {
+        json_decref(*out);
+        *out = NULL;
+        return fail(t, rc, fields);
+    }
+    return ROOMS_OK;
 }
 
-int rooms_closure_delete(struct db_conn *t, const char *id)
+int rooms_closure_delete(struct db_conn *t, struct request *req, const char *id)
 {
     if (!rooms_id_valid(id))
         return ROOMS_NOT_FOUND;
     const char *p[] = {id};
-    PGresult *r = db_exec(t, sql_closure_delete, 1, p, NULL);
-    if (!r)
-        return ROOMS_DB;
-    int found = PQntuples(r);
-    PQclear(r);
-    return found ? ROOMS_OK : ROOMS_NOT_FOUND;
+    json_t *closure = NULL;
+    int rc = db_begin(t) == 0 ? query_json(t, sql_closure_delete, 1, p, &closure, NULL) : ROOMS_DB;
+    if (rc != ROOMS_OK)
+        return fail(t, rc, NULL);
+    rc = audit_commit(t, req, AUDIT_ACTION_DELETE, "closures", id, closure, NULL);
+    json_decref(closure);
+    return rc;
 }
 
 /* ---- prices ---------------------------------------------------------------------------- */
@@ -1355,8 +1439,8 @@ static void rules_validate(json_t *rules, json_t *f, json_t *clean)
     }
 }
 
-int rooms_prices_put(struct db_conn *t, const char *room_id, json_t *body, json_t **out,
-                     json_t **fields)
+int rooms_prices_put(struct db_conn *t, struct request *req, const char *room_id, json_t *body,
+                     json_t **out, json_t **fields)
 {
     *out = *fields = NULL;
     if (!rooms_id_valid(room_id))
@@ -1385,6 +1469,7 @@ int rooms_prices_put(struct db_conn *t, const char *room_id, json_t *body, json_
     const char *pl[] = {room_id, text};
     int rc = ROOMS_DB;
     PGresult *r = NULL;
+    json_t *before = NULL;
     if (!text || db_begin(t) != 0)
         goto out;
     if (!(r = db_exec(t, sql_room_exists_locked, 1, pr, NULL))) {
@@ -1395,15 +1480,21 @@ int rooms_prices_put(struct db_conn *t, const char *room_id, json_t *body, json_
         rc = fail(t, ROOMS_NOT_FOUND, NULL);
         goto out;
     }
-    if ((rate_v && db_run(t, sql_room_rate, 2, pr) != 0) ||
+    if (rooms_prices_get(t, room_id, &before) != ROOMS_OK ||
+        (rate_v && db_run(t, sql_room_rate, 2, pr) != 0) ||
         (rules_v &&
          (db_run(t, sql_rules_delete, 1, pl) != 0 || db_run(t, sql_rules_insert, 2, pl) != 0)) ||
-        db_commit(t) != 0) {
+        rooms_prices_get(t, room_id, out) != ROOMS_OK) {
         rc = fail(t, ROOMS_DB, NULL);
         goto out;
     }
-    rc = rooms_prices_get(t, room_id, out);
+    rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "prices", room_id, before, *out);
 out:
+    if (rc != ROOMS_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    json_decref(before);
     PQclear(r);
     free(text);
     return rc;

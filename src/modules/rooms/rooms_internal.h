@@ -4,6 +4,11 @@
  * validates what it is given, and answers with a status the handler turns
  * into a reply. JSON results (*out) and field errors (*fields) become the
  * caller's; both may be left NULL.
+ *
+ * Every change takes the request it is made for (req): its audit entry
+ * (audit.h) names who made it and from where, and is written in the
+ * change's own transaction, so a change without its entry never commits
+ * (ROOMS_DB).
  */
 #ifndef STUDIOD_ROOMS_INTERNAL_H
 #define STUDIOD_ROOMS_INTERNAL_H
@@ -34,32 +39,36 @@ bool rooms_id_valid(const char *id);
 /* Rooms (staff representation). */
 int rooms_list(struct db_conn *t, bool include_archived, json_t **out);
 int rooms_get(struct db_conn *t, const char *id, json_t **out);
-int rooms_create(struct db_conn *t, json_t *body, json_t **out, json_t **fields);
+int rooms_create(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                 json_t **fields);
 /* Changes only the fields present in body; {"archived": true|false} archives or restores. */
-int rooms_update(struct db_conn *t, const char *id, json_t *body, json_t **out, json_t **fields);
+int rooms_update(struct db_conn *t, struct request *req, const char *id, json_t *body, json_t **out,
+                 json_t **fields);
 /* Deletes a room that never had a booking; archives one with past bookings (or one already
  * archived); refuses one with future active bookings that is not archived. */
-int rooms_remove(struct db_conn *t, const char *id, enum rooms_removal *done);
+int rooms_remove(struct db_conn *t, struct request *req, const char *id, enum rooms_removal *done);
 
 /* The studio's booking policy (studio_settings), staff representation. */
 int rooms_settings_get(struct db_conn *t, json_t **out);
-int rooms_settings_update(struct db_conn *t, json_t *body, json_t **out, json_t **fields);
+int rooms_settings_update(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                          json_t **fields);
 
 /* Weekly opening hours: room_id NULL = the studio's; a room's answer says whether it
  * inherits the studio's hours. */
 int rooms_hours_get(struct db_conn *t, const char *room_id, json_t **out);
-int rooms_hours_put(struct db_conn *t, const char *room_id, json_t *body, json_t **out,
-                    json_t **fields);
+int rooms_hours_put(struct db_conn *t, struct request *req, const char *room_id, json_t *body,
+                    json_t **out, json_t **fields);
 
 /* Closures; from/to (YYYY-MM-DD or NULL) keep those that overlap [from, to]. */
 int rooms_closures_list(struct db_conn *t, const char *from, const char *to, json_t **out,
                         json_t **fields);
-int rooms_closure_create(struct db_conn *t, json_t *body, json_t **out, json_t **fields);
-int rooms_closure_delete(struct db_conn *t, const char *id);
+int rooms_closure_create(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                         json_t **fields);
+int rooms_closure_delete(struct db_conn *t, struct request *req, const char *id);
 
 /* A room's rate and peak/off-peak rules. */
 int rooms_prices_get(struct db_conn *t, const char *room_id, json_t **out);
-int rooms_prices_put(struct db_conn *t, const char *room_id, json_t *body, json_t **out,
-                     json_t **fields);
+int rooms_prices_put(struct db_conn *t, struct request *req, const char *room_id, json_t *body,
+                     json_t **out, json_t **fields);
 
 #endif

@@ -19,7 +19,9 @@
  *   GET    /api/closures[?from=&to=]           closed days overlapping [from, to]
  *   POST   /api/closures                       a closure (201)
  *   DELETE /api/closures/:id                   204
- * Every DELETE that removes something answers 204 with no body.
+ * Every DELETE that removes something answers 204 with no body. Every change
+ * is audited by rooms.c in its own transaction; when the entry cannot be
+ * written the change is undone and the answer is 503.
  */
 #include <string.h>
 
@@ -148,7 +150,7 @@ static void room_post(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rooms_create(t, body, &out, &fields);
+    int rc = rooms_create(t, req, body, &out, &fields);
     if (rc == ROOMS_OK)
         http_add_header(req, "Location",
                         arena_printf(req->arena, "/api/rooms/%s",
@@ -181,7 +183,7 @@ static void room_put(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rooms_update(t, id, body, &out, &fields);
+    int rc = rooms_update(t, req, id, body, &out, &fields);
     reply(req, rc, 200, out, fields, "room");
 }
 
@@ -194,7 +196,7 @@ static void room_delete(struct request *req)
     if (!t)
         return;
     enum rooms_removal done = ROOMS_REMOVED;
-    int rc = rooms_remove(t, id, &done);
+    int rc = rooms_remove(t, req, id, &done);
     if (rc == ROOMS_OK && done == ROOMS_REMOVED)
         reply_no_content(req);
     else
@@ -227,7 +229,7 @@ static void room_hours_put(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rooms_hours_put(t, id, body, &out, &fields);
+    int rc = rooms_hours_put(t, req, id, body, &out, &fields);
     reply(req, rc, 200, out, fields, "room");
 }
 
@@ -256,7 +258,7 @@ static void room_prices_put(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rooms_prices_put(t, id, body, &out, &fields);
+    int rc = rooms_prices_put(t, req, id, body, &out, &fields);
     reply(req, rc, 200, out, fields, "room");
 }
 
@@ -281,7 +283,7 @@ static void settings_put(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rooms_settings_update(t, body, &out, &fields);
+    int rc = rooms_settings_update(t, req, body, &out, &fields);
     reply(req, rc, 200, out, fields, "settings");
 }
 
@@ -304,7 +306,7 @@ static void hours_put(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rooms_hours_put(t, NULL, body, &out, &fields);
+    int rc = rooms_hours_put(t, req, NULL, body, &out, &fields);
     reply(req, rc, 200, out, fields, "hours");
 }
 
@@ -329,7 +331,7 @@ static void closure_post(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rooms_closure_create(t, body, &out, &fields);
+    int rc = rooms_closure_create(t, req, body, &out, &fields);
     if (rc == ROOMS_OK)
         http_add_header(req, "Location",
                         arena_printf(req->arena, "/api/closures/%s",
@@ -345,7 +347,7 @@ static void closure_delete(struct request *req)
     struct db_conn *t = request_tenant_db(req);
     if (!t)
         return;
-    int rc = rooms_closure_delete(t, id);
+    int rc = rooms_closure_delete(t, req, id);
     if (rc == ROOMS_OK)
         reply_no_content(req);
     else

@@ -7,7 +7,9 @@
  *      gets slug_taken);
  *   2. CREATE DATABASE ... TEMPLATE studiod_tenant_template (no
  *      transaction possible; the row above already names the database);
- *   3. create the owner and grant the owner role in the new database;
+ *   3. create the owner and grant the owner role in the new database, in one
+ *      transaction with the studio's first audit entry (audit.h: "create"
+ *      on "users" by the system, the owner role in after.roles);
  *   4. in one master transaction: status 'trial', trial end, welcome mail.
  * Only 'trial'/'active' studios are served, so a studio interrupted before
  * step 4 is never usable. A failure in-process undoes steps 1–3 at once; a
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "studiod/audit.h"
 #include "studiod/config.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
@@ -56,7 +59,8 @@ static const char sql_stale_for_slug[] =
 static const char sql_create_owner[] =
     "WITH u AS (INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id)"
     " INSERT INTO user_roles (user_id, role_id)"
-    " SELECT u.id, r.id FROM u, roles r WHERE r.name = 'owner'";
+    " SELECT u.id, r.id FROM u, roles r WHERE r.name = 'owner'"
+    " RETURNING user_id";
 static const char sql_activate[] =
     "UPDATE organizations SET status = 'trial', provisioned_at = now(), updated_at = now(),"
     "       trial_ends_at = now() + make_interval(days => $2)"
@@ -76,6 +80,7 @@ static bool valid_email(const char *s);
 static bool valid_timezone(const char *tz);
 static int run_ddl(const char *server, const char *sql_fmt, const char *ident);
 static void undo(const char *org_id, const char *db_name);
+static int create_owner(const char *db_name, const struct signup_input *in, const char *hash);
 static int queue_welcome(struct db_conn *master, struct arena *a, const struct signup_input *in,
                          const char *studio_url, const char *trial_local);
 
@@ -214,6 +219,35 @@ static void undo(const char *org_id, const char *db_name)
     db_release(m);
 }
 
+/* Step 3: the owner, with the owner role, and its audit entry in one transaction of the new
+ * database. 0 or -1. */
+static int create_owner(const char *db_name, const struct signup_input *in, const char *hash)
+{
+    struct db_conn *t = db_acquire(NULL, db_name);
+    if (!t)
+        return -1;
+    const char *po[] = {in->owner_email, in->owner_name, hash};
+    PGresult *r = NULL;
+    json_t *after = NULL;
+    int rc = -1;
+    if (db_begin(t) == 0 && (r = db_exec(t, sql_create_owner, 3, po, NULL)) != NULL &&
+        PQntuples(r) == 1) {
+        const char *id = db_get(r, 0, "user_id");
+        after = json_pack("{s:s, s:s, s:s, s:[s]}", "id", id, "name", in->owner_name, "email",
+                          in->owner_email, "roles", "owner");
+        if (audit_record_system(t, NULL, AUDIT_ACTION_CREATE, "users", id, NULL, after) ==
+                AUDIT_OK &&
+            db_commit(t) == 0)
+            rc = 0;
+    }
+    if (rc != 0)
+        db_rollback(t);
+    json_decref(after);
+    PQclear(r);
+    db_release(t);
+    return rc;
+}
+
 static int queue_welcome(struct db_conn *master, struct arena *a, const struct signup_input *in,
                          const char *studio_url, const char *trial_local)
 {
@@ -279,14 +313,10 @@ enum signup_error signup_provision(struct arena *a, const struct signup_input *i
         raise(SIGKILL); /* test hook: the process dies mid-provisioning */
 
     char *hash = crypto_password_hash(a, in->password);
-    struct db_conn *t = hash ? db_acquire(NULL, db_name) : NULL;
-    const char *po[] = {in->owner_email, in->owner_name, hash};
-    if (!t || db_run(t, sql_create_owner, 3, po) != 0) {
-        db_release(t);
+    if (!hash || create_owner(db_name, in, hash) != 0) {
         undo(out->org_id, db_name);
         return SIGNUP_FAILED;
     }
-    db_release(t);
 
     m = db_acquire_master();
     char days[16];

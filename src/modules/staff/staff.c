@@ -103,8 +103,8 @@ static int user_lock(struct db_conn *t, const char *id, bool *active, bool *join
 static int owner_guard(struct db_conn *t, const struct staff_actor *actor, const char *id,
                        bool active, bool joined, bool owner);
 static int deactivate(struct db_conn *t, const char *id);
-static int remove_or_deactivate(struct db_conn *t, const struct staff_actor *actor,
-                                const char *id, json_t *member, enum staff_removal *done);
+static int remove_or_deactivate(struct db_conn *t, const struct staff_actor *actor, const char *id,
+                                json_t *member, enum staff_removal *done);
 static int invitation_insert(struct db_conn *t, struct arena *a, const char *user_id,
                              const char *created_by, char **token);
 static int invitation_mail(struct db_conn *master, struct arena *a, const struct staff_actor *actor,
@@ -373,8 +373,8 @@ static int audit_new_member(struct db_conn *t, const struct staff_actor *actor, 
     int rc = audit_as(t, actor, AUDIT_ACTION_CREATE, "users", id, NULL, member);
     if (rc != STAFF_OK || !role_id)
         return rc;
-    json_t *grant = json_pack("{s:s, s:s, s:s?}", "user_id", id, "role_id", role_id,
-                              "expires_at", expires);
+    json_t *grant =
+        json_pack("{s:s, s:s, s:s?}", "user_id", id, "role_id", role_id, "expires_at", expires);
     rc = audit_as(t, actor, AUDIT_ACTION_CREATE, "user_roles", id, NULL, grant);
     json_decref(grant);
     return rc;
@@ -754,8 +754,8 @@ int staff_update(struct db_conn *t, const struct staff_actor *actor, const char 
 
 /* Deletes user id, or deactivates them when they have history (see the top), with the entry
  * that says which; member is their representation before. Ends the transaction. */
-static int remove_or_deactivate(struct db_conn *t, const struct staff_actor *actor,
-                                const char *id, json_t *member, enum staff_removal *done)
+static int remove_or_deactivate(struct db_conn *t, const struct staff_actor *actor, const char *id,
+                                json_t *member, enum staff_removal *done)
 {
     const char *p[] = {id};
     PGresult *r = db_exec(t, sql_history, 1, p, NULL);
@@ -852,8 +852,8 @@ int staff_reinvite(struct db_conn *t, struct db_conn *master, struct arena *a,
     /* As in staff_create; a lost master commit here is answered 503 and a retry is safe. */
     if (db_begin(master) != 0 ||
         invitation_mail(master, a, actor, studio, email, name, token) != STAFF_OK ||
-        audit_as(t, actor, "invite", "users", id, before, *out) != STAFF_OK ||
-        db_commit(t) != 0 || db_commit(master) != 0) {
+        audit_as(t, actor, "invite", "users", id, before, *out) != STAFF_OK || db_commit(t) != 0 ||
+        db_commit(master) != 0) {
         json_decref(before);
         db_rollback(master);
         json_decref(*out);
