@@ -40,7 +40,8 @@
 #define MAIN_C_PATH STUDIOD_SOURCE_DIR "/src/main.c"
 
 extern const struct route ops_routes[], site_routes[], signup_routes[], auth_routes[],
-    static_routes[], booking_public_routes[], rooms_routes[], booking_routes[];
+    static_routes[], booking_public_routes[], rooms_routes[], booking_routes[], audit_routes[],
+    rbac_routes[], staff_routes[], admin_routes[];
 
 /* Every route table main.c may serve. A module that adds one to main.c's
  * route_tables must add it here too (test_main_serves_only_known_tables). */
@@ -52,6 +53,8 @@ static const struct {
     {"signup_routes", signup_routes}, {"auth_routes", auth_routes},
     {"static_routes", static_routes}, {"booking_public_routes", booking_public_routes},
     {"rooms_routes", rooms_routes},   {"booking_routes", booking_routes},
+    {"audit_routes", audit_routes},   {"rbac_routes", rbac_routes},
+    {"staff_routes", staff_routes},   {"admin_routes", admin_routes},
 };
 #define NKNOWN (sizeof(known_tables) / sizeof(known_tables[0]))
 
