@@ -158,30 +158,40 @@ json_t *rbac_actions_json(void);
 int rbac_matrix(struct db_conn *t, json_t **out);
 
 /* Roles with their own permissions. JSON results (*out) and field errors (*fields) become
- * the caller's. actor_id is the user making the change: what they may grant is checked
- * against their permissions inside the change's transaction. */
+ * the caller's. req is the staff request making a change: its session's user is the actor,
+ * whose permissions are checked (what they may grant) inside the change's transaction, and
+ * who is named on the change's audit entry. Every change writes that entry (audit.h) as the
+ * last statement of its transaction: a change whose entry cannot be written rolls back and
+ * returns RBAC_DB. */
 int rbac_roles_list(struct db_conn *t, json_t **out);
 int rbac_role_get(struct db_conn *t, const char *id, json_t **out);
-int rbac_role_create(struct db_conn *t, const char *actor_id, json_t *body, json_t **out,
+/* Audited as "create" on "roles": the role as the API shows it, with its permissions. */
+int rbac_role_create(struct db_conn *t, struct request *req, json_t *body, json_t **out,
                      json_t **fields);
-/* Changes the fields sent; "permissions" replaces the role's whole set. */
-int rbac_role_update(struct db_conn *t, const char *actor_id, const char *id, json_t *body,
+/* Changes the fields sent; "permissions" replaces the role's whole set. Audited as
+ * "update" on "roles" with the role before and after (a change to nothing: no entry). */
+int rbac_role_update(struct db_conn *t, struct request *req, const char *id, json_t *body,
                      json_t **out, json_t **fields);
-int rbac_role_delete(struct db_conn *t, const char *id, json_t **fields);
+/* Audited as "delete" on "roles" with the role as it was. */
+int rbac_role_delete(struct db_conn *t, struct request *req, const char *id, json_t **fields);
 /* A role's effective permissions, each marked direct or inherited (and from which role). */
 int rbac_role_permissions(struct db_conn *t, const char *id, json_t **out);
 
 /* Gives user_id the role body.role_id, until body.expires_at (RFC 3339) if given; giving it
  * again replaces the expiry. *created tells a new assignment from a changed one;
- * *expires_in is the seconds until it expires (0: never). */
-int rbac_user_role_assign(struct db_conn *t, const char *actor_id, const char *user_id,
-                          json_t *body, json_t **out, json_t **fields, bool *created,
-                          int *expires_in);
-int rbac_user_role_remove(struct db_conn *t, const char *actor_id, const char *user_id,
+ * *expires_in is the seconds until it expires (0: never). Audited on "user_roles" (resource
+ * id "<user id>/<role id>") with {"user_id","role_id","role","expires_at"}: "create" for a new
+ * assignment, "update" for a changed expiry (an unchanged one: no entry). */
+int rbac_user_role_assign(struct db_conn *t, struct request *req, const char *user_id, json_t *body,
+                          json_t **out, json_t **fields, bool *created, int *expires_in);
+/* Audited as "delete" on "user_roles" with the assignment as it was. */
+int rbac_user_role_remove(struct db_conn *t, struct request *req, const char *user_id,
                           const char *role_id, json_t **fields);
 /* Queues the job that removes the studio's expired assignments in delay_seconds. 0 or -1. */
 int rbac_schedule_expiry(struct db_conn *master, const char *slug, int delay_seconds);
-/* Deletes the studio's expired assignments; the number deleted, or -1. */
-int rbac_expire_roles(struct db_conn *t);
+/* Deletes the studio's expired assignments in one transaction, each audited by the system
+ * ("expire" on "user_roles", before as for a removal); master (may be NULL) receives alert
+ * mails. The number deleted, or -1 (nothing deleted). */
+int rbac_expire_roles(struct db_conn *t, struct db_conn *master);
 
 #endif

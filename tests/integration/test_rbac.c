@@ -12,6 +12,15 @@
  * manager, and a team lead holding staff:manage each trying to grant more
  * than they hold), and one studio's roles out of another's reach.
  *
+ * And the audit log (audit.h): every change of a role or an assignment,
+ * and the expiry job's removals, leaves exactly one entry in the studio's
+ * audit_log (an assignment's resource id is "<user id>/<role id>"), written
+ * in the change's transaction, flagged by the
+ * permission_change risk rule (medium); a refused change (cycle, privilege
+ * escalation, last owner, ...) leaves none; a change whose entry cannot be
+ * written (audit_log refuses it by a CHECK made for the test) does not
+ * happen and answers 503; and the hash chain still verifies afterwards.
+ *
  * One studiod serves the suite; every test makes its own studio. Staff
  * with other roles are inserted straight into the studio's users table
  * with an argon2id hash (crypto_password_hash) and then sign in.
@@ -74,6 +83,13 @@ static long status_of(struct studio *st, struct member *m, const char *method, c
 static json_t *find_by(json_t *list, const char *key, const char *value);
 static const char *cell(json_t *matrix, const char *role, const char *resource, const char *action);
 static char *db_now_plus(const char *seconds);
+static long long audit_mark(struct studio *st);
+static long long entries_since(struct studio *st, long long since);
+static json_t *expect_entry(struct studio *st, long long since, const struct member *actor,
+                            const char *action, const char *resource, const char *rid);
+static void expect_no_entry(struct studio *st, long long since);
+static void expect_chain_ok(struct studio *st);
+static void refuse_entries(struct studio *st, bool refuse);
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -279,6 +295,120 @@ static char *db_now_plus(const char *seconds)
                              seconds);
     assert_non_null(v);
     return v;
+}
+
+/* ---- the audit log ----------------------------------------------------------------------- */
+
+/* The newest entry id of the studio's log (0: none): changes after it are "since" it. */
+static long long audit_mark(struct studio *st)
+{
+    char *v = itest_pg_value(st->s.db, "SELECT coalesce(max(id), 0)::text FROM audit_log");
+    assert_non_null(v);
+    long long id = atoll(v);
+    free(v);
+    return id;
+}
+
+static long long entries_since(struct studio *st, long long since)
+{
+    char s[24];
+    snprintf(s, sizeof(s), "%lld", since);
+    char *v = itest_pg_value(st->s.db, "SELECT count(*) FROM audit_log WHERE id > $1::bigint", s);
+    assert_non_null(v);
+    long long n = atoll(v);
+    free(v);
+    return n;
+}
+
+/* Asserts that the one entry written since is action on resource/rid by actor (NULL: the
+ * system), at least medium risk with the permission_change rule; returns it as
+ * {"actor_type","actor_id","risk_level","risk_rules","before","after"} (json_decref it). */
+static json_t *expect_entry(struct studio *st, long long since, const struct member *actor,
+                            const char *action, const char *resource, const char *rid)
+{
+    char s[24];
+    snprintf(s, sizeof(s), "%lld", since);
+    char *v = itest_pg_value(st->s.db,
+                             "SELECT json_build_object('actor_type', actor_type,"
+                             "                         'actor_id', actor_id,"
+                             "                         'risk_level', risk_level,"
+                             "                         'risk_rules', risk_rules,"
+                             "                         'before', before, 'after', after)::text"
+                             "  FROM audit_log WHERE id > $1::bigint AND action = $2"
+                             "   AND resource = $3 AND resource_id = $4"
+                             " ORDER BY id DESC LIMIT 1",
+                             s, action, resource, rid);
+    if (!v) {
+        char *got = itest_pg_value(st->s.db,
+                                   "SELECT coalesce(string_agg(action || ' ' || resource || ' '"
+                                   "   || coalesce(resource_id, '-'), '; ' ORDER BY id), 'none')"
+                                   "  FROM audit_log WHERE id > $1::bigint",
+                                   s);
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "no entry \"%s %s %s\"; written since: %.800s", action, resource,
+                 rid, got ? got : "?");
+        free(got);
+        fail_msg("%s", msg);
+    }
+    json_t *e = json_loads(v, 0, NULL);
+    free(v);
+    assert_non_null(e);
+    if (entries_since(st, since) != 1)
+        fail_msg("%s %s %s: %lld entries written, expected 1", action, resource, rid,
+                 entries_since(st, since));
+    const char *level = json_string_value(json_object_get(e, "risk_level"));
+    if (!level || (strcmp(level, "medium") != 0 && strcmp(level, "high") != 0))
+        fail_msg("%s %s: risk_level %s, expected medium or more", action, resource,
+                 level ? level : "(none)");
+    bool named = false;
+    size_t i;
+    json_t *rule;
+    json_array_foreach(json_object_get(e, "risk_rules"), i, rule)
+    {
+        named |= strcmp(json_string_value(rule), "permission_change") == 0;
+    }
+    if (!named)
+        fail_msg("%s %s: the permission_change rule is not named", action, resource);
+    assert_string_equal(json_string_value(json_object_get(e, "actor_type")),
+                        actor ? "user" : "system");
+    if (actor)
+        assert_string_equal(json_string_value(json_object_get(e, "actor_id")), actor->id);
+    else
+        assert_true(json_is_null(json_object_get(e, "actor_id")));
+    return e;
+}
+
+static void expect_no_entry(struct studio *st, long long since)
+{
+    long long n = entries_since(st, since);
+    if (n != 0)
+        fail_msg("%lld entries written by refused changes, expected none", n);
+}
+
+/* GET /api/audit-logs/verify as the owner: the chain verifies. */
+static void expect_chain_ok(struct studio *st)
+{
+    json_t *v = take_json(call(st, &st->owner, "GET", "/api/audit-logs/verify", NULL), 200);
+    if (!json_is_true(json_object_get(v, "ok"))) {
+        char text[512];
+        json_dumpb(v, text, sizeof(text) - 1, JSON_COMPACT);
+        text[sizeof(text) - 1] = '\0';
+        json_decref(v);
+        fail_msg("the audit chain does not verify: %.500s", text);
+    }
+    assert_true(json_integer_value(json_object_get(v, "entries")) > 0);
+    json_decref(v);
+}
+
+/* Makes the studio's audit_log refuse (or accept again) entries on roles and user_roles. */
+static void refuse_entries(struct studio *st, bool refuse)
+{
+    assert_int_equal(
+        itest_pg_exec(st->s.db, refuse ? "ALTER TABLE audit_log ADD CONSTRAINT itest_refuse"
+                                         " CHECK (resource NOT IN ('roles', 'user_roles'))"
+                                         " NOT VALID"
+                                       : "ALTER TABLE audit_log DROP CONSTRAINT itest_refuse"),
+        0);
 }
 
 /* ---- the catalogue and the built-in roles ------------------------------------------------ */
@@ -796,6 +926,7 @@ static void test_temporary_role_stops_granting_at_expiry_and_is_tidied_away(void
 
     /* granted now... */
     assert_int_equal(status_of(&st, &m, "GET", "/api/bookings"), 200);
+    long long since = audit_mark(&st);
     double start = itest_now_ms();
     long status = 200;
     while (status == 200 && itest_now_ms() - start < EXPIRY_WAIT_MS) {
@@ -833,6 +964,17 @@ static void test_temporary_role_stops_granting_at_expiry_and_is_tidied_away(void
         itest_pg_value(st.s.db, "SELECT count(*) FROM user_roles WHERE user_id = $1", st.owner.id);
     assert_string_equal(owners, "1");
     free(owners);
+    /* the removal is the system's entry, written with it */
+    char key[80];
+    snprintf(key, sizeof(key), "%s/%s", m.id, viewer);
+    json_t *e = expect_entry(&st, since, NULL, "expire", "user_roles", key);
+    json_t *before = json_object_get(e, "before");
+    assert_string_equal(json_string_value(json_object_get(before, "role_id")), viewer);
+    assert_string_equal(json_string_value(json_object_get(before, "role")), "viewer");
+    assert_string_equal(json_string_value(json_object_get(before, "expires_at")), expires);
+    assert_true(json_is_null(json_object_get(e, "after")));
+    json_decref(e);
+    expect_chain_ok(&st);
     free(viewer);
     free(expires);
 }
@@ -1056,6 +1198,254 @@ static void test_team_lead_cannot_assign_or_remove_roles_beyond_its_own(void **s
     free(desk);
 }
 
+/* ---- the audit log ----------------------------------------------------------------------- */
+
+static void test_role_changes_are_audited(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    open_studio("rbac-audit-role", &st);
+    char *viewer = role_id(&st, "viewer");
+
+    /* create: the role as made, permissions and parent included */
+    long long since = audit_mark(&st);
+    char *id = create_role(&st, "Night shift", viewer, "bookings:create,rooms:manage");
+    json_t *e = expect_entry(&st, since, &st.owner, "create", "roles", id);
+    json_t *after = json_object_get(e, "after");
+    assert_true(json_is_null(json_object_get(e, "before")));
+    assert_string_equal(json_string_value(json_object_get(after, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(after, "name")), "Night shift");
+    assert_string_equal(json_string_value(json_object_get(after, "parent_id")), viewer);
+    assert_int_equal(json_array_size(json_object_get(after, "permissions")), 2);
+    assert_non_null(find_by(json_object_get(after, "permissions"), "resource", "rooms"));
+    json_decref(e);
+
+    /* update: what changed, before and after (permissions and parent here) */
+    char path[160];
+    snprintf(path, sizeof(path), "/api/roles/%s", id);
+    since = audit_mark(&st);
+    expect(call(&st, &st.owner, "PUT", path,
+                json_pack("{s:o, s:n}", "permissions", perms("reports:export"), "parent_id")),
+           200, NULL);
+    e = expect_entry(&st, since, &st.owner, "update", "roles", id);
+    json_t *before = json_object_get(e, "before");
+    after = json_object_get(e, "after");
+    assert_string_equal(json_string_value(json_object_get(before, "parent_id")), viewer);
+    assert_true(json_is_null(json_object_get(after, "parent_id")));
+    assert_int_equal(json_array_size(json_object_get(before, "permissions")), 2);
+    json_t *now = json_object_get(after, "permissions");
+    assert_int_equal(json_array_size(now), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(now, 0), "resource")),
+                        "reports");
+    assert_null(json_object_get(after, "name")); /* unchanged: not stored */
+    json_decref(e);
+
+    /* a new parent alone is a change too */
+    since = audit_mark(&st);
+    expect(call(&st, &st.owner, "PUT", path, json_pack("{s:s}", "parent_id", viewer)), 200, NULL);
+    e = expect_entry(&st, since, &st.owner, "update", "roles", id);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "after"), "parent_id")), viewer);
+    json_decref(e);
+    /* a change to nothing writes nothing */
+    since = audit_mark(&st);
+    expect(call(&st, &st.owner, "PUT", path, json_pack("{s:s}", "name", "Night shift")), 200, NULL);
+    expect_no_entry(&st, since);
+
+    /* delete: the role as it was */
+    since = audit_mark(&st);
+    expect(call(&st, &st.owner, "DELETE", path, NULL), 204, NULL);
+    e = expect_entry(&st, since, &st.owner, "delete", "roles", id);
+    before = json_object_get(e, "before");
+    assert_string_equal(json_string_value(json_object_get(before, "name")), "Night shift");
+    assert_int_equal(json_array_size(json_object_get(before, "permissions")), 1);
+    assert_true(json_is_null(json_object_get(e, "after")));
+    json_decref(e);
+
+    expect_chain_ok(&st);
+    free(id);
+    free(viewer);
+}
+
+static void test_assignments_are_audited(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    open_studio("rbac-audit-assign", &st);
+    struct member m;
+    add_member(&st, NULL, &m);
+    char *viewer = role_id(&st, "viewer");
+    char *later = db_now_plus("3600");
+    char key[80];
+    snprintf(key, sizeof(key), "%s/%s", m.id, viewer);
+
+    /* a new assignment: create */
+    long long since = audit_mark(&st);
+    assign(&st, &st.owner, &m, "viewer", NULL, 201, NULL);
+    json_t *e = expect_entry(&st, since, &st.owner, "create", "user_roles", key);
+    json_t *after = json_object_get(e, "after");
+    assert_string_equal(json_string_value(json_object_get(after, "user_id")), m.id);
+    assert_string_equal(json_string_value(json_object_get(after, "role_id")), viewer);
+    assert_string_equal(json_string_value(json_object_get(after, "role")), "viewer");
+    assert_true(json_is_null(json_object_get(after, "expires_at")));
+    json_decref(e);
+
+    /* given again with an expiry: update, before and after */
+    since = audit_mark(&st);
+    assign(&st, &st.owner, &m, "viewer", later, 200, NULL);
+    e = expect_entry(&st, since, &st.owner, "update", "user_roles", key);
+    assert_true(json_is_null(json_object_get(json_object_get(e, "before"), "expires_at")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "after"), "expires_at")), later);
+    json_decref(e);
+    /* again with the same expiry: nothing changed, nothing written */
+    since = audit_mark(&st);
+    assign(&st, &st.owner, &m, "viewer", later, 200, NULL);
+    expect_no_entry(&st, since);
+    /* for good again: update */
+    since = audit_mark(&st);
+    assign(&st, &st.owner, &m, "viewer", NULL, 200, NULL);
+    e = expect_entry(&st, since, &st.owner, "update", "user_roles", key);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "before"), "expires_at")), later);
+    assert_true(json_is_null(json_object_get(json_object_get(e, "after"), "expires_at")));
+    json_decref(e);
+
+    /* removal: delete, the assignment as it was */
+    char path[200];
+    snprintf(path, sizeof(path), "/api/users/%s/roles/%s", m.id, viewer);
+    since = audit_mark(&st);
+    expect(call(&st, &st.owner, "DELETE", path, NULL), 204, NULL);
+    e = expect_entry(&st, since, &st.owner, "delete", "user_roles", key);
+    json_t *before = json_object_get(e, "before");
+    assert_string_equal(json_string_value(json_object_get(before, "role_id")), viewer);
+    assert_string_equal(json_string_value(json_object_get(before, "role")), "viewer");
+    assert_true(json_is_null(json_object_get(e, "after")));
+    json_decref(e);
+
+    expect_chain_ok(&st);
+    free(later);
+    free(viewer);
+}
+
+static void test_refused_changes_leave_no_entry(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    open_studio("rbac-audit-refused", &st);
+    char *a = create_role(&st, "A", NULL, "rooms:view");
+    char *b = create_role(&st, "B", a, "bookings:view");
+    char *owner = role_id(&st, "owner");
+    char *desk = role_id(&st, "front desk");
+    char *later = db_now_plus("3600");
+    struct member mgr, lead, clerk;
+    add_member(&st, "manager", &mgr);
+    char *lead_role = create_role(&st, "Team lead", desk, "staff:manage,roles:view");
+    add_member(&st, "Team lead", &lead);
+    add_member(&st, NULL, &clerk);
+    char path[200];
+
+    long long since = audit_mark(&st);
+    /* 422 role_cycle */
+    snprintf(path, sizeof(path), "/api/roles/%s", a);
+    expect(call(&st, &st.owner, "PUT", path, json_pack("{s:s}", "parent_id", b)), 422,
+           "role_cycle");
+    /* 403 privilege_escalation: making, changing, assigning, removing */
+    expect(call(&st, &mgr, "POST", "/api/roles",
+                json_pack("{s:s, s:o}", "name", "Money", "permissions", perms("billing:manage"))),
+           403, "privilege_escalation");
+    expect(call(&st, &mgr, "PUT", path, json_pack("{s:s}", "parent_id", owner)), 403,
+           "privilege_escalation");
+    assign(&st, &lead, &clerk, "manager", NULL, 403, "privilege_escalation");
+    snprintf(path, sizeof(path), "/api/users/%s/roles/%s", st.owner.id, owner);
+    expect(call(&st, &lead, "DELETE", path, NULL), 403, "privilege_escalation");
+    /* 409 last_owner: removed, or given an expiry */
+    expect(call(&st, &st.owner, "DELETE", path, NULL), 409, "last_owner");
+    assign(&st, &st.owner, &st.owner, "owner", later, 409, "last_owner");
+    /* and the other refusals: built-in role, taken name, a role others inherit from */
+    snprintf(path, sizeof(path), "/api/roles/%s", desk);
+    expect(call(&st, &st.owner, "DELETE", path, NULL), 403, "builtin_role");
+    expect(call(&st, &st.owner, "POST", "/api/roles", json_pack("{s:s}", "name", "a")), 409,
+           "role_name_taken");
+    snprintf(path, sizeof(path), "/api/roles/%s", a);
+    expect(call(&st, &st.owner, "DELETE", path, NULL), 409, "role_has_children");
+    expect_no_entry(&st, since);
+
+    expect_chain_ok(&st);
+    free(lead_role);
+    free(later);
+    free(desk);
+    free(owner);
+    free(a);
+    free(b);
+}
+
+static void test_a_change_whose_entry_cannot_be_written_does_not_happen(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    open_studio("rbac-audit-fail", &st);
+    char *id = create_role(&st, "Night shift", NULL, "rooms:view");
+    char *viewer = role_id(&st, "viewer");
+    char *later = db_now_plus("3600");
+    struct member m, kept;
+    add_member(&st, "viewer", &m);
+    add_member(&st, NULL, &kept);
+    char path[200];
+
+    refuse_entries(&st, true);
+    long long since = audit_mark(&st);
+    expect(call(&st, &st.owner, "POST", "/api/roles", json_pack("{s:s}", "name", "Day shift")), 503,
+           "database_unavailable");
+    snprintf(path, sizeof(path), "/api/roles/%s", id);
+    expect(
+        call(&st, &st.owner, "PUT", path,
+             json_pack("{s:s, s:o}", "name", "Late shift", "permissions", perms("rooms:manage"))),
+        503, "database_unavailable");
+    expect(call(&st, &st.owner, "DELETE", path, NULL), 503, "database_unavailable");
+    assign(&st, &st.owner, &kept, "viewer", NULL, 503, "database_unavailable");
+    assign(&st, &st.owner, &m, "viewer", later, 503, "database_unavailable");
+    snprintf(path, sizeof(path), "/api/users/%s/roles/%s", m.id, viewer);
+    expect(call(&st, &st.owner, "DELETE", path, NULL), 503, "database_unavailable");
+    refuse_entries(&st, false);
+    expect_no_entry(&st, since);
+
+    /* nothing of it happened */
+    char *n = itest_pg_value(st.s.db, "SELECT string_agg(name, ',' ORDER BY name) FROM roles"
+                                      " WHERE NOT builtin");
+    assert_string_equal(n, "Night shift");
+    free(n);
+    n = itest_pg_value(st.s.db,
+                       "SELECT string_agg(resource || ':' || action, ',') FROM role_permissions"
+                       " WHERE role_id = $1",
+                       id);
+    assert_string_equal(n, "rooms:view");
+    free(n);
+    n = itest_pg_value(st.s.db,
+                       "SELECT (SELECT count(*) FROM user_roles WHERE user_id = $1) || ' ' ||"
+                       "       (SELECT count(*) FROM user_roles WHERE user_id = $2"
+                       "           AND expires_at IS NULL)",
+                       kept.id, m.id);
+    assert_string_equal(n, "0 1");
+    free(n);
+    assert_int_equal(status_of(&st, &m, "GET", "/api/bookings"), 200);
+
+    /* and with the log accepting entries again, the same changes go through */
+    since = audit_mark(&st);
+    assign(&st, &st.owner, &kept, "viewer", NULL, 201, NULL);
+    char key[80];
+    snprintf(key, sizeof(key), "%s/%s", kept.id, viewer);
+    json_decref(expect_entry(&st, since, &st.owner, "create", "user_roles", key));
+    expect_chain_ok(&st);
+    free(later);
+    free(viewer);
+    free(id);
+}
+
 /* ---- tenancy ----------------------------------------------------------------------------- */
 
 static void test_another_studio_can_neither_see_nor_change_this_studios_roles(void **state)
@@ -1125,6 +1515,10 @@ int main(void)
         cmocka_unit_test(test_manager_cannot_make_or_change_roles_beyond_its_own),
         cmocka_unit_test(test_team_lead_cannot_assign_or_remove_roles_beyond_its_own),
         cmocka_unit_test(test_another_studio_can_neither_see_nor_change_this_studios_roles),
+        cmocka_unit_test(test_role_changes_are_audited),
+        cmocka_unit_test(test_assignments_are_audited),
+        cmocka_unit_test(test_refused_changes_leave_no_entry),
+        cmocka_unit_test(test_a_change_whose_entry_cannot_be_written_does_not_happen),
     };
     return cmocka_run_group_tests(tests, itest_suite_setup, itest_suite_teardown);
 }

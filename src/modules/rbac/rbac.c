@@ -45,9 +45,20 @@
  *  - Role names: 1 to 60 characters, unique whatever their case; a
  *    description up to 500. Permissions are [{"resource","action"}]; the
  *    same one twice counts once.
- *  - Audit entries are not written yet: the audit module (audit.h) is
- *    landing at the same time; role and assignment changes should then call
- *    it last in their transactions.
+ *  - Every change writes its audit entry (audit.h) on the studio's
+ *    connection as the last statement before its commit, after the advisory
+ *    lock and every row lock the change takes (the entry locks the audit
+ *    chain until the commit): a change whose entry cannot be written rolls
+ *    back (RBAC_DB, 503). Resources "roles" (the role as the API shows it,
+ *    permissions and parent included: create, update with before/after,
+ *    delete) and "user_roles" with resource id "<user id>/<role id>" (the
+ *    assignment's key, as in its route: an update stores only the changed
+ *    expiry, so the id must name the role) and
+ *    {"user_id","role_id","role","expires_at"}: create, update when a
+ *    re-assignment changes the expiry, delete, and "expire" by the system
+ *    when the job tidies an expired one away. A change that changes nothing
+ *    (an update to the same values, a re-assignment with the same expiry)
+ *    writes no entry. Refused changes roll back before any entry.
  */
 #include "studiod/rbac.h"
 
@@ -56,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "studiod/audit.h"
 #include "studiod/db.h"
 #include "studiod/log.h"
 #include "studiod/tenant.h"
@@ -68,6 +80,11 @@
 #define JOB_EXPIRE_ROLES "rbac_expire_roles"
 #define JOB_ATTEMPTS 5
 #define OWNER_ROLE "owner"
+/* What the audit entries name (audit.h); "expire": an assignment the job removed. */
+#define AUDIT_ROLES "roles"
+#define AUDIT_USER_ROLES "user_roles"
+#define AUDIT_ACTION_EXPIRE "expire"
+#define ASSIGNMENT_KEY_LEN (2 * UUID_LEN + 1) /* "<user id>/<role id>" */
 
 const char *const rbac_resources[RBAC_NRESOURCES] = {
     "bookings", "sessions", "rooms",    "customers", "payments", "reports", "staff",
@@ -99,6 +116,13 @@ static json_t *clean_text(json_t *v, size_t min_chars, size_t max_chars, bool mu
 static void field_error(json_t *f, const char *key, const char *msg);
 static json_t *finish_fields(json_t *f);
 static int fail(struct db_conn *t, int rc, json_t **fields);
+static const char *actor_of(struct request *req);
+static int commit_audited(struct db_conn *t, struct request *req, const char *action,
+                          const char *resource, const char *id, json_t *before, json_t *after);
+static json_t *assignment_json(const char *user_id, const char *role_id, const char *role,
+                               const char *expires_at);
+static const char *assignment_key(char out[ASSIGNMENT_KEY_LEN + 1], const char *user_id,
+                                  const char *role_id);
 static int roles_load(struct db_conn *t, struct roles *out);
 static void roles_release(struct roles *rs);
 static int roles_row(const struct roles *rs, const char *id);
@@ -323,8 +347,15 @@ static const char sql_assign[] =
     "           to_char(ur.expires_at AT TIME ZONE 'UTC', " RFC3339 ") AS expires_at,"
     "           to_char(ur.granted_at AT TIME ZONE 'UTC', " RFC3339 ") AS granted_at,"
     "           coalesce(ceil(extract(epoch FROM ur.expires_at - now())), 0)::int AS expires_in";
+/* An assignment about to be given again: its expiry now, and whether $3 (the new one, or
+ * NULL) is the same. No row: a new assignment. */
+static const char sql_assignment_before[] =
+    "SELECT to_char(expires_at AT TIME ZONE 'UTC', " RFC3339 ") AS expires_at,"
+    "       expires_at IS NOT DISTINCT FROM $3::timestamptz AS same"
+    "  FROM user_roles WHERE user_id = $1::uuid AND role_id = $2::uuid FOR UPDATE";
 static const char sql_assignment_lock[] =
-    "SELECT 1 FROM user_roles WHERE user_id = $1::uuid AND role_id = $2::uuid FOR UPDATE";
+    "SELECT to_char(expires_at AT TIME ZONE 'UTC', " RFC3339 ") AS expires_at"
+    "  FROM user_roles WHERE user_id = $1::uuid AND role_id = $2::uuid FOR UPDATE";
 static const char sql_unassign[] =
     "DELETE FROM user_roles WHERE user_id = $1::uuid AND role_id = $2::uuid";
 /* Whether $1 holds the owner role for good, and how many other active users do. */
@@ -335,7 +366,16 @@ static const char sql_owners[] =
     "  JOIN roles r ON r.id = ur.role_id AND r.builtin AND r.name = '" OWNER_ROLE "'"
     "  JOIN users u ON u.id = ur.user_id AND u.active"
     " WHERE ur.expires_at IS NULL";
-static const char sql_expire[] = "DELETE FROM user_roles WHERE expires_at <= now()";
+/* The expired assignments, removed, with what their audit entries name (oldest first). */
+static const char sql_expire[] =
+    "WITH gone AS ("
+    "    DELETE FROM user_roles WHERE expires_at <= now()"
+    "    RETURNING user_id, role_id, expires_at"
+    ")"
+    " SELECT g.user_id, g.role_id, r.name AS role,"
+    "        to_char(g.expires_at AT TIME ZONE 'UTC', " RFC3339 ") AS expires_at"
+    "   FROM gone g JOIN roles r ON r.id = g.role_id"
+    "  ORDER BY g.expires_at, g.user_id, g.role_id";
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
@@ -425,6 +465,38 @@ static int fail(struct db_conn *t, int rc, json_t **fields)
         *fields = NULL;
     }
     return rc;
+}
+
+/* The user acting in req (NULL without a session: then nothing may be granted). */
+static const char *actor_of(struct request *req)
+{
+    return req && req->session ? req->session->user_id : NULL;
+}
+
+/* Ends a change: its audit entry as the transaction's last statement, then the commit.
+ * RBAC_OK, or RBAC_DB: the caller rolls back (fail), and the change goes with its entry. */
+static int commit_audited(struct db_conn *t, struct request *req, const char *action,
+                          const char *resource, const char *id, json_t *before, json_t *after)
+{
+    if (audit_record(t, req, action, resource, id, before, after) != AUDIT_OK)
+        return RBAC_DB;
+    return db_commit(t) == 0 ? RBAC_OK : RBAC_DB;
+}
+
+/* An assignment as its audit entries show it (a new reference). */
+static json_t *assignment_json(const char *user_id, const char *role_id, const char *role,
+                               const char *expires_at)
+{
+    return json_pack("{s:s, s:s, s:s, s:o}", "user_id", user_id, "role_id", role_id, "role", role,
+                     "expires_at", expires_at ? json_string(expires_at) : json_null());
+}
+
+/* An assignment's resource id in the audit log: "<user id>/<role id>". */
+static const char *assignment_key(char out[ASSIGNMENT_KEY_LEN + 1], const char *user_id,
+                                  const char *role_id)
+{
+    snprintf(out, ASSIGNMENT_KEY_LEN + 1, "%s/%s", user_id, role_id);
+    return out;
 }
 
 int rbac_lock(struct db_conn *t)
@@ -553,7 +625,7 @@ static json_t *role_json(const struct roles *rs, int row)
                      db_get(rs->res, row, "created_at"));
 }
 
-/* The role as it is now (after a change has committed). */
+/* The role as it is now (inside the caller's transaction, if any). */
 static int role_reply(struct db_conn *t, const char *id, json_t **out)
 {
     struct roles rs;
@@ -819,7 +891,7 @@ static int role_write_perms(struct db_conn *t, const char *id, const struct rbac
     return rc;
 }
 
-int rbac_role_create(struct db_conn *t, const char *actor_id, json_t *body, json_t **out,
+int rbac_role_create(struct db_conn *t, struct request *req, json_t *body, json_t **out,
                      json_t **fields)
 {
     struct role_input in;
@@ -856,7 +928,7 @@ int rbac_role_create(struct db_conn *t, const char *actor_id, json_t *body, json
         }
         rbac_perms_union(&wanted, &up);
     }
-    if ((rc = escalation(t, actor_id, &wanted, fields)) != RBAC_OK)
+    if ((rc = escalation(t, actor_of(req), &wanted, fields)) != RBAC_OK)
         goto done;
     const char *pi[] = {json_string_value(in.name), json_string_value(in.description), parent};
     PGresult *r = NULL;
@@ -866,22 +938,30 @@ int rbac_role_create(struct db_conn *t, const char *actor_id, json_t *body, json
     PQclear(r);
     if ((rc = role_write_perms(t, id, &in.perms)) != RBAC_OK)
         goto done;
-    rc = db_commit(t) == 0 ? RBAC_OK : RBAC_DB;
+    /* The role as created is both the entry's after and the reply. */
+    if (role_reply(t, id, out) != RBAC_OK) {
+        rc = RBAC_DB;
+        goto done;
+    }
+    rc = commit_audited(t, req, AUDIT_ACTION_CREATE, AUDIT_ROLES, id, NULL, *out);
 done:
     roles_release(&rs);
     role_input_release(&in);
-    if (rc != RBAC_OK)
+    if (rc != RBAC_OK) {
+        json_decref(*out);
+        *out = NULL;
         return fail(t, rc, fields);
-    rc = role_reply(t, id, out);
-    return rc == RBAC_NOT_FOUND ? RBAC_DB : rc; /* deleted at once by someone else */
+    }
+    return RBAC_OK;
 }
 
-int rbac_role_update(struct db_conn *t, const char *actor_id, const char *id, json_t *body,
+int rbac_role_update(struct db_conn *t, struct request *req, const char *id, json_t *body,
                      json_t **out, json_t **fields)
 {
     char norm[UUID_LEN + 1];
     struct role_input in;
     struct roles rs = {0};
+    json_t *before = NULL;
     *out = *fields = NULL;
     if (!uuid_norm(id, norm))
         return RBAC_NOT_FOUND;
@@ -945,8 +1025,9 @@ int rbac_role_update(struct db_conn *t, const char *actor_id, const char *id, js
         }
         rbac_perms_union(&wanted, &up);
     }
-    if ((rc = escalation(t, actor_id, &wanted, fields)) != RBAC_OK)
+    if ((rc = escalation(t, actor_of(req), &wanted, fields)) != RBAC_OK)
         goto done;
+    before = role_json(&rs, row);
     const char *pu[] = {norm, in.name ? json_string_value(in.name) : db_get(rs.res, row, "name"),
                         in.description ? json_string_value(in.description)
                                        : db_get(rs.res, row, "description"),
@@ -955,21 +1036,33 @@ int rbac_role_update(struct db_conn *t, const char *actor_id, const char *id, js
         goto done;
     if (in.perms_given && (rc = role_write_perms(t, norm, &own)) != RBAC_OK)
         goto done;
-    rc = db_commit(t) == 0 ? RBAC_OK : RBAC_DB;
+    /* The role as changed is both the entry's after and the reply. */
+    if (role_reply(t, norm, out) != RBAC_OK) {
+        rc = RBAC_DB;
+        goto done;
+    }
+    if (json_equal(before, *out))
+        rc = db_commit(t) == 0 ? RBAC_OK : RBAC_DB; /* nothing changed: nothing to record */
+    else
+        rc = commit_audited(t, req, AUDIT_ACTION_UPDATE, AUDIT_ROLES, norm, before, *out);
 done:
     json_decref(bad);
+    json_decref(before);
     roles_release(&rs);
     role_input_release(&in);
-    if (rc != RBAC_OK)
+    if (rc != RBAC_OK) {
+        json_decref(*out);
+        *out = NULL;
         return fail(t, rc, fields);
-    rc = role_reply(t, norm, out);
-    return rc == RBAC_NOT_FOUND ? RBAC_DB : rc;
+    }
+    return RBAC_OK;
 }
 
-int rbac_role_delete(struct db_conn *t, const char *id, json_t **fields)
+int rbac_role_delete(struct db_conn *t, struct request *req, const char *id, json_t **fields)
 {
     char norm[UUID_LEN + 1];
     struct roles rs = {0};
+    json_t *before = NULL;
     *fields = NULL;
     if (!uuid_norm(id, norm))
         return RBAC_NOT_FOUND;
@@ -1000,10 +1093,15 @@ int rbac_role_delete(struct db_conn *t, const char *id, json_t **fields)
         goto done;
     }
     json_decref(children);
+    before = role_json(&rs, row);
     const char *p[] = {norm};
-    /* user_roles and role_permissions rows go with it (ON DELETE CASCADE) */
-    rc = db_run(t, sql_role_delete, 1, p) == 0 && db_commit(t) == 0 ? RBAC_OK : RBAC_DB;
+    /* user_roles and role_permissions rows go with it (ON DELETE CASCADE); the entry's
+     * user_count says how many users held it then */
+    rc = db_run(t, sql_role_delete, 1, p) == 0
+             ? commit_audited(t, req, AUDIT_ACTION_DELETE, AUDIT_ROLES, norm, before, NULL)
+             : RBAC_DB;
 done:
+    json_decref(before);
     roles_release(&rs);
     return rc == RBAC_OK ? RBAC_OK : fail(t, rc, fields);
 }
@@ -1073,12 +1171,12 @@ static bool valid_rfc3339(const char *s)
            isdigit((unsigned char)p[5]) && p[6] == '\0' && atoi(p + 1) <= 23 && atoi(p + 4) <= 59;
 }
 
-int rbac_user_role_assign(struct db_conn *t, const char *actor_id, const char *user_id,
-                          json_t *body, json_t **out, json_t **fields, bool *created,
-                          int *expires_in)
+int rbac_user_role_assign(struct db_conn *t, struct request *req, const char *user_id, json_t *body,
+                          json_t **out, json_t **fields, bool *created, int *expires_in)
 {
-    char user[UUID_LEN + 1], role_id[UUID_LEN + 1];
+    char user[UUID_LEN + 1], role_id[UUID_LEN + 1], key[ASSIGNMENT_KEY_LEN + 1];
     struct roles rs = {0};
+    json_t *before = NULL, *after = NULL;
     *out = *fields = NULL;
     *created = false;
     *expires_in = 0;
@@ -1137,7 +1235,7 @@ int rbac_user_role_assign(struct db_conn *t, const char *actor_id, const char *u
         rc = RBAC_DB;
         goto done;
     }
-    if ((rc = escalation(t, actor_id, &wanted, fields)) != RBAC_OK)
+    if ((rc = escalation(t, actor_of(req), &wanted, fields)) != RBAC_OK)
         goto done;
     if (expires && roles_is_owner(&rs, row)) {
         int last = rbac_is_last_owner(t, user);
@@ -1147,30 +1245,51 @@ int rbac_user_role_assign(struct db_conn *t, const char *actor_id, const char *u
         }
     }
     PQclear(r);
+    /* The assignment as it was (locked), for the entry of a changed expiry. */
     const char *pa[] = {user, role_id, expires};
-    if (!(r = db_exec(t, sql_assign, 3, pa, NULL)) || db_commit(t) != 0) {
+    if (!(r = db_exec(t, sql_assignment_before, 3, pa, NULL))) {
+        rc = RBAC_DB;
+        goto done;
+    }
+    const char *role = db_get(rs.res, row, "name");
+    bool existed = PQntuples(r) > 0;
+    bool same = existed && strcmp(db_get(r, 0, "same"), "t") == 0;
+    if (existed)
+        before = assignment_json(user, role_id, role, db_get(r, 0, "expires_at"));
+    PQclear(r);
+    if (!(r = db_exec(t, sql_assign, 3, pa, NULL))) {
         rc = RBAC_DB;
         goto done;
     }
     *created = strcmp(db_get(r, 0, "created"), "t") == 0;
     *expires_in = atoi(db_get(r, 0, "expires_in"));
     const char *exp = db_get(r, 0, "expires_at");
-    *out =
-        json_pack("{s:s, s:s, s:s, s:o, s:s}", "user_id", user, "role_id", role_id, "role",
-                  db_get(rs.res, row, "name"), "expires_at", exp ? json_string(exp) : json_null(),
-                  "granted_at", db_get(r, 0, "granted_at"));
-    rc = RBAC_OK;
+    after = assignment_json(user, role_id, role, exp);
+    assignment_key(key, user, role_id);
+    if (*created)
+        rc = commit_audited(t, req, AUDIT_ACTION_CREATE, AUDIT_USER_ROLES, key, NULL, after);
+    else if (!same)
+        rc = commit_audited(t, req, AUDIT_ACTION_UPDATE, AUDIT_USER_ROLES, key, before, after);
+    else
+        rc = db_commit(t) == 0 ? RBAC_OK : RBAC_DB; /* the same expiry: nothing to record */
+    if (rc != RBAC_OK)
+        goto done;
+    *out = json_deep_copy(after);
+    json_object_set_new(*out, "granted_at", json_string(db_get(r, 0, "granted_at")));
 done:
     PQclear(r);
+    json_decref(before);
+    json_decref(after);
     roles_release(&rs);
     return rc == RBAC_OK ? RBAC_OK : fail(t, rc, fields);
 }
 
-int rbac_user_role_remove(struct db_conn *t, const char *actor_id, const char *user_id,
+int rbac_user_role_remove(struct db_conn *t, struct request *req, const char *user_id,
                           const char *role_id, json_t **fields)
 {
-    char user[UUID_LEN + 1], role[UUID_LEN + 1];
+    char user[UUID_LEN + 1], role[UUID_LEN + 1], key[ASSIGNMENT_KEY_LEN + 1];
     struct roles rs = {0};
+    json_t *before = NULL;
     *fields = NULL;
     if (!uuid_norm(user_id, user) || !uuid_norm(role_id, role))
         return RBAC_NOT_FOUND;
@@ -1194,7 +1313,7 @@ int rbac_user_role_remove(struct db_conn *t, const char *actor_id, const char *u
         rc = RBAC_DB;
         goto done;
     }
-    if ((rc = escalation(t, actor_id, &wanted, fields)) != RBAC_OK)
+    if ((rc = escalation(t, actor_of(req), &wanted, fields)) != RBAC_OK)
         goto done;
     if (roles_is_owner(&rs, row)) {
         int last = rbac_is_last_owner(t, user);
@@ -1203,9 +1322,14 @@ int rbac_user_role_remove(struct db_conn *t, const char *actor_id, const char *u
             goto done;
         }
     }
-    rc = db_run(t, sql_unassign, 2, p) == 0 && db_commit(t) == 0 ? RBAC_OK : RBAC_DB;
+    before = assignment_json(user, role, db_get(rs.res, row, "name"), db_get(r, 0, "expires_at"));
+    rc = db_run(t, sql_unassign, 2, p) == 0
+             ? commit_audited(t, req, AUDIT_ACTION_DELETE, AUDIT_USER_ROLES,
+                              assignment_key(key, user, role), before, NULL)
+             : RBAC_DB;
 done:
     PQclear(r);
+    json_decref(before);
     roles_release(&rs);
     return rc == RBAC_OK ? RBAC_OK : fail(t, rc, fields);
 }
@@ -1217,13 +1341,33 @@ int rbac_schedule_expiry(struct db_conn *master, const char *slug, int delay_sec
     return jobs_enqueue(master, JOB_EXPIRE_ROLES, json_pack("{s:s}", "slug", slug), delay_seconds);
 }
 
-int rbac_expire_roles(struct db_conn *t)
+/* Under the RBAC lock, so that an assignment being given again (its expiry replaced) is
+ * either seen expired or not at all. */
+int rbac_expire_roles(struct db_conn *t, struct db_conn *master)
 {
-    PGresult *r = db_exec(t, sql_expire, 0, NULL, NULL);
-    if (!r)
+    if (db_begin(t) != 0)
         return -1;
-    int n = atoi(PQcmdTuples(r));
+    PGresult *r = NULL;
+    if (rbac_lock(t) != 0 || !(r = db_exec(t, sql_expire, 0, NULL, NULL))) {
+        db_rollback(t);
+        return -1;
+    }
+    int n = PQntuples(r);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        char key[ASSIGNMENT_KEY_LEN + 1];
+        const char *user = db_get(r, i, "user_id"), *role = db_get(r, i, "role_id");
+        json_t *before =
+            assignment_json(user, role, db_get(r, i, "role"), db_get(r, i, "expires_at"));
+        ok = audit_record_system(t, master, AUDIT_ACTION_EXPIRE, AUDIT_USER_ROLES,
+                                 assignment_key(key, user, role), before, NULL) == AUDIT_OK;
+        json_decref(before);
+    }
     PQclear(r);
+    if (!ok || db_commit(t) != 0) {
+        db_rollback(t);
+        return -1;
+    }
     return n;
 }
 
@@ -1243,19 +1387,20 @@ static int run_expire_roles(json_t *payload, char *err, size_t errlen)
         return -1;
     }
     struct tenant tn;
-    int found = tenant_load(m, slug, &tn);
-    db_release(m);
-    if (found != 0) {
+    if (tenant_load(m, slug, &tn) != 0) {
+        db_release(m);
         snprintf(err, errlen, "studio %s not found", slug);
         return -1;
     }
     struct db_conn *t = db_acquire(tn.db_server[0] ? tn.db_server : NULL, tn.db_name);
     if (!t) {
+        db_release(m);
         snprintf(err, errlen, "database of %s unavailable", slug);
         return -1;
     }
-    int n = rbac_expire_roles(t);
+    int n = rbac_expire_roles(t, m); /* m: where the entries' alerts (if any) are queued */
     db_release(t);
+    db_release(m);
     if (n < 0) {
         snprintf(err, errlen, "could not expire roles of %s", slug);
         return -1;

@@ -22,6 +22,9 @@
  * the last owner are the module's rules (rbac.c): 403 privilege_escalation,
  * 409 last_owner. An assignment with an expiry queues the job that tidies
  * it away; the grant itself stops at expires_at whether or not the job ran.
+ * Every change is audited by the module in its own transaction (rbac.h): a
+ * change whose entry cannot be written is undone and answers 503
+ * database_unavailable.
  */
 #include <string.h>
 
@@ -179,7 +182,7 @@ static void role_post(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rbac_role_create(t, req->session->user_id, body, &out, &fields);
+    int rc = rbac_role_create(t, req, body, &out, &fields);
     if (rc == RBAC_OK)
         http_add_header(req, "Location",
                         arena_printf(req->arena, "/api/roles/%s",
@@ -212,7 +215,7 @@ static void role_put(struct request *req)
     if (!t)
         return;
     json_t *out = NULL, *fields = NULL;
-    int rc = rbac_role_update(t, req->session->user_id, id, body, &out, &fields);
+    int rc = rbac_role_update(t, req, id, body, &out, &fields);
     reply(req, rc, 200, out, fields, "role");
 }
 
@@ -225,7 +228,7 @@ static void role_delete(struct request *req)
     if (!t)
         return;
     json_t *fields = NULL;
-    int rc = rbac_role_delete(t, id, &fields);
+    int rc = rbac_role_delete(t, req, id, &fields);
     if (rc == RBAC_OK)
         reply_no_content(req);
     else
@@ -270,8 +273,7 @@ static void user_role_post(struct request *req)
     json_t *out = NULL, *fields = NULL;
     bool created = false;
     int expires_in = 0;
-    int rc = rbac_user_role_assign(t, req->session->user_id, user_id, body, &out, &fields, &created,
-                                   &expires_in);
+    int rc = rbac_user_role_assign(t, req, user_id, body, &out, &fields, &created, &expires_in);
     if (rc == RBAC_OK && json_is_string(json_object_get(out, "expires_at"))) {
         /* Tidying only: the grant stops at expires_at without the job. A failure here is
          * logged, never the client's problem (and the last reply made wins). */
@@ -294,7 +296,7 @@ static void user_role_delete(struct request *req)
     if (!t)
         return;
     json_t *fields = NULL;
-    int rc = rbac_user_role_remove(t, req->session->user_id, user_id, role_id, &fields);
+    int rc = rbac_user_role_remove(t, req, user_id, role_id, &fields);
     if (rc == RBAC_OK)
         reply_no_content(req);
     else
