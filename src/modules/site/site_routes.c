@@ -14,12 +14,19 @@
  *   GET /app/bookings        bookings with filters and pages
  *   GET /app/bookings/:id    one booking: confirm, cancel, convert to a session
  *   GET /app/settings        rooms, booking policy, weekly opening hours
+ *   GET /app/roles           roles and their permission matrix (static/js/roles.js)
+ *   GET /app/audit           the studio's audit log: filters, details, verify, export
+ *                            (static/js/audit.js)
  *
- * Page-specific styles come in through the layout's {{#extra_css}} list.
+ * Page-specific styles come in through the layout's {{#extra_css}} list. The
+ * roles and audit pages also say which of their buttons the user may use
+ * ("can_*", from the same permission check the routes use); the APIs still
+ * decide, the flags only spare people buttons that would answer 403.
  */
 #include <stdbool.h>
 #include <string.h>
 
+#include "studiod/rbac.h"
 #include "studiod/site.h"
 #include "studiod/tenant.h"
 
@@ -34,6 +41,8 @@ static void calendar_page(struct request *req);
 static void bookings_page(struct request *req);
 static void booking_page(struct request *req);
 static void settings_page(struct request *req);
+static void roles_page(struct request *req);
+static void audit_page(struct request *req);
 static json_t *site_page_ctx(struct request *req, const char *title, const char *nav);
 static bool site_ref_ok(const char *s);
 static bool site_uuid_ok(const char *s);
@@ -47,6 +56,8 @@ const struct route site_routes[] = {
     {"GET", "/app/bookings/:id", booking_page, TENANT_REQUIRED, AUTH_STAFF, "bookings", "view",
      0},
     {"GET", "/app/settings", settings_page, TENANT_REQUIRED, AUTH_STAFF, "settings", "view", 0},
+    {"GET", "/app/roles", roles_page, TENANT_REQUIRED, AUTH_STAFF, "roles", "view", 0},
+    {"GET", "/app/audit", audit_page, TENANT_REQUIRED, AUTH_STAFF, "audit", "view", 0},
     {0},
 };
 
@@ -146,4 +157,26 @@ static void booking_page(struct request *req)
 static void settings_page(struct request *req)
 {
     http_reply_page(req, 200, "staff/settings", site_page_ctx(req, "Settings", "settings"));
+}
+
+/* The route's own permission check cached the user's permissions on the request, so the
+ * rbac_has_permission calls below read that cache and never query (nor reply) themselves. */
+static void roles_page(struct request *req)
+{
+    json_t *ctx = site_page_ctx(req, "Roles", "roles");
+    json_object_set_new(ctx, "can_create",
+                        json_boolean(rbac_has_permission(req, "roles", "create")));
+    json_object_set_new(ctx, "can_update",
+                        json_boolean(rbac_has_permission(req, "roles", "update")));
+    json_object_set_new(ctx, "can_delete",
+                        json_boolean(rbac_has_permission(req, "roles", "delete")));
+    http_reply_page(req, 200, "staff/roles", ctx);
+}
+
+static void audit_page(struct request *req)
+{
+    json_t *ctx = site_page_ctx(req, "Audit log", "audit");
+    json_object_set_new(ctx, "can_export",
+                        json_boolean(rbac_has_permission(req, "audit", "export")));
+    http_reply_page(req, 200, "staff/audit", ctx);
 }
