@@ -79,9 +79,9 @@
     figure.appendChild(root);
   }
 
-  fetch('/admin/dashboard', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
-    .then(function (res) { return res.ok ? res.json() : null; })
-    .then(function (data) {
+  window.studiod.api('GET', '/admin/dashboard')
+    .then(function (r) {
+      var data = r.ok ? r.data : null;
       if (data && Array.isArray(data.bookings_per_day)) draw(data.bookings_per_day);
     })
     .catch(function () { /* the table below the chart still has the numbers */ });

@@ -17,89 +17,30 @@
   var root = document.querySelector('[data-page="audit"]');
   if (!root) return;
 
-  function meta(name) {
-    var m = document.querySelector('meta[name="' + name + '"]');
-    return m ? m.getAttribute('content') : '';
-  }
-
-  var TZ = validZone(meta('studio-timezone')) ? meta('studio-timezone') : 'UTC';
+  var ui = window.studiod;
+  var $ = ui.$, el = ui.el, show = ui.show, message = ui.message, errorMessage = ui.errorMessage;
+  var TZ = ui.pageZone();
   var CAN_EXPORT = root.getAttribute('data-can-export') === '1';
   var PAGE = 50;
   var KEYS = ['actor', 'action', 'resource', 'risk', 'from', 'to', 'q'];
-  var NETWORK = 'Could not reach studiod. Check the connection and try again.';
+  var NETWORK = ui.NETWORK;
   var RISK_TEXT = { high: 'High risk', medium: 'Medium risk', low: 'Low risk', none: 'No risk' };
   var ACTOR_TEXT = { system: 'studiod (automatic)', customer: 'A customer', admin: 'Platform admin',
     anonymous: 'Not signed in' };
 
   /* ---- helpers ----------------------------------------------------------- */
 
-  function $(id) { return document.getElementById(id); }
+  // A GET as JSON: {status, ok, data}.
+  function api(url) { return ui.api('GET', url); }
 
-  function el(tag, attrs, children) {
-    var e = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        var v = attrs[k];
-        if (v === null || v === undefined || v === false) return;
-        if (k === 'text') e.textContent = v;
-        else if (k === 'className') e.className = v;
-        else e.setAttribute(k, v === true ? '' : v);
-      });
-    }
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined || c === false) return;
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return e;
-  }
-
-  function show(node, on) { if (node) node.hidden = !on; }
-
-  function message(id, text) {
-    var n = $(id);
-    if (!n) return;
-    n.textContent = text || '';
-    show(n, !!text);
-  }
-
-  function validZone(tz) {
-    if (!tz) return false;
-    try { new Intl.DateTimeFormat(undefined, { timeZone: tz }); return true; } catch (e) { return false; }
-  }
-
-  function api(url) {
-    return fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' }).then(function (res) {
-      return res.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        return { status: res.status, ok: res.ok, data: data };
-      });
-    });
-  }
-
-  function errorMessage(r, fallback) {
-    if (r && r.status === 401) return 'Your session has ended. Sign in again (reload the page).';
-    var e = r && r.data && r.data.error;
-    if (e && e.message) return e.message;
-    if (r && r.status >= 500) return 'Something went wrong on the server. Try again in a moment.';
-    return fallback;
-  }
-
+  // A code as a label ("not_found" → "Not found"), no full stop: not ui.humanize's sentence.
   function humanize(v) {
     var s = String(v === null || v === undefined ? '' : v).replace(/_/g, ' ').trim();
     if (!s) return '';
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
 
-  var when = null;
-  function dateTimeLabel(iso) {
-    if (!iso) return '';
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return iso;
-    when = when || new Intl.DateTimeFormat(undefined, { timeZone: TZ, day: 'numeric', month: 'short',
-      year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
-    return when.format(d);
-  }
+  function dateTimeLabel(iso) { return ui.instantLabel(iso, TZ, true); }
 
   // A stored value as text: strings as they are, the rest as JSON.
   function valueText(v) {

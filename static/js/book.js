@@ -17,49 +17,9 @@
 
   /* ---- small helpers ------------------------------------------------------ */
 
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, attrs, children) {
-    var e = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        if (attrs[k] === null || attrs[k] === undefined || attrs[k] === false) return;
-        if (k === 'text') e.textContent = attrs[k];
-        else if (k === 'className') e.className = attrs[k];
-        else e.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
-      });
-    }
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined) return;
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return e;
-  }
-
-  function show(node, on) { if (node) node.hidden = !on; }
-
-  function setText(id, text) {
-    var n = $(id);
-    if (n) n.textContent = text === null || text === undefined ? '' : String(text);
-  }
-
-  // fetch as JSON: resolves {status, ok, data}; rejects only when the network fails.
-  function api(method, url, body, headers) {
-    var h = { Accept: 'application/json' };
-    Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
-    var init = { method: method, headers: h, credentials: 'same-origin' };
-    if (body !== undefined) {
-      h['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (res) {
-      return res.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        return { status: res.status, ok: res.ok, data: data };
-      });
-    });
-  }
+  var ui = window.studiod;
+  var $ = ui.$, el = ui.el, show = ui.show, setText = ui.setText, api = ui.api, listOf = ui.listOf,
+    addDays = ui.addDays, statusLabel = ui.statusLabel;
 
   // The message of an error reply (the one error shape), or a fallback.
   function errorMessage(r, fallback) {
@@ -70,92 +30,29 @@
     return fallback;
   }
 
-  function humanize(v) {
-    if (Array.isArray(v)) return v.map(humanize).join(' ');
-    if (v && typeof v === 'object') return v.message || humanize(v.code || '');
-    var s = String(v === null || v === undefined ? '' : v).replace(/_/g, ' ').trim();
-    if (!s) return 'Please check this.';
-    s = s.charAt(0).toUpperCase() + s.slice(1);
-    return /[.!?]$/.test(s) ? s : s + '.';
-  }
-
-  // A list that may come bare or wrapped ({"rooms": [...]}, {"items": [...]}).
-  function listOf(data, key) {
-    if (Array.isArray(data)) return data;
-    if (data && Array.isArray(data[key])) return data[key];
-    if (data && Array.isArray(data.items)) return data.items;
-    return [];
-  }
+  function humanize(v) { return ui.humanize(v, 'Please check this.'); }
 
   /* ---- money and time ---------------------------------------------------- */
 
-  var fmtCache = {};
-
-  function money(amount, currency) {
-    if (amount === null || amount === undefined || !currency) return '';
-    var f = fmtCache['m' + currency];
-    if (!f) {
-      try {
-        f = new Intl.NumberFormat(undefined, { style: 'currency', currency: currency });
-      } catch (e) {
-        f = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'EUR' });
-      }
-      fmtCache['m' + currency] = f;
-    }
-    var digits = f.resolvedOptions().maximumFractionDigits;
-    return f.format(Number(amount) / Math.pow(10, digits));
-  }
+  function money(amount, currency) { return currency ? ui.money(amount, currency) : ''; }
 
   var studioTz = null; // IANA name from /api/public/studio; null until known (or invalid)
 
-  function setTimezone(tz) {
-    try {
-      new Intl.DateTimeFormat(undefined, { timeZone: tz });
-      studioTz = tz;
-    } catch (e) {
-      studioTz = null;
-    }
-  }
-
-  function formatter(key, opts) {
-    var k = key + '|' + (studioTz || '');
-    if (!fmtCache[k]) {
-      var o = {};
-      Object.keys(opts).forEach(function (p) { o[p] = opts[p]; });
-      if (o.timeZone === undefined) o.timeZone = studioTz || 'UTC';
-      fmtCache[k] = new Intl.DateTimeFormat(undefined, o);
-    }
-    return fmtCache[k];
-  }
+  function setTimezone(tz) { studioTz = ui.validZone(tz) ? tz : null; }
 
   // The studio's local date (YYYY-MM-DD) of an instant (a Date or an RFC 3339 string).
   function localDate(when) {
     if (typeof when === 'string' && !studioTz) return when.slice(0, 10);
-    var d = typeof when === 'string' ? new Date(when) : when;
-    var parts = {};
-    formatter('ymd', { timeZone: studioTz || 'UTC', year: 'numeric', month: '2-digit', day: '2-digit' })
-      .formatToParts(d).forEach(function (p) { parts[p.type] = p.value; });
-    return parts.year + '-' + parts.month + '-' + parts.day;
+    return ui.localParts(when, studioTz || 'UTC').date;
   }
 
   function timeLabel(iso) {
     if (!studioTz) return String(iso).slice(11, 16);
-    return formatter('hm', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
+    return ui.timeLabel(iso, studioTz);
   }
 
-  // A calendar date (YYYY-MM-DD) as words; the date has no zone, so UTC is exact.
-  function dateLabel(ymd, long) {
-    var f = formatter(long ? 'dlong' : 'dshort', long
-      ? { timeZone: 'UTC', weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' }
-      : { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short' });
-    return f.format(new Date(ymd + 'T12:00:00Z'));
-  }
-
-  function addDays(ymd, n) {
-    var p = ymd.split('-').map(Number);
-    var d = new Date(Date.UTC(p[0], p[1] - 1, p[2] + n));
-    return d.toISOString().slice(0, 10);
-  }
+  // A calendar date (YYYY-MM-DD) as words, long or short.
+  function dateLabel(ymd, long) { return ui.dateLabel(ymd, long ? 'long' : 'day'); }
 
   function whenLabel(startIso, endIso) {
     var day = localDate(startIso);
@@ -169,12 +66,6 @@
     var h = Math.floor(minutes / 60), m = minutes % 60;
     if (!h) return m + ' min';
     return h + ' h' + (m ? ' ' + m + ' min' : '');
-  }
-
-  function statusLabel(s) {
-    var labels = { pending: 'Pending', confirmed: 'Confirmed', cancelled: 'Cancelled',
-      expired: 'Expired', completed: 'Completed' };
-    return labels[s] || humanize(s || 'unknown').replace(/\.$/, '');
   }
 
   function setStatusBadge(id, status) {
@@ -474,7 +365,7 @@
         var b = el('button', { type: 'button', className: 'day-tab' + (x.starts.length ? '' : ' day-tab--full'),
           'aria-pressed': x.day === state.day ? 'true' : 'false', 'data-day': x.day,
           'aria-label': dateLabel(x.day, true) + ', ' + (x.starts.length || 'no') + ' free start times' }, [
-          el('span', { className: 'day-tab__wd', text: formatter('wd', { timeZone: 'UTC', weekday: 'short' }).format(noon) }),
+          el('span', { className: 'day-tab__wd', text: ui.dateFormat({ timeZone: 'UTC', weekday: 'short' }).format(noon) }),
           el('span', { className: 'day-tab__num', text: String(Number(x.day.slice(8, 10))) }),
         ]);
         b.addEventListener('click', function () { showDay(x.day); });

@@ -24,98 +24,26 @@
   var root = document.querySelector('[data-page="roles"]');
   if (!root) return;
 
-  function meta(name) {
-    var m = document.querySelector('meta[name="' + name + '"]');
-    return m ? m.getAttribute('content') : '';
-  }
-
-  var CSRF = meta('csrf-token');
+  var ui = window.studiod;
+  var $ = ui.$, el = ui.el, show = ui.show, message = ui.message, api = ui.api,
+    errorMessage = ui.errorMessage, humanize = ui.humanize, button = ui.button;
   var CAN = {
     create: root.getAttribute('data-can-create') === '1',
     update: root.getAttribute('data-can-update') === '1',
     remove: root.getAttribute('data-can-delete') === '1'
   };
-  var NETWORK = 'Could not reach studiod. Check the connection and try again.';
+  var NETWORK = ui.NETWORK;
 
   /* ---- helpers ----------------------------------------------------------- */
 
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, attrs, children) {
-    var e = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        var v = attrs[k];
-        if (v === null || v === undefined || v === false) return;
-        if (k === 'text') e.textContent = v;
-        else if (k === 'className') e.className = v;
-        else e.setAttribute(k, v === true ? '' : v);
-      });
-    }
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined || c === false) return;
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return e;
-  }
-
-  function show(node, on) { if (node) node.hidden = !on; }
-
-  function message(id, text) {
-    var n = $(id);
-    if (!n) return;
-    n.textContent = text || '';
-    show(n, !!text);
-  }
-
   function setStatus(text) { $('roles-status').textContent = text || ''; }
 
-  // fetch as JSON: resolves {status, ok, data}; rejects only when the network fails.
-  function api(method, url, body) {
-    var h = { Accept: 'application/json' };
-    if (method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = CSRF;
-    var init = { method: method, headers: h, credentials: 'same-origin' };
-    if (body !== undefined) {
-      h['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (res) {
-      return res.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        return { status: res.status, ok: res.ok, data: data };
-      });
-    });
-  }
-
   function errorOf(r) { return (r && r.data && r.data.error) || {}; }
-
-  function errorMessage(r, fallback) {
-    if (r && r.status === 401) return 'Your session has ended. Sign in again (reload the page).';
-    var e = errorOf(r);
-    if (e.message) return e.message;
-    if (r && r.status >= 500) return 'Something went wrong on the server. Try again in a moment.';
-    return fallback;
-  }
-
-  function humanize(v) {
-    var s = String(v === null || v === undefined ? '' : v).replace(/_/g, ' ').trim();
-    if (!s) return 'Check this.';
-    s = s.charAt(0).toUpperCase() + s.slice(1);
-    return /[.!?]$/.test(s) ? s : s + '.';
-  }
 
   function label(name) {
     if (name === 'ai') return 'AI';
     var s = String(name || '').replace(/_/g, ' ');
     return s.charAt(0).toUpperCase() + s.slice(1);
-  }
-
-  function button(text, cls, onClick, ariaLabel) {
-    var b = el('button', { type: 'button', className: 'button ' + cls, text: text,
-      'aria-label': ariaLabel || null });
-    b.addEventListener('click', function () { onClick(b); });
-    return b;
   }
 
   /* ---- state ------------------------------------------------------------- */
@@ -231,13 +159,7 @@
   var form = $('role-form');
 
   function clearFormErrors() {
-    Array.prototype.forEach.call(form.querySelectorAll('.field-error'), function (n) {
-      n.textContent = '';
-      show(n, false);
-    });
-    Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid]'), function (n) {
-      n.removeAttribute('aria-invalid');
-    });
+    ui.clearFieldErrors(form);
     message('role-form-error', '');
   }
 

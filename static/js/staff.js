@@ -15,175 +15,17 @@
     '[data-page="booking"], [data-page="settings"]');
   if (!root) return;
 
-  function meta(name) {
-    var m = document.querySelector('meta[name="' + name + '"]');
-    return m ? m.getAttribute('content') : '';
-  }
-
-  var CSRF = meta('csrf-token');
-  var CURRENCY = meta('studio-currency') || 'EUR';
-  var TZ = validZone(meta('studio-timezone')) ? meta('studio-timezone') : 'UTC';
+  var ui = window.studiod;
+  var $ = ui.$, el = ui.el, show = ui.show, setText = ui.setText, message = ui.message, api = ui.api,
+    errorMessage = ui.errorMessage, humanize = ui.humanize, listOf = ui.listOf, objectOf = ui.objectOf,
+    showFieldErrors = ui.showFieldErrors, clearFieldErrors = ui.clearFieldErrors,
+    money = ui.money, toMajor = ui.toMajor, toMinor = ui.toMinor, dateLabel = ui.dateLabel, addDays = ui.addDays;
+  var NETWORK = ui.NETWORK, STATUS_LABELS = ui.STATUS_LABELS;
+  var CURRENCY = ui.meta('studio-currency') || 'EUR';
+  var TZ = ui.pageZone();
   var WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 
-  /* ---- helpers ----------------------------------------------------------- */
-
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, attrs, children) {
-    var e = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        var v = attrs[k];
-        if (v === null || v === undefined || v === false) return;
-        if (k === 'text') e.textContent = v;
-        else if (k === 'className') e.className = v;
-        else e.setAttribute(k, v === true ? '' : v);
-      });
-    }
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined || c === false) return;
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return e;
-  }
-
-  function show(node, on) { if (node) node.hidden = !on; }
-
-  function setText(id, text) {
-    var n = $(id);
-    if (n) n.textContent = text === null || text === undefined ? '' : String(text);
-  }
-
-  function message(id, text) {
-    var n = $(id);
-    if (!n) return;
-    n.textContent = text || '';
-    show(n, !!text);
-  }
-
-  function validZone(tz) {
-    if (!tz) return false;
-    try { new Intl.DateTimeFormat(undefined, { timeZone: tz }); return true; } catch (e) { return false; }
-  }
-
-  // fetch as JSON: resolves {status, ok, data}; rejects only when the network fails.
-  function api(method, url, body) {
-    var h = { Accept: 'application/json' };
-    if (method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = CSRF;
-    var init = { method: method, headers: h, credentials: 'same-origin' };
-    if (body !== undefined) {
-      h['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (res) {
-      return res.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        return { status: res.status, ok: res.ok, data: data };
-      });
-    });
-  }
-
-  function errorMessage(r, fallback) {
-    if (r && r.status === 401) return 'Your session has ended. Sign in again (reload the page).';
-    var e = r && r.data && r.data.error;
-    if (e && e.message) return e.message;
-    if (r && r.status >= 500) return 'Something went wrong on the server. Try again in a moment.';
-    return fallback;
-  }
-
-  var NETWORK = 'Could not reach studiod. Check the connection and try again.';
-
-  function humanize(v) {
-    if (Array.isArray(v)) return v.map(humanize).join(' ');
-    if (v && typeof v === 'object') return v.message || humanize(v.code || '');
-    var s = String(v === null || v === undefined ? '' : v).replace(/_/g, ' ').trim();
-    if (!s) return 'Check this.';
-    s = s.charAt(0).toUpperCase() + s.slice(1);
-    return /[.!?]$/.test(s) ? s : s + '.';
-  }
-
-  function listOf(data, key) {
-    if (Array.isArray(data)) return data;
-    if (data && Array.isArray(data[key])) return data[key];
-    if (data && Array.isArray(data.items)) return data.items;
-    return [];
-  }
-
-  function objectOf(data, key) {
-    return data && data[key] && typeof data[key] === 'object' && !Array.isArray(data[key]) ? data[key] : data;
-  }
-
-  // Field errors of a 422 onto "<prefix><field>-error" elements; the rest into the form's alert.
-  function showFieldErrors(r, prefix, alertId, inputIds) {
-    var fields = (r.data && r.data.error && r.data.error.fields) || {};
-    var other = [], first = null;
-    Object.keys(fields).forEach(function (name) {
-      var k = name.replace(/\./g, '_'); // "deposit.value" → deposit_value
-      var out = $(prefix + k + '-error');
-      var input = inputIds && inputIds[k] ? $(inputIds[k]) : $(prefix + k);
-      if (out) {
-        out.textContent = humanize(fields[name]);
-        show(out, true);
-        if (input) input.setAttribute('aria-invalid', 'true');
-        first = first || input;
-      } else {
-        other.push(humanize(k).replace(/\.$/, '') + ': ' + humanize(fields[name]));
-      }
-    });
-    message(alertId, errorMessage(r, 'Check the form.') + (other.length ? ' ' + other.join(' ') : ''));
-    if (first) first.focus();
-  }
-
-  function clearFieldErrors(form) {
-    Array.prototype.forEach.call(form.querySelectorAll('.field-error'), function (n) {
-      n.textContent = '';
-      show(n, false);
-    });
-    Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid]'), function (n) {
-      n.removeAttribute('aria-invalid');
-    });
-  }
-
   /* ---- money ------------------------------------------------------------- */
-
-  var fmtCache = {};
-
-  function moneyFormat(currency) {
-    var c = currency || CURRENCY;
-    if (!fmtCache['m' + c]) {
-      try {
-        fmtCache['m' + c] = new Intl.NumberFormat(undefined, { style: 'currency', currency: c });
-      } catch (e) {
-        fmtCache['m' + c] = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'EUR' });
-      }
-    }
-    return fmtCache['m' + c];
-  }
-
-  function digits(currency) { return moneyFormat(currency).resolvedOptions().maximumFractionDigits; }
-
-  function money(amount, currency) {
-    if (amount === null || amount === undefined || amount === '') return '';
-    return moneyFormat(currency).format(Number(amount) / Math.pow(10, digits(currency)));
-  }
-
-  // Minor units as a plain number for an input ("12.50"), no symbol.
-  function toMajor(amount, currency) {
-    if (amount === null || amount === undefined) return '';
-    return (Number(amount) / Math.pow(10, digits(currency))).toFixed(digits(currency));
-  }
-
-  // "12,50" or "12.5" → 1250; NaN when it is not an amount.
-  function toMinor(text, currency) {
-    var s = String(text).trim().replace(/\s/g, '');
-    if (/^\d+,\d+$/.test(s)) s = s.replace(',', '.');
-    if (!/^\d+(\.\d+)?$/.test(s)) return NaN;
-    var d = digits(currency);
-    var parts = s.split('.');
-    if (parts[1] && parts[1].length > d) return NaN;
-    return Math.round(Number(s) * Math.pow(10, d));
-  }
 
   // {amount, currency} of a booking's price, whatever the shape.
   function priceOf(b, key) {
@@ -202,37 +44,10 @@
 
   /* ---- time (in the studio's zone) --------------------------------------- */
 
-  function formatter(key, opts) {
-    if (!fmtCache[key]) {
-      var o = { timeZone: TZ };
-      Object.keys(opts).forEach(function (k) { o[k] = opts[k]; });
-      fmtCache[key] = new Intl.DateTimeFormat(undefined, o);
-    }
-    return fmtCache[key];
-  }
-
   // {date: "YYYY-MM-DD", minutes: since local midnight} of an instant.
-  function local(when) {
-    var d = typeof when === 'string' ? new Date(when) : when;
-    var p = {};
-    formatter('parts', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
-      minute: '2-digit', hourCycle: 'h23' }).formatToParts(d).forEach(function (x) { p[x.type] = x.value; });
-    return { date: p.year + '-' + p.month + '-' + p.day, minutes: Number(p.hour) % 24 * 60 + Number(p.minute) };
-  }
+  function local(when) { return ui.localParts(when, TZ); }
 
-  function timeLabel(iso) {
-    return formatter('hm', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
-  }
-
-  // A calendar date (no zone) in words.
-  function dateLabel(ymd, style) {
-    var opts = style === 'long'
-      ? { timeZone: 'UTC', weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' }
-      : style === 'day' ? { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short' }
-        : { timeZone: 'UTC', day: 'numeric', month: 'short', year: 'numeric' };
-    var f = fmtCache['d' + style] || (fmtCache['d' + style] = new Intl.DateTimeFormat(undefined, opts));
-    return f.format(new Date(ymd + 'T12:00:00Z'));
-  }
+  function timeLabel(iso) { return ui.timeLabel(iso, TZ); }
 
   function whenLabel(s, e) {
     if (!s) return '';
@@ -248,11 +63,6 @@
 
   function dateTimeLabel(iso) { return iso ? dateLabel(local(iso).date, 'day') + ' ' + timeLabel(iso) : ''; }
 
-  function addDays(ymd, n) {
-    var p = ymd.split('-').map(Number);
-    return new Date(Date.UTC(p[0], p[1] - 1, p[2] + n)).toISOString().slice(0, 10);
-  }
-
   function isoWeekday(ymd) { return new Date(ymd + 'T12:00:00Z').getUTCDay() || 7; }
 
   function hhmm(minutes) {
@@ -267,12 +77,9 @@
     return v > 1440 ? NaN : v;
   }
 
-  var STATUS_LABELS = { pending: 'Pending', confirmed: 'Confirmed', cancelled: 'Cancelled', expired: 'Expired',
-    completed: 'Completed' };
-
   function statusBadge(status, id) {
     return el('span', { id: id || null, className: 'badge badge--' + String(status || '').replace(/[^a-z_]/g, ''),
-      text: STATUS_LABELS[status] || humanize(status || 'unknown').replace(/\.$/, '') });
+      text: ui.statusLabel(status) });
   }
 
   function loadRooms() {

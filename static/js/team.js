@@ -19,91 +19,14 @@
   var root = document.querySelector('[data-page="team"]');
   if (!root) return;
 
-  function meta(name) {
-    var m = document.querySelector('meta[name="' + name + '"]');
-    return m ? m.getAttribute('content') : '';
-  }
-
-  var CSRF = meta('csrf-token');
-  var TZ = validZone(meta('studio-timezone')) ? meta('studio-timezone') : 'UTC';
+  var ui = window.studiod;
+  var $ = ui.$, el = ui.el, show = ui.show, message = ui.message, api = ui.api,
+    errorMessage = ui.errorMessage, humanize = ui.humanize, listOf = ui.listOf, button = ui.button;
+  var TZ = ui.pageZone();
   var ME = root.getAttribute('data-me') || '';
-  var NETWORK = 'Could not reach studiod. Check the connection and try again.';
+  var NETWORK = ui.NETWORK;
 
   /* ---- helpers ----------------------------------------------------------- */
-
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, attrs, children) {
-    var e = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        var v = attrs[k];
-        if (v === null || v === undefined || v === false) return;
-        if (k === 'text') e.textContent = v;
-        else if (k === 'className') e.className = v;
-        else e.setAttribute(k, v === true ? '' : v);
-      });
-    }
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined || c === false) return;
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return e;
-  }
-
-  function show(node, on) { if (node) node.hidden = !on; }
-
-  function message(id, text) {
-    var n = $(id);
-    if (!n) return;
-    n.textContent = text || '';
-    show(n, !!text);
-  }
-
-  function validZone(tz) {
-    if (!tz) return false;
-    try { new Intl.DateTimeFormat(undefined, { timeZone: tz }); return true; } catch (e) { return false; }
-  }
-
-  // fetch as JSON: resolves {status, ok, data}; rejects only when the network fails.
-  function api(method, url, body) {
-    var h = { Accept: 'application/json' };
-    if (method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = CSRF;
-    var init = { method: method, headers: h, credentials: 'same-origin' };
-    if (body !== undefined) {
-      h['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (res) {
-      return res.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        return { status: res.status, ok: res.ok, data: data };
-      });
-    });
-  }
-
-  function errorMessage(r, fallback) {
-    if (r && r.status === 401) return 'Your session has ended. Sign in again (reload the page).';
-    var e = r && r.data && r.data.error;
-    if (e && e.message) return e.message;
-    if (r && r.status >= 500) return 'Something went wrong on the server. Try again in a moment.';
-    return fallback;
-  }
-
-  function humanize(v) {
-    var s = String(v === null || v === undefined ? '' : v).replace(/_/g, ' ').trim();
-    if (!s) return 'Check this.';
-    s = s.charAt(0).toUpperCase() + s.slice(1);
-    return /[.!?]$/.test(s) ? s : s + '.';
-  }
-
-  function listOf(data, key) {
-    if (Array.isArray(data)) return data;
-    if (data && Array.isArray(data[key])) return data[key];
-    if (data && Array.isArray(data.items)) return data.items;
-    return [];
-  }
 
   function pad(n, width) {
     var s = String(n);
@@ -136,13 +59,7 @@
       pad(d.getHours()) + ':' + pad(d.getMinutes());
   }
 
-  var when = null;
-  function dateTimeLabel(iso) {
-    if (!iso) return '';
-    when = when || new Intl.DateTimeFormat(undefined, { timeZone: TZ, day: 'numeric',
-      month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-    return when.format(new Date(iso));
-  }
+  function dateTimeLabel(iso) { return ui.instantLabel(iso, TZ); }
 
   /* ---- the list ---------------------------------------------------------- */
 
@@ -156,13 +73,6 @@
         text: expired ? 'Invitation expired' : 'Invited' });
     }
     return el('span', { className: 'badge badge--confirmed', text: 'Active' });
-  }
-
-  function button(text, cls, onClick, label) {
-    var b = el('button', { type: 'button', className: 'button ' + cls, text: text,
-      'aria-label': label || null });
-    b.addEventListener('click', function () { onClick(b); });
-    return b;
   }
 
   function act(b, method, url, body, done) {
@@ -386,32 +296,15 @@
   }
 
   function clearErrors(form) {
-    Array.prototype.forEach.call(form.querySelectorAll('.field-error'), function (n) {
-      n.textContent = '';
-      show(n, false);
-    });
-    Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid]'), function (n) {
-      n.removeAttribute('aria-invalid');
-    });
+    ui.clearFieldErrors(form);
     message('invite-error', '');
   }
 
+  // A role chosen in a hidden field cannot be marked there: its error goes into the alert.
   function showErrors(r) {
-    var fields = (r.data && r.data.error && r.data.error.fields) || {};
-    var other = [], first = null;
-    Object.keys(fields).forEach(function (name) {
-      var out = $('invite-' + name + '-error'), input = $('invite-' + name);
-      if (out && !(name === 'role_id' && $('invite-role-field').hidden)) {
-        out.textContent = humanize(fields[name]);
-        show(out, true);
-        if (input) input.setAttribute('aria-invalid', 'true');
-        first = first || input;
-      } else {
-        other.push(humanize(name).replace(/\.$/, '') + ': ' + humanize(fields[name]));
-      }
+    ui.showFieldErrors(r, 'invite-', 'invite-error', null, function (name) {
+      return name === 'role_id' && $('invite-role-field').hidden;
     });
-    message('invite-error', errorMessage(r, 'Check the form.') + (other.length ? ' ' + other.join(' ') : ''));
-    if (first) first.focus();
   }
 
   var form = $('invite-form');
