@@ -171,6 +171,22 @@ void http_add_header(struct request *req, const char *name, const char *value);
  * max_age == 0 deletes the cookie. */
 void http_set_cookie(struct request *req, const char *name, const char *value, int max_age);
 
+/* One module status and the error reply it makes. A module declares its statuses as a
+ * static const table ending with an entry of rc 0, which answers every status the table
+ * does not list ({0} alone: 500 internal_error). */
+struct http_error_map {
+    int rc;              /* the module's status (never 0 but in the last entry) */
+    int status;          /* the HTTP status */
+    const char *code;    /* the error's code */
+    const char *message; /* may hold one "%s": the what of the call */
+    bool fields;         /* the reply carries the call's fields; false: they are dropped */
+};
+/* Replies the error map gives rc, with fields (stolen) and what (may be NULL). */
+void http_reply_mapped(struct request *req, int rc, const struct http_error_map *map,
+                       json_t *fields, const char *what);
+/* The entry of map listing rc, or NULL (the last entry is never returned). */
+const struct http_error_map *http_error_find(const struct http_error_map *map, int rc);
+
 /* The public URL of a studio (scheme, slug.base_domain, port when not default). */
 char *http_studio_url(struct request *req, const char *slug);
 /* The URL of the bare domain (signup site). */

@@ -15,6 +15,7 @@
 #include "http_internal.h"
 
 static const char *media_type(struct request *req, size_t *len);
+static const char *with_what(struct request *req, const char *message, const char *what);
 
 void http_reply_bytes(struct request *req, int status, const char *content_type,
                       const char *data, size_t len)
@@ -68,6 +69,43 @@ void http_reply_error(struct request *req, int status, const char *code, const c
     if (fields)
         json_object_set_new(err, "fields", fields);
     http_reply_json(req, status, json_pack("{s:o}", "error", err));
+}
+
+/* The modules' status tables (http.h) make every module's errors read alike: the
+ * status, code and message a test asserts are data, not a switch per module. */
+void http_reply_mapped(struct request *req, int rc, const struct http_error_map *map,
+                       json_t *fields, const char *what)
+{
+    const struct http_error_map *e = map;
+    while (e->rc && e->rc != rc)
+        e++; /* rc's entry, or the last one: it answers what the map does not list */
+    if (!e->fields) {
+        json_decref(fields);
+        fields = NULL;
+    }
+    if (!e->status) {
+        http_reply_error(req, 500, "internal_error", "The server could not answer", NULL);
+        return;
+    }
+    http_reply_error(req, e->status, e->code, with_what(req, e->message, what), fields);
+}
+
+const struct http_error_map *http_error_find(const struct http_error_map *map, int rc)
+{
+    for (const struct http_error_map *e = map; e->rc; e++)
+        if (e->rc == rc)
+            return e;
+    return NULL;
+}
+
+/* message with its "%s" replaced by what; not a format string: a "%" elsewhere stays. */
+static const char *with_what(struct request *req, const char *message, const char *what)
+{
+    const char *hole = strstr(message, "%s");
+    if (!hole)
+        return message;
+    return arena_printf(req->arena, "%.*s%s%s", (int)(hole - message), message, what ? what : "",
+                        hole + 2);
 }
 
 void http_reply_redirect(struct request *req, int status, const char *location)

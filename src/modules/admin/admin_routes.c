@@ -167,35 +167,33 @@ static const char *conflict_message(const char *code)
     return "The request conflicts with the current state";
 }
 
+/* What each module status answers; any other is the database's. ADMIN_CONFLICT's code is
+ * the call's (reply). */
+static const struct http_error_map admin_errors[] = {
+    {ADMIN_NOT_FOUND, 404, "not_found", "No such %s", false},
+    {ADMIN_INVALID, 422, "invalid_input", "Some fields are not valid", true},
+    {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
+};
+
 /* The one mapping from a module status to a reply; out and fields are stolen. */
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *conflict, const char *what)
 {
-    switch (rc) {
-    case ADMIN_OK:
+    if (rc == ADMIN_OK) {
         json_decref(fields);
         http_reply_json(req, status, out);
         return;
-    case ADMIN_NOT_FOUND:
-        http_reply_error(req, 404, "not_found", arena_printf(req->arena, "No such %s", what), NULL);
-        break;
-    case ADMIN_INVALID:
-        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
-        fields = NULL;
-        break;
-    case ADMIN_CONFLICT:
-        conflict = conflict ? conflict : "conflict";
-        http_reply_error(req, 409, conflict, conflict_message(conflict), NULL);
-        break;
-    case ADMIN_DB:
-    default:
-        if (!req->replied || req->status != 503)
-            http_reply_error(req, 503, "database_unavailable",
-                             "The database is unavailable; try again shortly", NULL);
-        break;
     }
     json_decref(out);
-    json_decref(fields);
+    if (rc == ADMIN_CONFLICT) {
+        json_decref(fields);
+        conflict = conflict ? conflict : "conflict";
+        http_reply_error(req, 409, conflict, conflict_message(conflict), NULL);
+    } else if (!http_error_find(admin_errors, rc) && req->replied && req->status == 503) {
+        json_decref(fields); /* the 503 already made (request_*_db) stands */
+    } else {
+        http_reply_mapped(req, rc, admin_errors, fields, what);
+    }
 }
 
 /* Like reply; a successful form post goes back to its studio's page with a notice. */

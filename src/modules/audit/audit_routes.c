@@ -50,28 +50,19 @@ const struct route audit_routes[] = {
     {0},
 };
 
+/* What each module status answers; any other is the database's. */
+static const struct http_error_map audit_errors[] = {
+    {AUDIT_INVALID, 422, "invalid_input", "Some fields are not valid", true},
+    {AUDIT_TOO_MANY, 422, "export_too_large",
+     "More than %s entries match: narrow the filters (from, to, ...)", true},
+    {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
+};
+
 /* The one mapping from a module status to an error reply; fields are stolen. */
 static void reply_status(struct request *req, int rc, json_t *fields)
 {
-    switch (rc) {
-    case AUDIT_INVALID:
-        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
-        return;
-    case AUDIT_TOO_MANY:
-        http_reply_error(req, 422, "export_too_large",
-                         arena_printf(req->arena,
-                                      "More than %d entries match: narrow the filters (from, "
-                                      "to, ...)",
-                                      AUDIT_EXPORT_MAX_ROWS),
-                         fields);
-        return;
-    case AUDIT_DB:
-    default:
-        json_decref(fields);
-        http_reply_error(req, 503, "database_unavailable",
-                         "The database is unavailable; try again shortly", NULL);
-        return;
-    }
+    http_reply_mapped(req, rc, audit_errors, fields,
+                      arena_printf(req->arena, "%d", AUDIT_EXPORT_MAX_ROWS));
 }
 
 /* A query value, with "" as absent. */

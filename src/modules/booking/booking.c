@@ -1237,45 +1237,27 @@ int booking_expire(struct db_conn *t, const char *id)
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
+/* What each status answers; any other (BOOKING_DB) is the database's, and never says more. */
+static const struct http_error_map booking_errors[] = {
+    {BOOKING_INVALID, 422, "invalid_input", "Some fields are not valid", true},
+    {BOOKING_SLOT_TAKEN, 409, "slot_taken", "This time is already booked", true},
+    {BOOKING_NOT_FOUND, 404, "not_found", "No such booking", true},
+    {BOOKING_WRONG_STATE, 409, "wrong_state", "Not possible in this booking's state", true},
+    {0, 503, "database_unavailable", "The studio's database is unavailable; try again shortly",
+     false},
+};
+
 void booking_reply_error(struct request *req, int rc, struct booking_error *err)
 {
-    int status;
-    const char *code, *message;
-    switch (rc) {
-    case BOOKING_INVALID:
-        status = 422;
-        code = "invalid_input";
-        message = "Some fields are not valid";
-        break;
-    case BOOKING_SLOT_TAKEN:
-        status = 409;
-        code = "slot_taken";
-        message = "This time is already booked";
-        break;
-    case BOOKING_NOT_FOUND:
-        status = 404;
-        code = "not_found";
-        message = "No such booking";
-        break;
-    case BOOKING_WRONG_STATE:
-        status = 409;
-        code = "wrong_state";
-        message = "Not possible in this booking's state";
-        break;
-    default: /* the database: never say more */
-        json_decref(err->fields);
-        err->fields = NULL;
-        http_reply_error(req, 503, "database_unavailable",
-                         "The studio's database is unavailable; try again shortly", NULL);
-        return;
-    }
-    if (err->code[0])
-        code = err->code;
-    if (err->message[0])
-        message = err->message;
     json_t *fields = err->fields;
     err->fields = NULL;
-    http_reply_error(req, status, code, message, fields);
+    const struct http_error_map *e = http_error_find(booking_errors, rc);
+    if (e && (err->code[0] || err->message[0])) { /* the module said it more precisely */
+        http_reply_error(req, e->status, err->code[0] ? err->code : e->code,
+                         err->message[0] ? err->message : e->message, fields);
+        return;
+    }
+    http_reply_mapped(req, rc, booking_errors, fields, NULL);
 }
 
 /* ---- background jobs ------------------------------------------------------------------- */

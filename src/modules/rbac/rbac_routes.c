@@ -67,62 +67,38 @@ const struct route rbac_routes[] = {
     {0},
 };
 
+/* What each module status answers; any other is the database's. */
+static const struct http_error_map rbac_errors[] = {
+    {RBAC_NOT_FOUND, 404, "not_found", "No such %s", false},
+    {RBAC_INVALID, 422, "invalid_input", "Some fields are not valid", true},
+    {RBAC_NAME_TAKEN, 409, "role_name_taken", "Another role already has this name", true},
+    {RBAC_CYCLE, 422, "role_cycle",
+     "A role cannot inherit from itself or from a role that inherits from it", true},
+    {RBAC_BUILTIN, 403, "builtin_role",
+     "Built-in roles cannot be changed or deleted; make a role of your own (it may inherit "
+     "from this one)",
+     false},
+    {RBAC_ESCALATION, 403, "privilege_escalation",
+     "You cannot grant or take away permissions you do not hold yourself", true},
+    {RBAC_LAST_OWNER, 409, "last_owner",
+     "This is the studio's last owner: make someone else an owner first", false},
+    {RBAC_HAS_CHILDREN, 409, "role_has_children",
+     "Other roles inherit from this one: change their parent first", true},
+    {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
+};
+
 /* The one mapping from a module status to a reply; out and fields are stolen. what names
  * the thing a 404 is about ("role"). */
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what)
 {
-    switch (rc) {
-    case RBAC_OK:
+    if (rc == RBAC_OK) {
         json_decref(fields);
         http_reply_json(req, status, out);
         return;
-    case RBAC_NOT_FOUND:
-        http_reply_error(req, 404, "not_found", arena_printf(req->arena, "No such %s", what), NULL);
-        break;
-    case RBAC_INVALID:
-        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
-        fields = NULL;
-        break;
-    case RBAC_NAME_TAKEN:
-        http_reply_error(req, 409, "role_name_taken", "Another role already has this name", fields);
-        fields = NULL;
-        break;
-    case RBAC_CYCLE:
-        http_reply_error(req, 422, "role_cycle",
-                         "A role cannot inherit from itself or from a role that inherits from it",
-                         fields);
-        fields = NULL;
-        break;
-    case RBAC_BUILTIN:
-        http_reply_error(req, 403, "builtin_role",
-                         "Built-in roles cannot be changed or deleted; make a role of your own "
-                         "(it may inherit from this one)",
-                         NULL);
-        break;
-    case RBAC_ESCALATION:
-        http_reply_error(req, 403, "privilege_escalation",
-                         "You cannot grant or take away permissions you do not hold yourself",
-                         fields);
-        fields = NULL;
-        break;
-    case RBAC_LAST_OWNER:
-        http_reply_error(req, 409, "last_owner",
-                         "This is the studio's last owner: make someone else an owner first", NULL);
-        break;
-    case RBAC_HAS_CHILDREN:
-        http_reply_error(req, 409, "role_has_children",
-                         "Other roles inherit from this one: change their parent first", fields);
-        fields = NULL;
-        break;
-    case RBAC_DB:
-    default:
-        http_reply_error(req, 503, "database_unavailable",
-                         "The database is unavailable; try again shortly", NULL);
-        break;
     }
     json_decref(out);
-    json_decref(fields);
+    http_reply_mapped(req, rc, rbac_errors, fields, what);
 }
 
 static void reply_no_content(struct request *req)

@@ -70,41 +70,29 @@ const struct route rooms_routes[] = {
     {0},
 };
 
+/* What each module status answers; any other is the database's. */
+static const struct http_error_map rooms_errors[] = {
+    {ROOMS_NOT_FOUND, 404, "not_found", "No such %s", false},
+    {ROOMS_INVALID, 422, "invalid_input", "Some fields are not valid", true},
+    {ROOMS_NAME_TAKEN, 409, "room_name_taken", "Another room already has this name", true},
+    {ROOMS_HAS_BOOKINGS, 409, "room_has_bookings",
+     "This room has upcoming bookings: archive it first (its bookings are kept), or cancel them",
+     false},
+    {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
+};
+
 /* The one mapping from a module status to a reply; out and fields are stolen. what names
  * the thing a 404 is about ("room"). */
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what)
 {
-    switch (rc) {
-    case ROOMS_OK:
+    if (rc == ROOMS_OK) {
         json_decref(fields);
         http_reply_json(req, status, out);
         return;
-    case ROOMS_NOT_FOUND:
-        http_reply_error(req, 404, "not_found", arena_printf(req->arena, "No such %s", what), NULL);
-        break;
-    case ROOMS_INVALID:
-        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
-        fields = NULL;
-        break;
-    case ROOMS_NAME_TAKEN:
-        http_reply_error(req, 409, "room_name_taken", "Another room already has this name", fields);
-        fields = NULL;
-        break;
-    case ROOMS_HAS_BOOKINGS:
-        http_reply_error(req, 409, "room_has_bookings",
-                         "This room has upcoming bookings: archive it first (its bookings are "
-                         "kept), or cancel them",
-                         NULL);
-        break;
-    case ROOMS_DB:
-    default:
-        http_reply_error(req, 503, "database_unavailable",
-                         "The database is unavailable; try again shortly", NULL);
-        break;
     }
     json_decref(out);
-    json_decref(fields);
+    http_reply_mapped(req, rc, rooms_errors, fields, what);
 }
 
 static void reply_no_content(struct request *req)

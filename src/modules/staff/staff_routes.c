@@ -56,66 +56,53 @@ const struct route staff_routes[] = {
     {0},
 };
 
+/* What each module status answers; any other is the database's. STAFF_SELF's message is
+ * the call's: what the handler refused to do to oneself. */
+static const struct http_error_map staff_errors[] = {
+    {STAFF_NOT_FOUND, 404, "not_found", "No such staff member", false},
+    {STAFF_INVALID, 422, "invalid_input", "Some fields are not valid", true},
+    {STAFF_EMAIL_TAKEN, 409, "email_taken", "A team member already has this e-mail address", true},
+    {STAFF_FORBIDDEN, 403, "forbidden", "Only an owner can grant the owner role", false},
+    {STAFF_ESCALATION, 403, "privilege_escalation",
+     "You cannot grant a role with permissions you do not hold", true},
+    {STAFF_OWNER_ONLY, 403, "forbidden", "Only an owner can deactivate or remove an owner", false},
+    {STAFF_SELF, 422, "cannot_deactivate_self", "%s", true},
+    {STAFF_LAST_OWNER, 409, "last_owner",
+     "This is the studio's last active owner: make someone else an owner first", false},
+    {STAFF_JOINED, 409, "already_joined",
+     "They have already chosen a password; no invitation is needed", false},
+    {STAFF_INACTIVE, 409, "user_inactive",
+     "This user is deactivated: reactivate them before inviting them again", false},
+    {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
+};
+
+/* The statuses whose reply names the field at fault itself, in place of the module's. */
+static const struct {
+    int rc;
+    const char *field, *reason;
+} staff_fault_fields[] = {
+    {STAFF_EMAIL_TAKEN, "email", "Already in the team"},
+    {STAFF_ESCALATION, "role_id", "More than you may grant"},
+    {STAFF_SELF, "id", "Yourself"},
+};
+
 /* The one mapping from a module status to an API reply; out and fields are stolen.
  * self_message says what STAFF_SELF refused. */
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *self_message)
 {
-    switch (rc) {
-    case STAFF_OK:
+    if (rc == STAFF_OK) {
         json_decref(fields);
         http_reply_json(req, status, out);
         return;
-    case STAFF_NOT_FOUND:
-        http_reply_error(req, 404, "not_found", "No such staff member", NULL);
-        break;
-    case STAFF_INVALID:
-        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
-        fields = NULL;
-        break;
-    case STAFF_EMAIL_TAKEN:
-        http_reply_error(req, 409, "email_taken", "A team member already has this e-mail address",
-                         json_pack("{s:s}", "email", "Already in the team"));
-        break;
-    case STAFF_FORBIDDEN:
-        http_reply_error(req, 403, "forbidden", "Only an owner can grant the owner role", NULL);
-        break;
-    case STAFF_ESCALATION:
-        http_reply_error(req, 403, "privilege_escalation",
-                         "You cannot grant a role with permissions you do not hold",
-                         json_pack("{s:s}", "role_id", "More than you may grant"));
-        break;
-    case STAFF_OWNER_ONLY:
-        http_reply_error(req, 403, "forbidden", "Only an owner can deactivate or remove an owner",
-                         NULL);
-        break;
-    case STAFF_SELF:
-        http_reply_error(req, 422, "cannot_deactivate_self", self_message,
-                         json_pack("{s:s}", "id", "Yourself"));
-        break;
-    case STAFF_LAST_OWNER:
-        http_reply_error(req, 409, "last_owner",
-                         "This is the studio's last active owner: make someone else an owner "
-                         "first",
-                         NULL);
-        break;
-    case STAFF_JOINED:
-        http_reply_error(req, 409, "already_joined",
-                         "They have already chosen a password; no invitation is needed", NULL);
-        break;
-    case STAFF_INACTIVE:
-        http_reply_error(req, 409, "user_inactive",
-                         "This user is deactivated: reactivate them before inviting them again",
-                         NULL);
-        break;
-    case STAFF_DB:
-    default:
-        http_reply_error(req, 503, "database_unavailable",
-                         "The database is unavailable; try again shortly", NULL);
-        break;
     }
     json_decref(out);
-    json_decref(fields);
+    for (size_t i = 0; i < sizeof(staff_fault_fields) / sizeof(staff_fault_fields[0]); i++)
+        if (staff_fault_fields[i].rc == rc) {
+            json_decref(fields);
+            fields = json_pack("{s:s}", staff_fault_fields[i].field, staff_fault_fields[i].reason);
+        }
+    http_reply_mapped(req, rc, staff_errors, fields, self_message);
 }
 
 static void reply_no_content(struct request *req)
