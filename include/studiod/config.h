@@ -33,6 +33,10 @@ struct config {
     bool run_jobs;              /* STUDIOD_RUN_JOBS: serve also runs the job worker */
     const char *fault;          /* STUDIOD_FAULT: test-only fault injection point */
     const char *log_level;      /* STUDIOD_LOG_LEVEL */
+    const char *stripe_api_base;               /* STRIPE_API_BASE */
+    const char *stripe_secret_key;             /* STRIPE_SECRET_KEY: empty = payments off */
+    const char *stripe_webhook_secret;         /* STRIPE_WEBHOOK_SECRET: Connect events */
+    const char *stripe_billing_webhook_secret; /* STRIPE_BILLING_WEBHOOK_SECRET: our billing */
 };
 
 extern struct config g_config;

@@ -60,6 +60,14 @@ static const struct var vars[] = {
     {"STUDIOD_RUN_JOBS", VAR_BOOL, &g_config.run_jobs, "1", "serve also runs background jobs"},
     {"STUDIOD_LOG_LEVEL", VAR_STR, &g_config.log_level, "info", "debug, info, warn or error"},
     {"STUDIOD_FAULT", VAR_STR, &g_config.fault, "", "test only: a named failure to inject"},
+    {"STRIPE_API_BASE", VAR_STR, &g_config.stripe_api_base, "https://api.stripe.com",
+     "Stripe API base URL (a stand-in in tests)"},
+    {"STRIPE_SECRET_KEY", VAR_STR, &g_config.stripe_secret_key, "",
+     "Stripe secret key (sk_...); empty turns payments off"},
+    {"STRIPE_WEBHOOK_SECRET", VAR_STR, &g_config.stripe_webhook_secret, "",
+     "signing secret (whsec_...) of the studios' payment webhook endpoint"},
+    {"STRIPE_BILLING_WEBHOOK_SECRET", VAR_STR, &g_config.stripe_billing_webhook_secret, "",
+     "signing secret (whsec_...) of the platform's billing webhook endpoint"},
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
@@ -122,9 +130,8 @@ void config_print_help(FILE *out)
     for (size_t i = 0; i < NVARS; i++)
         fprintf(out, "  %-30s %s\n  %-30s   default: %s\n", vars[i].name, vars[i].help, "",
                 *vars[i].def ? vars[i].def : "(empty)");
-    fputs("  STRIPE_API_BASE, STRIPE_SECRET_KEY, ANTHROPIC_API_BASE, OPENAI_API_BASE,\n"
-          "  ACME_DIRECTORY_URL, STUDIOD_DNS_SERVER, RATES_API_URL: third-party services\n"
-          "  (used by later capabilities)\n",
+    fputs("  ANTHROPIC_API_BASE, OPENAI_API_BASE, ACME_DIRECTORY_URL, STUDIOD_DNS_SERVER,\n"
+          "  RATES_API_URL: third-party services (used by later capabilities)\n",
           out);
 }
 
