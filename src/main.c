@@ -32,6 +32,7 @@
 #include "studiod/mail.h"
 #include "studiod/migrate.h"
 #include "studiod/ops.h"
+#include "studiod/payments.h"
 #include "studiod/rbac.h"
 #include "studiod/rooms.h"
 #include "studiod/server.h"
@@ -53,6 +54,7 @@ static const struct route_table route_tables[] = {
     {"rbac", rbac_routes},
     {"staff", staff_routes},
     {"admin", admin_routes},
+    {"payments", payments_routes},
     {NULL, NULL},
 };
 

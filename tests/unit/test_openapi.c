@@ -41,7 +41,7 @@
 
 extern const struct route ops_routes[], site_routes[], signup_routes[], auth_routes[],
     static_routes[], booking_public_routes[], rooms_routes[], booking_routes[], audit_routes[],
-    rbac_routes[], staff_routes[], admin_routes[];
+    rbac_routes[], staff_routes[], admin_routes[], payments_routes[];
 
 /* Every route table main.c may serve. A module that adds one to main.c's
  * route_tables must add it here too (test_main_serves_only_known_tables). */
@@ -55,6 +55,7 @@ static const struct {
     {"rooms_routes", rooms_routes},   {"booking_routes", booking_routes},
     {"audit_routes", audit_routes},   {"rbac_routes", rbac_routes},
     {"staff_routes", staff_routes},   {"admin_routes", admin_routes},
+    {"payments_routes", payments_routes},
 };
 #define NKNOWN (sizeof(known_tables) / sizeof(known_tables[0]))
 
