@@ -62,6 +62,15 @@ static const char sql_range[] =
  * $7 horizon (days), $8 buffer (minutes). */
 static const char sql_slots[] =
     "WITH hours AS (" BOOKING_SQL_HOURS("$1::uuid") "),"
+    /* The room's active holds in the range, read once: the slots are then checked against
+     * these few rows instead of probing the bookings index once per candidate slot. */
+    " busy AS MATERIALIZED ("
+    "   SELECT b.hold FROM bookings b"
+    "    WHERE b.room_id = $1::uuid"
+    "      AND b.status IN ('pending', 'confirmed')"
+    "      AND NOT (b.status = 'pending' AND b.hold_expires_at <= now())"
+    "      AND b.hold && tstzrange($3::timestamptz,"
+    "                              $4::timestamptz + make_interval(mins => $8::int))),"
     " days AS ("
     "   SELECT d::date AS day"
     "     FROM generate_series(($3::timestamptz AT TIME ZONE $2::text)::date,"
@@ -87,13 +96,10 @@ static const char sql_slots[] =
     "  WHERE slots.starts_at >= $3::timestamptz AND slots.ends_at <= $4::timestamptz"
     "    AND slots.starts_at >= now() + make_interval(mins => $6::int)"
     "    AND slots.starts_at <= now() + make_interval(days => $7::int)"
-    "    AND NOT EXISTS (SELECT 1 FROM bookings b"
-    "                     WHERE b.room_id = $1::uuid"
-    "                       AND b.status IN ('pending', 'confirmed')"
-    "                       AND NOT (b.status = 'pending' AND b.hold_expires_at <= now())"
-    "                       AND b.hold && tstzrange(slots.starts_at,"
-    "                                               slots.ends_at"
-    "                                               + make_interval(mins => $8::int)))"
+    "    AND NOT EXISTS (SELECT 1 FROM busy"
+    "                     WHERE busy.hold && tstzrange(slots.starts_at,"
+    "                                                  slots.ends_at"
+    "                                                  + make_interval(mins => $8::int)))"
     "  ORDER BY slots.starts_at";
 
 /* Every rule a booking's times must obey, one column each. $1 room, $2 zone, $3 starts,
