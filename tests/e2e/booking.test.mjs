@@ -8,56 +8,19 @@
 // downloads a browser.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as delay } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const RESULTS = path.join(HERE, 'test-results');
-const CHROMIUM = process.env.STUDIOD_CHROMIUM || '/usr/bin/chromium';
-const STEP_MS = 30_000; // every browser step
-const HEALTH_MS = 15_000; // studiod up and healthy
-const STOP_MS = 15_000; // studiod gone after SIGTERM
-const TEST_MS = 180_000; // a whole test, as a last resort
-
-const PHONE = { width: 375, height: 667 };
-
-// A port nothing listens on right now (the kernel picks it).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function randomDigits(n) {
-  let s = '';
-  for (let i = 0; i < n; i++) s += Math.floor(Math.random() * 10);
-  return s;
-}
+import {
+  PHONE, RESULTS, TEST_MS, browserLog, launchBrowser, loginJson, pageChecks, randomDigits, requireEnv,
+  signupStudio, spawnStudiod,
+} from './harness.mjs';
 
 describe('booking a room, and staff confirming it, in a browser', { timeout: TEST_MS * 5 }, () => {
-  let port;
-  let server; // the studiod child process
-  let serverExit; // Promise<{code, signal}>
-  let serverLog = ''; // last part of its output, for failure messages
+  let studiod; // spawnStudiod(): the studiod child process, its port and log
   let browser;
-  const problems = []; // console errors and uncaught page errors
-  // Console errors a step provokes on purpose (Chromium logs every 4xx
-  // answer): each entry {url (a prefix), statuses}.
-  const expectedHttpErrors = [];
-  let pagesLoaded = 0;
+  // Console errors and uncaught page errors; log.expectedHttpErrors lists the
+  // 4xx answers a step provokes on purpose.
+  const log = browserLog();
+  let checks;
 
   const owner = {
     studioName: `Salle Ré ${randomDigits(4)}`,
@@ -79,119 +42,19 @@ describe('booking a room, and staff confirming it, in a browser', { timeout: TES
   const customer = { name: 'Tomás Ferreira', email: 'tomas@example.test', phone: '+33 6 12 34 56 78' };
   let booked = null; // {ref, manageUrl}
 
-  const logTail = () => serverLog.slice(-4000);
-  const studioOrigin = () => `http://${owner.slug}.localhost:${port}`;
-
-  // A JSON request to studiod with the Host header set, so that the bare
-  // domain or a studio host answers (Node does not resolve *.localhost).
-  function request(method, host, pathname, { body, cookie, csrf } = {}) {
-    return new Promise((resolve, reject) => {
-      const data = body === undefined ? null : Buffer.from(JSON.stringify(body));
-      const headers = { Host: `${host}:${port}`, Accept: 'application/json' };
-      if (data) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = String(data.length);
-      }
-      if (cookie) headers.Cookie = cookie;
-      if (csrf) headers['X-CSRF-Token'] = csrf;
-      const req = http.request({ host: '127.0.0.1', port, method, path: pathname, headers, timeout: STEP_MS },
-        (res) => {
-          const chunks = [];
-          res.on('data', (c) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let json = null;
-            try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-            resolve({ status: res.statusCode, headers: res.headers, json, text });
-          });
-        });
-      req.on('timeout', () => req.destroy(new Error(`${method} ${pathname} timed out`)));
-      req.on('error', reject);
-      if (data) req.write(data);
-      req.end();
-    });
-  }
-
-  async function waitHealthy() {
-    const deadline = Date.now() + HEALTH_MS;
-    let last = 'no answer';
-    let exited = null;
-    serverExit.then((e) => { exited = e; });
-    while (Date.now() < deadline) {
-      if (exited) {
-        throw new Error(`studiod exited before it was healthy (code ${exited.code}, ` +
-          `signal ${exited.signal})\n${logTail()}`);
-      }
-      try {
-        const res = await request('GET', 'localhost', '/healthz');
-        if (res.status === 200) return;
-        last = `HTTP ${res.status}`;
-      } catch (err) {
-        last = String(err.code || err.message);
-      }
-      await delay(100); // poll interval, bounded by the deadline above
-    }
-    throw new Error(`studiod not healthy within ${HEALTH_MS} ms (last: ${last})\n${logTail()}`);
-  }
-
-  // Waits until the page's URL satisfies pred; otherwise fails saying what the page shows.
-  async function waitForPage(page, pred, what) {
-    try {
-      await page.waitForURL(pred);
-    } catch (err) {
-      throw new Error(`expected ${what}, but the page is ${page.url()} (${err.message.split('\n')[0]})\n` +
-        `it shows:\n${await shown(page)}\nstudiod log:\n${logTail()}`);
-    }
-  }
-
-  async function shown(page) {
-    try {
-      return (await page.locator('body').innerText({ timeout: 2000 })).slice(0, 1200);
-    } catch {
-      return '(the page is gone)';
-    }
-  }
+  const studioOrigin = () => studiod.studioOrigin(owner.slug);
+  const request = (...args) => studiod.request(...args);
+  const waitForPage = (page, pred, what) => checks.waitForPage(page, pred, what);
 
   // A fresh browser context (its own cookies) that records console errors.
-  async function newContext(viewport) {
-    const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 900 } });
-    context.setDefaultTimeout(STEP_MS);
-    context.setDefaultNavigationTimeout(STEP_MS);
-    context.on('console', (msg) => {
-      if (msg.type() !== 'error') return;
-      const loc = msg.location();
-      const status = /^Failed to load resource: the server responded with a status of (\d+)/
-        .exec(msg.text())?.[1];
-      if (status && expectedHttpErrors.some((e) => loc?.url?.startsWith(e.url) &&
-          e.statuses.includes(Number(status)))) {
-        return;
-      }
-      problems.push(`console error on ${msg.page()?.url()}: ${msg.text()}` +
-        (loc?.url ? ` (${loc.url}:${loc.lineNumber})` : ''));
-    });
-    context.on('weberror', (err) => {
-      problems.push(`page error on ${err.page()?.url()}: ${err.error().stack || err.error()}`);
-    });
-    context.on('page', (page) => page.on('load', () => { pagesLoaded += 1; }));
-    return context;
-  }
+  const newContext = (viewport) => log.newContext(browser, viewport ? { viewport } : {});
 
   // Makes the studio, signs its owner in over JSON, sets the policy so a
   // public booking waits for staff, and adds the room.
   async function makeStudio() {
-    const signup = await request('POST', 'localhost', '/signup', {
-      body: {
-        studio_name: owner.studioName, slug: owner.slug, owner_name: owner.name, owner_email: owner.email,
-        password: owner.password, timezone: owner.timezone, currency: owner.currency,
-      },
-    });
-    assert.equal(signup.status, 201, `POST /signup: ${signup.text}`);
+    await signupStudio(studiod, owner);
     const host = `${owner.slug}.localhost`;
-    const login = await request('POST', host, '/login', { body: { email: owner.email, password: owner.password } });
-    assert.equal(login.status, 200, `POST /login: ${login.text}`);
-    const cookie = [].concat(login.headers['set-cookie'] || []).map((c) => c.split(';')[0]).join('; ');
-    const csrf = login.json.csrf_token;
-    assert.ok(cookie && csrf, 'the login gave a cookie and a CSRF token');
+    const { cookie, csrf } = await loginJson(studiod, host, owner.email, owner.password);
 
     // Bookings wait for staff (so there is something to confirm), bookable 2 hours ahead.
     const settings = await request('GET', host, '/api/settings/booking', { cookie });
@@ -205,66 +68,18 @@ describe('booking a room, and staff confirming it, in a browser', { timeout: TES
   }
 
   before(async () => {
-    for (const name of ['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']) {
-      assert.ok(process.env[name], `${name} must be set (scripts/test sets it)`);
-    }
-    await mkdir(RESULTS, { recursive: true });
+    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
+    studiod = await spawnStudiod('studiod-booking.log');
+    checks = pageChecks(studiod, log, 1200);
+    await studiod.waitHealthy();
 
-    port = await freePort();
-    const logFile = createWriteStream(path.join(RESULTS, 'studiod-booking.log'));
-    server = spawn(process.env.STUDIOD_BIN, ['serve'], {
-      env: { ...process.env, STUDIOD_PORT: String(port), STUDIOD_BASE_DOMAIN: 'localhost' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    serverExit = new Promise((resolve) => {
-      server.on('exit', (code, signal) => resolve({ code, signal }));
-      server.on('error', (err) => {
-        serverLog += `\nspawn failed: ${err.message}\n`;
-        resolve({ code: null, signal: null, error: err });
-      });
-    });
-    for (const stream of [server.stdout, server.stderr]) {
-      stream.on('data', (chunk) => {
-        logFile.write(chunk);
-        serverLog = (serverLog + chunk.toString()).slice(-20_000);
-      });
-    }
-    server.on('exit', () => logFile.end());
-    await waitHealthy();
-
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: STEP_MS,
-    });
+    browser = await launchBrowser();
     await makeStudio();
   });
 
   after(async () => {
     if (browser) await browser.close().catch(() => {});
-    if (!server || server.exitCode !== null || server.signalCode !== null) {
-      if (server) {
-        const e = await serverExit;
-        assert.fail(`studiod had already exited (code ${e.code}, signal ${e.signal})\n${logTail()}`);
-      }
-      return;
-    }
-    server.kill('SIGTERM');
-    const timer = new AbortController();
-    const stopped = await Promise.race([
-      serverExit,
-      delay(STOP_MS, null, { signal: timer.signal }).catch(() => null),
-    ]);
-    timer.abort();
-    if (!stopped) {
-      server.kill('SIGKILL');
-      await serverExit;
-      assert.fail(`studiod did not stop within ${STOP_MS} ms of SIGTERM\n${logTail()}`);
-    }
-    assert.deepEqual(stopped, { code: 0, signal: null },
-      `studiod should exit with code 0 on SIGTERM\n${logTail()}`);
+    if (studiod) await studiod.stop();
   });
 
   test('the booking page is usable on a phone (375x667)', { timeout: TEST_MS }, async () => {
@@ -325,12 +140,7 @@ describe('booking a room, and staff confirming it, in a browser', { timeout: TES
       await page.getByRole('button', { name: 'Book', exact: true }).click();
 
       const heading = page.getByRole('heading', { name: /your booking is in/i });
-      try {
-        await heading.waitFor({ state: 'visible' });
-      } catch (err) {
-        throw new Error(`no confirmation (${err.message.split('\n')[0]}); the page shows:\n${await shown(page)}\n` +
-          `studiod log:\n${logTail()}`);
-      }
+      await checks.see(page, heading, 'the booking confirmation');
       const ref = (await page.locator('#booking-ref').innerText()).trim();
       assert.ok(ref.length >= 4, `a booking reference is shown: "${ref}"`);
       assert.equal((await page.locator('#booking-status').innerText()).trim(), 'Pending');
@@ -425,7 +235,7 @@ describe('booking a room, and staff confirming it, in a browser', { timeout: TES
       // A wrong token gets a clear message, not the booking.
       const wrong = new URL(booked.manageUrl);
       wrong.searchParams.set('token', 'not-the-token');
-      expectedHttpErrors.push({ url: `${studioOrigin()}/api/public/booking/`, statuses: [401, 403, 404] });
+      log.expectedHttpErrors.push({ url: `${studioOrigin()}/api/public/booking/`, statuses: [401, 403, 404] });
       await page.goto(wrong.href);
       await page.getByRole('alert').filter({ hasText: /could not find this booking/ }).waitFor();
       assert.equal(await page.locator('#manage-details').isVisible(), false);
@@ -437,7 +247,7 @@ describe('booking a room, and staff confirming it, in a browser', { timeout: TES
   // Checked last and on its own, so that the flows above still run to their
   // end when a page only logs an error (CSP violations show up here too).
   test('no page logged a console error or threw', () => {
-    assert.ok(pagesLoaded > 0, 'the tests above loaded pages');
-    assert.deepEqual(problems, [], `the pages reported errors:\n${problems.join('\n')}`);
+    assert.ok(log.pagesLoaded > 0, 'the tests above loaded pages');
+    assert.deepEqual(log.problems, [], `the pages reported errors:\n${log.problems.join('\n')}`);
   });
 });

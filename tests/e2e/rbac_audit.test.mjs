@@ -16,51 +16,23 @@
 // them all). Uses Debian's /usr/bin/chromium; never downloads a browser.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
+import {
+  PHONE, RESULTS, STEP_MS, TEST_MS, browserLog, launchBrowser, pageChecks, randomDigits, requireEnv,
+  signupStudio, spawnStudiod,
+} from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const RESULTS = path.join(HERE, 'test-results');
-const CHROMIUM = process.env.STUDIOD_CHROMIUM || '/usr/bin/chromium';
-const STEP_MS = 30_000; // every browser step
-const HEALTH_MS = 15_000; // studiod up and healthy
-const STOP_MS = 15_000; // studiod gone after SIGTERM
 const MAIL_MS = 20_000; // the invitation reaches the sink (outbox job + SMTP)
 const SUSPEND_MS = 10_000; // the tenant cache (up to 5 s) lets go of a suspended studio
-const TEST_MS = 180_000; // a whole test, as a last resort
 const DAY_MS = 24 * 3600 * 1000;
 
-const PHONE = { width: 375, height: 667 };
 // The member's browser is not in the studio's zone, and its offset is not a whole hour:
 // the expiry typed on the team page must still mean that browser's local time.
 const BROWSER_ZONE = 'Asia/Kolkata';
-
-// A port nothing listens on right now (the kernel picks it).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function randomDigits(n) {
-  let s = '';
-  for (let i = 0; i < n; i++) s += Math.floor(Math.random() * 10);
-  return s;
-}
 
 // RFC 4648 base32 (no padding needed) to bytes.
 function base32Decode(text) {
@@ -109,16 +81,12 @@ function decodeQuotedPrintable(text) {
 }
 
 describe('roles, the team page, the audit log and a platform admin, in a browser', { timeout: TEST_MS * 6 }, () => {
-  let port;
-  let server; // the studiod child process
-  let serverExit; // Promise<{code, signal}>
-  let serverLog = ''; // last part of its output, for failure messages
+  let studiod; // spawnStudiod(): the studiod child process, its port and log
   let browser;
-  const problems = []; // console errors and uncaught page errors
-  // Console errors a step provokes on purpose (Chromium logs every 4xx
-  // answer): each entry {url (a prefix), statuses}.
-  const expectedHttpErrors = [];
-  let pagesLoaded = 0;
+  // Console errors and uncaught page errors; log.expectedHttpErrors lists the
+  // 4xx answers a step provokes on purpose.
+  const log = browserLog();
+  let checks;
 
   const owner = {
     studioName: `Salle Rôles ${randomDigits(4)}`,
@@ -148,112 +116,14 @@ describe('roles, the team page, the audit log and a platform admin, in a browser
   let invited = false; // test 1 got the member in
   let granted = null; // {expiresAt: Date} once the role was given
 
-  const logTail = () => serverLog.slice(-4000);
-  const studioOrigin = (slug = owner.slug) => `http://${slug}.localhost:${port}`;
-  const base = () => `http://localhost:${port}`;
-
-  // A JSON request to studiod with the Host header set (Node does not resolve *.localhost).
-  function request(method, host, pathname, { body, cookie, csrf } = {}) {
-    return new Promise((resolve, reject) => {
-      const data = body === undefined ? null : Buffer.from(JSON.stringify(body));
-      const headers = { Host: `${host}:${port}`, Accept: 'application/json' };
-      if (data) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = String(data.length);
-      }
-      if (cookie) headers.Cookie = cookie;
-      if (csrf) headers['X-CSRF-Token'] = csrf;
-      const req = http.request({ host: '127.0.0.1', port, method, path: pathname, headers, timeout: STEP_MS },
-        (res) => {
-          const chunks = [];
-          res.on('data', (c) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let json = null;
-            try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-            resolve({ status: res.statusCode, headers: res.headers, json, text });
-          });
-        });
-      req.on('timeout', () => req.destroy(new Error(`${method} ${pathname} timed out`)));
-      req.on('error', reject);
-      if (data) req.write(data);
-      req.end();
-    });
-  }
-
-  async function waitHealthy() {
-    const deadline = Date.now() + HEALTH_MS;
-    let last = 'no answer';
-    let exited = null;
-    serverExit.then((e) => { exited = e; });
-    while (Date.now() < deadline) {
-      if (exited) {
-        throw new Error(`studiod exited before it was healthy (code ${exited.code}, ` +
-          `signal ${exited.signal})\n${logTail()}`);
-      }
-      try {
-        const res = await request('GET', 'localhost', '/healthz');
-        if (res.status === 200) return;
-        last = `HTTP ${res.status}`;
-      } catch (err) {
-        last = String(err.code || err.message);
-      }
-      await delay(100); // poll interval, bounded by the deadline above
-    }
-    throw new Error(`studiod not healthy within ${HEALTH_MS} ms (last: ${last})\n${logTail()}`);
-  }
-
-  async function shown(page) {
-    try {
-      return (await page.locator('body').innerText({ timeout: 2000 })).slice(0, 1500);
-    } catch {
-      return '(the page is gone)';
-    }
-  }
-
-  // Waits until the page's URL satisfies pred; otherwise fails saying what the page shows.
-  async function waitForPage(page, pred, what) {
-    try {
-      await page.waitForURL(pred);
-    } catch (err) {
-      throw new Error(`expected ${what}, but the page is ${page.url()} (${err.message.split('\n')[0]})\n` +
-        `it shows:\n${await shown(page)}\nstudiod log:\n${logTail()}`);
-    }
-  }
-
+  const logTail = () => studiod.logTail();
+  const studioOrigin = (slug = owner.slug) => studiod.studioOrigin(slug);
+  const base = () => studiod.base();
+  const waitForPage = (page, pred, what) => checks.waitForPage(page, pred, what);
   // Waits for a locator; on failure says what the page shows instead.
-  async function see(page, locator, what) {
-    try {
-      await locator.waitFor({ state: 'visible' });
-    } catch (err) {
-      throw new Error(`expected ${what} (${err.message.split('\n')[0]}); the page ${page.url()} shows:\n` +
-        `${await shown(page)}\nstudiod log:\n${logTail()}`);
-    }
-  }
-
+  const see = (page, locator, what) => checks.see(page, locator, what);
   // A fresh browser context (its own cookies) that records console errors.
-  async function newContext(options = {}) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
-    context.setDefaultTimeout(STEP_MS);
-    context.setDefaultNavigationTimeout(STEP_MS);
-    context.on('console', (msg) => {
-      if (msg.type() !== 'error') return;
-      const loc = msg.location();
-      const status = /^Failed to load resource: the server responded with a status of (\d+)/
-        .exec(msg.text())?.[1];
-      if (status && expectedHttpErrors.some((e) => loc?.url?.startsWith(e.url) &&
-          e.statuses.includes(Number(status)))) {
-        return;
-      }
-      problems.push(`console error on ${msg.page()?.url()}: ${msg.text()}` +
-        (loc?.url ? ` (${loc.url}:${loc.lineNumber})` : ''));
-    });
-    context.on('weberror', (err) => {
-      problems.push(`page error on ${err.page()?.url()}: ${err.error().stack || err.error()}`);
-    });
-    context.on('page', (page) => page.on('load', () => { pagesLoaded += 1; }));
-    return context;
-  }
+  const newContext = (options) => log.newContext(browser, options);
 
   // The owner, signed in through the /login page, on the staff dashboard.
   async function ownerPage(options) {
@@ -270,16 +140,6 @@ describe('roles, the team page, the audit log and a platform admin, in a browser
   async function openFromNav(page, name, pathname) {
     await page.getByRole('navigation', { name: 'Staff' }).getByRole('link', { name, exact: true }).click();
     await waitForPage(page, (u) => u.pathname === pathname, `the ${name} page`);
-  }
-
-  async function signup(studio) {
-    const res = await request('POST', 'localhost', '/signup', {
-      body: {
-        studio_name: studio.studioName, slug: studio.slug, owner_name: studio.name, owner_email: studio.email,
-        password: studio.password, timezone: studio.timezone, currency: studio.currency,
-      },
-    });
-    assert.equal(res.status, 201, `POST /signup: ${res.text}`);
   }
 
   // The invitation mailed to `to`: its link, once the sink has stored the message.
@@ -307,67 +167,19 @@ describe('roles, the team page, the audit log and a platform admin, in a browser
   const memberRow = (page) => page.locator('#staff-body tr', { hasText: member.email });
 
   before(async () => {
-    for (const name of ['STUDIOD_BIN', 'STUDIOD_DATABASE_URL', 'SMTP_URL', 'STUDIOD_TEST_MAILDIR']) {
-      assert.ok(process.env[name], `${name} must be set (scripts/test sets it)`);
-    }
-    await mkdir(RESULTS, { recursive: true });
+    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL', 'SMTP_URL', 'STUDIOD_TEST_MAILDIR']);
+    studiod = await spawnStudiod('studiod-rbac-audit.log');
+    checks = pageChecks(studiod, log, 1500);
+    await studiod.waitHealthy();
 
-    port = await freePort();
-    const logFile = createWriteStream(path.join(RESULTS, 'studiod-rbac-audit.log'));
-    server = spawn(process.env.STUDIOD_BIN, ['serve'], {
-      env: { ...process.env, STUDIOD_PORT: String(port), STUDIOD_BASE_DOMAIN: 'localhost' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    serverExit = new Promise((resolve) => {
-      server.on('exit', (code, signal) => resolve({ code, signal }));
-      server.on('error', (err) => {
-        serverLog += `\nspawn failed: ${err.message}\n`;
-        resolve({ code: null, signal: null, error: err });
-      });
-    });
-    for (const stream of [server.stdout, server.stderr]) {
-      stream.on('data', (chunk) => {
-        logFile.write(chunk);
-        serverLog = (serverLog + chunk.toString()).slice(-20_000);
-      });
-    }
-    server.on('exit', () => logFile.end());
-    await waitHealthy();
-
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: STEP_MS,
-    });
-    await signup(owner);
-    await signup(other);
+    browser = await launchBrowser();
+    await signupStudio(studiod, owner);
+    await signupStudio(studiod, other);
   });
 
   after(async () => {
     if (browser) await browser.close().catch(() => {});
-    if (!server || server.exitCode !== null || server.signalCode !== null) {
-      if (server) {
-        const e = await serverExit;
-        assert.fail(`studiod had already exited (code ${e.code}, signal ${e.signal})\n${logTail()}`);
-      }
-      return;
-    }
-    server.kill('SIGTERM');
-    const timer = new AbortController();
-    const stopped = await Promise.race([
-      serverExit,
-      delay(STOP_MS, null, { signal: timer.signal }).catch(() => null),
-    ]);
-    timer.abort();
-    if (!stopped) {
-      server.kill('SIGKILL');
-      await serverExit;
-      assert.fail(`studiod did not stop within ${STOP_MS} ms of SIGTERM\n${logTail()}`);
-    }
-    assert.deepEqual(stopped, { code: 0, signal: null },
-      `studiod should exit with code 0 on SIGTERM\n${logTail()}`);
+    if (studiod) await studiod.stop();
   });
 
   test('the owner invites a member, who sets a password, and gives them a role until tomorrow',
@@ -533,7 +345,7 @@ describe('roles, the team page, the audit log and a platform admin, in a browser
         await page.getByLabel('Inherits from').selectOption({ label: 'Senior desk' });
         await page.getByRole('button', { name: 'Create role' }).click();
         await see(page, page.getByRole('heading', { name: 'Permissions of “Trainee desk”' }), 'the second role');
-        expectedHttpErrors.push({ url: `${studioOrigin()}/api/roles/`, statuses: [422] });
+        log.expectedHttpErrors.push({ url: `${studioOrigin()}/api/roles/`, statuses: [422] });
         await page.getByRole('button', { name: 'Edit Senior desk' }).click();
         await page.getByLabel('Inherits from').selectOption({ label: 'Trainee desk' });
         await page.getByRole('button', { name: 'Save role' }).click();
@@ -625,7 +437,7 @@ describe('roles, the team page, the audit log and a platform admin, in a browser
       await see(page, page.getByRole('button', { name: 'Reactivate the studio' }), 'the reactivate button');
 
       // The studio's site says so once the tenant cache lets go (up to 5 s).
-      expectedHttpErrors.push({ url: studioOrigin(other.slug), statuses: [403] });
+      log.expectedHttpErrors.push({ url: studioOrigin(other.slug), statuses: [403] });
       const heading = page.getByRole('heading', { name: 'This studio is suspended' });
       const deadline = Date.now() + SUSPEND_MS;
       let res = await page.goto(`${studioOrigin(other.slug)}/`);
@@ -644,7 +456,7 @@ describe('roles, the team page, the audit log and a platform admin, in a browser
   // Checked last and on its own, so that the flows above still run to their
   // end when a page only logs an error (CSP violations show up here too).
   test('no page logged a console error or threw', () => {
-    assert.ok(pagesLoaded > 0, 'the tests above loaded pages');
-    assert.deepEqual(problems, [], `the pages reported errors:\n${problems.join('\n')}`);
+    assert.ok(log.pagesLoaded > 0, 'the tests above loaded pages');
+    assert.deepEqual(log.problems, [], `the pages reported errors:\n${log.problems.join('\n')}`);
   });
 });
