@@ -70,7 +70,6 @@ enum audit_status {
     AUDIT_DB = -2,           /* database error: the caller's transaction is aborted, roll back */
     AUDIT_INVALID = -3,      /* a bad argument or filter; nothing was written */
     AUDIT_CHAIN_BROKEN = -4, /* cleanup refused: the entries it would drop do not verify */
-    AUDIT_TOO_MANY = -5,     /* export larger than AUDIT_EXPORT_MAX_ROWS */
 };
 
 /* Actions the helpers write; other verbs are fine with audit_record. */
@@ -151,7 +150,6 @@ extern const struct route audit_routes[];
 #define AUDIT_HASH_HEX 64
 #define AUDIT_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_MIN_RETENTION_DAYS 90
-#define AUDIT_EXPORT_MAX_ROWS 100000
 #define AUDIT_LIST_DEFAULT_LIMIT 50
 #define AUDIT_LIST_MAX_LIMIT 500
 
@@ -281,9 +279,24 @@ int audit_list(struct db_conn *t, const struct audit_filter *f, long limit, long
 /* {"from","to","total","by_action","by_actor","by_risk","by_day"}; from/to default to the
  * last 30 days. */
 int audit_stats(struct db_conn *t, const struct audit_filter *f, json_t **out);
-/* The matching entries as CSV (oldest first) appended to out, read in batches; *rows gets
- * their count. AUDIT_TOO_MANY past AUDIT_EXPORT_MAX_ROWS. */
-int audit_export_csv(struct db_conn *t, const struct audit_filter *f, struct buf *out, long *rows);
+/* A streamed CSV export (no row cap: memory stays bounded by one FETCH batch).
+ * audit_export_count: how many entries match now (*rows) and the last id among them
+ * (last_id, "0" when none; the export stops there). The caller then records the export
+ * (audit_record, its own committed transaction) and opens the stream:
+ * audit_export_open begins a READ ONLY snapshot on t and declares a NO SCROLL cursor
+ * over the matching entries with id <= last_id, oldest first; NULL after rolling back
+ * when the database fails. t stays in that transaction until audit_export_done.
+ * audit_export_read (an http_stream_fn) fills buf with the CSV (header first), FETCHing
+ * batches as it goes: bytes written, 0 at the end (after CLOSE + COMMIT), -1 after a
+ * ROLLBACK when the database fails. audit_export_done releases what the export holds
+ * and rolls back a transaction the stream left open (the client went away). */
+struct audit_export;
+int audit_export_count(struct db_conn *t, const struct audit_filter *f, long *rows,
+                       char last_id[24]);
+struct audit_export *audit_export_open(struct db_conn *t, const struct audit_filter *f,
+                                       const char *last_id, struct arena *a);
+ssize_t audit_export_read(void *export, char *buf, size_t max);
+void audit_export_done(void *export);
 /* One CSV field: quoted when needed; a leading = + - @ (or tab, CR) gets a ' so that
  * spreadsheets do not run it as a formula. */
 void audit_csv_field(struct buf *b, const char *s);

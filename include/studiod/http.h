@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "studiod/arena.h"
 
@@ -164,6 +165,17 @@ void http_reply_bytes(struct request *req, int status, const char *content_type,
 void http_reply_text(struct request *req, int status, const char *content_type,
                      const char *text);
 void http_reply_redirect(struct request *req, int status, const char *location);
+/* A streamed reply (body of unknown length, chunked): fn fills buf with up to max bytes
+ * and returns how many it wrote, 0 at the end, -1 to abort (the connection is closed).
+ * fn is called from the server's thread after the handler returned; it never sees a
+ * request the client left. done (may be NULL) is called exactly once when the request
+ * ends (after the last fn call, whether the stream finished, failed, was cut short by
+ * the client or never started, e.g. HEAD), before req->tenant_db is released and the
+ * arena freed: it releases what ctx holds outside the arena. ctx should live in the
+ * request arena. */
+typedef ssize_t (*http_stream_fn)(void *ctx, char *buf, size_t max);
+void http_reply_stream(struct request *req, int status, const char *content_type,
+                       http_stream_fn fn, void (*done)(void *ctx), void *ctx);
 /* Renders templates/<name>.html inside templates/layout.html with ctx; steals ctx. */
 void http_reply_page(struct request *req, int status, const char *name, json_t *ctx);
 void http_add_header(struct request *req, const char *name, const char *value);

@@ -28,6 +28,7 @@ void http_reply_bytes(struct request *req, int status, const char *content_type,
     req->resp_body = copy;
     req->resp_len = len;
     req->replied = true;
+    http_reply_unstream(req);
 }
 
 void http_reply_text(struct request *req, int status, const char *content_type, const char *text)

@@ -11,7 +11,9 @@
  *      handler, queue the reply;
  *   4. completion callback: release database connections, log one JSON
  *      line, count metrics, free the arena.
- * Response bodies live in the arena (MHD_RESPMEM_PERSISTENT) until step 4.
+ * Response bodies live in the arena (MHD_RESPMEM_PERSISTENT) until step 4; a
+ * streamed reply (http_reply_stream) is read through a callback, its done hook
+ * runs in step 4 before the tenant connection is released.
  *
  * Drain: server_stop() quiesces the listening socket (MHD_quiesce_daemon,
  * which needs MHD_USE_ITC), waits until the in-flight counter is zero,
@@ -50,6 +52,9 @@ struct request_priv {
     int nowned;
     struct db_conn *master_db;
     int route_index;
+    http_stream_fn stream_fn; /* http_reply_stream: the body comes from stream_fn */
+    void (*stream_done)(void *ctx);
+    void *stream_ctx;
 };
 
 static struct {
@@ -245,13 +250,52 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue_reply(req);
 }
 
+#define STREAM_BLOCK (32 * 1024)
+
+/* MHD's reader for a streamed reply: the handler's fn, with MHD's end markers (fn
+ * never returns 0 but at the end, so MHD's "nothing yet" is never answered). */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct request *req = cls;
+    ssize_t n = req->priv->stream_fn(req->priv->stream_ctx, buf, max);
+    if (n > 0)
+        return n;
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+void http_reply_stream(struct request *req, int status, const char *content_type,
+                       http_stream_fn fn, void (*done)(void *ctx), void *ctx)
+{
+    if (req->priv->stream_done) /* a stream replaced by another: release the first now */
+        req->priv->stream_done(req->priv->stream_ctx);
+    req->status = status;
+    req->content_type = arena_strdup(req->arena, content_type);
+    req->resp_body = NULL;
+    req->resp_len = 0;
+    req->priv->stream_fn = fn;
+    req->priv->stream_done = done;
+    req->priv->stream_ctx = ctx;
+    req->replied = true;
+}
+
+void http_reply_unstream(struct request *req)
+{
+    if (req->priv)
+        req->priv->stream_fn = NULL; /* stream_done still runs at completion */
+}
+
 static enum MHD_Result queue_reply(struct request *req)
 {
     struct MHD_Connection *conn = req->conn;
     bool head = strcmp(req->method, "HEAD") == 0;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        head ? 0 : req->resp_len, (void *)(req->resp_body ? req->resp_body : ""),
-        MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        req->priv->stream_fn && !head
+            ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_reader,
+                                                req, NULL)
+            : MHD_create_response_from_buffer(head ? 0 : req->resp_len,
+                                              (void *)(req->resp_body ? req->resp_body : ""),
+                                              MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     if (req->content_type)
@@ -311,6 +355,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req || (void *)req == (void *)&bad_uri_marker)
         return;
     double seconds = elapsed_since(&req->priv->started);
+    if (req->priv->stream_done)
+        req->priv->stream_done(req->priv->stream_ctx);
     db_release(req->tenant_db);
     db_release(req->priv->master_db);
     for (int i = 0; i < req->priv->nowned; i++)

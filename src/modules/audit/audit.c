@@ -68,7 +68,8 @@
 #define QUERY_MAX_CHARS 200
 #define BIG_REAL 1e15
 #define WALK_BATCH 1000
-#define EXPORT_BATCH 1000
+#define EXPORT_BATCH "500" /* rows a FETCH reads */
+#define EXPORT_CHUNK 32768   /* CSV bytes encoded ahead of the client, about */
 #define MAX_RETENTION_DAYS 36500
 #define REDACTED "[redacted]"
 #define JSON_STORE_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
@@ -213,18 +214,23 @@ static const char sql_list[] =
     "                 FROM (SELECT * FROM f ORDER BY id DESC LIMIT $11::int OFFSET $12::int) a))";
 
 static const char sql_export_count[] =
-    "WITH " FILTER_BOUNDS " SELECT count(*) AS n FROM audit_log a, p" FILTER_WHERE;
+    "WITH " FILTER_BOUNDS " SELECT count(*) AS n, coalesce(max(a.id), 0) AS last"
+    "   FROM audit_log a, p" FILTER_WHERE;
 
-/* $11: after this id, $12: batch size. */
-static const char sql_export_rows[] =
-    "WITH " FILTER_BOUNDS " SELECT a.id,"
+/* $11: the last id counted (the export's own entry, written after, is not in it). */
+static const char sql_export_declare[] =
+    "DECLARE audit_export NO SCROLL CURSOR FOR"
+    " WITH " FILTER_BOUNDS " SELECT a.id,"
     "        to_char(a.at AT TIME ZONE 'UTC', " AT_SHOW_FMT ") AS at, a.actor_type,"
     "        a.actor_id, a.actor_name, a.actor_email, a.action, a.resource, a.resource_id,"
     "        a.ip, a.user_agent, a.request_id, a.risk_level,"
     "        array_to_string(a.risk_rules, ';') AS risk_rules, a.before::text AS before,"
     "        a.after::text AS after, a.hash"
-    "   FROM audit_log a, p" FILTER_WHERE " AND a.id > $11::bigint"
-    "  ORDER BY a.id LIMIT $12::int";
+    "   FROM audit_log a, p" FILTER_WHERE " AND a.id <= $11::bigint"
+    "  ORDER BY a.id";
+
+static const char sql_export_fetch[] = "FETCH FORWARD " EXPORT_BATCH " FROM audit_export";
+static const char sql_export_close[] = "CLOSE audit_export";
 
 /* Stats: the last 30 days unless asked. */
 #undef FILTER_FROM
@@ -1249,59 +1255,154 @@ void audit_csv_field(struct buf *b, const char *s)
     buf_append(b, "\"", 1);
 }
 
-int audit_export_csv(struct db_conn *t, const struct audit_filter *f, struct buf *out, long *rows)
+int audit_export_count(struct db_conn *t, const struct audit_filter *f, long *rows,
+                       char last_id[24])
 {
     *rows = 0;
-    if (db_run(t, sql_begin_snapshot, 0, NULL) != 0)
-        return AUDIT_DB;
-    const char *p[12];
+    snprintf(last_id, 24, "0");
+    const char *p[10];
     filter_params(f, p);
     PGresult *r = db_exec(t, sql_export_count, 10, p, NULL);
-    if (!r) {
-        db_rollback(t);
+    if (!r)
         return AUDIT_DB;
-    }
-    long total = atol(db_get(r, 0, "n"));
+    *rows = atol(db_get(r, 0, "n"));
+    snprintf(last_id, 24, "%s", db_get(r, 0, "last"));
     PQclear(r);
-    if (total > AUDIT_EXPORT_MAX_ROWS) {
-        db_rollback(t);
-        return AUDIT_TOO_MANY;
-    }
-
-    for (int c = 0; export_columns[c]; c++) {
-        if (c)
-            buf_append(out, ",", 1);
-        buf_puts(out, export_columns[c]);
-    }
-    buf_append(out, "\r\n", 2);
-
-    char last[24] = "0", batch[16];
-    snprintf(batch, sizeof(batch), "%d", EXPORT_BATCH);
-    p[10] = last;
-    p[11] = batch;
-    for (;;) {
-        r = db_exec(t, sql_export_rows, 12, p, NULL);
-        if (!r) {
-            db_rollback(t);
-            return AUDIT_DB;
-        }
-        int n = PQntuples(r);
-        for (int i = 0; i < n; i++) {
-            for (int c = 0; export_columns[c]; c++) {
-                if (c)
-                    buf_append(out, ",", 1);
-                audit_csv_field(out, db_get(r, i, export_columns[c]));
-            }
-            buf_append(out, "\r\n", 2);
-        }
-        *rows += n;
-        if (n > 0)
-            snprintf(last, sizeof(last), "%s", db_get(r, n - 1, "id"));
-        PQclear(r);
-        if (n < EXPORT_BATCH)
-            break;
-    }
-    if (db_commit(t) != 0)
-        return AUDIT_DB;
     return AUDIT_OK;
+}
+
+struct audit_export {
+    struct db_conn *t;
+    bool in_tx;          /* the snapshot is open (cursor declared) */
+    bool header_sent;
+    bool last_batch;     /* the cursor gave fewer rows than asked: no more FETCH */
+    bool finished;       /* CLOSE + COMMIT done */
+    bool failed;
+    PGresult *res;       /* the current batch */
+    int row, nrows;
+    int col[17];         /* export_columns' numbers in res */
+    struct arena *chunk; /* the encoded bytes not yet handed over, in out */
+    struct buf out;
+    size_t pos;
+};
+
+struct audit_export *audit_export_open(struct db_conn *t, const struct audit_filter *f,
+                                       const char *last_id, struct arena *a)
+{
+    if (db_run(t, sql_begin_snapshot, 0, NULL) != 0)
+        return NULL;
+    const char *p[11];
+    filter_params(f, p);
+    p[10] = last_id;
+    /* DECLARE takes parameters through the extended protocol like any query (db_exec
+     * prepares it once per connection; the cursor's name is fixed). */
+    if (db_run(t, sql_export_declare, 11, p) != 0) {
+        db_rollback(t);
+        return NULL;
+    }
+    struct audit_export *x = arena_alloc(a, sizeof(*x));
+    memset(x, 0, sizeof(*x));
+    x->t = t;
+    x->in_tx = true;
+    return x;
+}
+
+/* The database failed mid-stream: end the transaction; the client gets a cut response. */
+static ssize_t export_fail(struct audit_export *x)
+{
+    PQclear(x->res);
+    x->res = NULL;
+    if (x->in_tx)
+        db_rollback(x->t);
+    x->in_tx = false;
+    x->failed = true;
+    return -1;
+}
+
+/* Encodes rows of the current batch (or the header) into a fresh x->out, up to about
+ * EXPORT_CHUNK bytes. -1 when the database failed. */
+static int export_refill(struct audit_export *x)
+{
+    if (x->chunk)
+        arena_free(x->chunk);
+    x->chunk = arena_new(EXPORT_CHUNK + 4096);
+    buf_init(&x->out, x->chunk);
+    x->pos = 0;
+    if (!x->header_sent) {
+        for (int c = 0; export_columns[c]; c++) {
+            if (c)
+                buf_append(&x->out, ",", 1);
+            buf_puts(&x->out, export_columns[c]);
+        }
+        buf_append(&x->out, "\r\n", 2);
+        x->header_sent = true;
+        return 0;
+    }
+    while (x->out.len < EXPORT_CHUNK) {
+        if (!x->res || x->row >= x->nrows) {
+            PQclear(x->res);
+            x->res = NULL;
+            if (x->last_batch) {
+                if (db_run(x->t, sql_export_close, 0, NULL) != 0 || db_commit(x->t) != 0)
+                    return -1;
+                x->in_tx = false;
+                x->finished = true;
+                return 0;
+            }
+            x->res = db_exec(x->t, sql_export_fetch, 0, NULL, NULL);
+            if (!x->res)
+                return -1;
+            x->row = 0;
+            x->nrows = PQntuples(x->res);
+            x->last_batch = x->nrows < atoi(EXPORT_BATCH);
+            for (int c = 0; export_columns[c]; c++)
+                x->col[c] = PQfnumber(x->res, export_columns[c]);
+            continue;
+        }
+        for (int c = 0; export_columns[c]; c++) {
+            if (c)
+                buf_append(&x->out, ",", 1);
+            if (x->col[c] >= 0 && !PQgetisnull(x->res, x->row, x->col[c]))
+                audit_csv_field(&x->out, PQgetvalue(x->res, x->row, x->col[c]));
+        }
+        buf_append(&x->out, "\r\n", 2);
+        x->row++;
+    }
+    return 0;
+}
+
+ssize_t audit_export_read(void *export, char *buf, size_t max)
+{
+    struct audit_export *x = export;
+    for (;;) {
+        if (x->failed)
+            return -1;
+        if (x->chunk && x->pos < x->out.len) {
+            size_t n = x->out.len - x->pos;
+            if (n > max)
+                n = max;
+            memcpy(buf, x->out.data + x->pos, n);
+            x->pos += n;
+            return (ssize_t)n;
+        }
+        if (x->finished)
+            return 0;
+        if (export_refill(x) != 0)
+            return export_fail(x);
+    }
+}
+
+void audit_export_done(void *export)
+{
+    struct audit_export *x = export;
+    if (!x)
+        return;
+    PQclear(x->res);
+    x->res = NULL;
+    if (x->chunk)
+        arena_free(x->chunk);
+    x->chunk = NULL;
+    if (x->in_tx)
+        db_rollback(x->t); /* the client left before the end */
+    x->in_tx = false;
 }

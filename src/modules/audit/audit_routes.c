@@ -14,8 +14,12 @@
  * Paging: limit (1..500, default 50), offset.
  *
  * Reading the log is not audited; an export and a cleanup are (the export's
- * entry is written before the CSV is sent: an export that cannot be audited
- * is not sent). Cleanup is for owners only, whatever the permission table
+ * entry is written and committed before the CSV is sent: an export that cannot
+ * be audited is not sent, and one the client drops is still recorded).
+ * The export is streamed (chunked): a read-only snapshot and a cursor on the
+ * tenant connection, FETCHed in batches as the client reads; no row cap. Its
+ * entry's "rows" is the count matching when it began, and the stream stops at
+ * the last of those (the export's own entry is not in it). Cleanup is for owners only, whatever the permission table
  * says: the handler checks the session's roles as well.
  */
 #include <stdio.h>
@@ -53,16 +57,13 @@ const struct route audit_routes[] = {
 /* What each module status answers; any other is the database's. */
 static const struct http_error_map audit_errors[] = {
     {AUDIT_INVALID, 422, "invalid_input", "Some fields are not valid", true},
-    {AUDIT_TOO_MANY, 422, "export_too_large",
-     "More than %s entries match: narrow the filters (from, to, ...)", true},
     {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
 };
 
 /* The one mapping from a module status to an error reply; fields are stolen. */
 static void reply_status(struct request *req, int rc, json_t *fields)
 {
-    http_reply_mapped(req, rc, audit_errors, fields,
-                      arena_printf(req->arena, "%d", AUDIT_EXPORT_MAX_ROWS));
+    http_reply_mapped(req, rc, audit_errors, fields, NULL);
 }
 
 /* A query value, with "" as absent. */
@@ -196,18 +197,22 @@ static void logs_export(struct request *req)
     struct db_conn *t = request_tenant_db(req);
     if (!t)
         return;
-    struct buf csv;
-    buf_init(&csv, req->arena);
     long rows = 0;
-    int rc = audit_export_csv(t, &f, &csv, &rows);
+    char last_id[24];
+    int rc = audit_export_count(t, &f, &rows, last_id);
     if (rc != AUDIT_OK) {
         reply_status(req, rc, NULL);
         return;
     }
     json_t *after = json_pack("{s:o, s:I}", "filters", filter_json(&f), "rows", (json_int_t)rows);
-    rc = audit_record(t, req, AUDIT_ACTION_EXPORT, "audit", NULL, NULL, after);
+    rc = audit_record(t, req, AUDIT_ACTION_EXPORT, "audit", NULL, NULL, after); /* commits */
     json_decref(after);
     if (rc != AUDIT_OK) {
+        reply_status(req, AUDIT_DB, NULL);
+        return;
+    }
+    struct audit_export *x = audit_export_open(t, &f, last_id, req->arena);
+    if (!x) {
         reply_status(req, AUDIT_DB, NULL);
         return;
     }
@@ -215,7 +220,9 @@ static void logs_export(struct request *req)
         req, "Content-Disposition",
         arena_printf(req->arena, "attachment; filename=\"audit-log-%s.csv\"", req->tenant->slug));
     http_add_header(req, "Cache-Control", "no-store");
-    http_reply_bytes(req, 200, "text/csv; charset=utf-8", csv.data ? csv.data : "", csv.len);
+    /* req->tenant_db stays held (in the export's transaction) until the request ends */
+    http_reply_stream(req, 200, "text/csv; charset=utf-8", audit_export_read, audit_export_done,
+                      x);
 }
 
 static void logs_cleanup(struct request *req)
