@@ -14,7 +14,7 @@ STUDIOD_APT_PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libpq-dev libjansson-dev libcurl4-openssl-dev libssl-dev
   libsodium-dev libcmocka-dev libxlsxwriter-dev libhpdf-dev
-  postgresql-15 python3-aiosmtpd chromium wrk ca-certificates tzdata
+  postgresql-15 python3-aiosmtpd python3-yaml chromium wrk ca-certificates tzdata
 )
 
 say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
