@@ -39,35 +39,13 @@
 #include "studiod/http.h"
 #include "studiod/rbac.h"
 
-#ifndef STUDIOD_SOURCE_DIR
-#error "STUDIOD_SOURCE_DIR must name the repository root"
-#endif
+#include "../route_tables.h"
 
-#define MAIN_C_PATH STUDIOD_SOURCE_DIR "/src/main.c"
 #define PASSWORD "correct horse battery staple"
 #define RBAC_REFUSAL "You need the " /* the middleware's message for a missing permission */
 
 static struct studiod_proc *const srv = &itest_server;
 
-extern const struct route ops_routes[], site_routes[], signup_routes[], auth_routes[],
-    static_routes[], booking_public_routes[], rooms_routes[], booking_routes[], audit_routes[],
-    rbac_routes[], staff_routes[], admin_routes[], payments_routes[];
-
-/* Every route table main.c may serve. A module that adds one to main.c's route_tables
- * must add it here too (test_main_serves_only_known_tables says so). */
-static const struct {
-    const char *name;
-    const struct route *routes;
-} known_tables[] = {
-    {"ops_routes", ops_routes},       {"site_routes", site_routes},
-    {"signup_routes", signup_routes}, {"auth_routes", auth_routes},
-    {"static_routes", static_routes}, {"booking_public_routes", booking_public_routes},
-    {"rooms_routes", rooms_routes},   {"booking_routes", booking_routes},
-    {"audit_routes", audit_routes},   {"rbac_routes", rbac_routes},
-    {"staff_routes", staff_routes},   {"admin_routes", admin_routes},
-    {"payments_routes", payments_routes},
-};
-#define NKNOWN (sizeof(known_tables) / sizeof(known_tables[0]))
 
 /* What each built-in role grants, from the specification. "manage" implies every action on
  * its resource. */
@@ -101,8 +79,6 @@ struct walker {
 
 static bool grants(const struct builtin *b, const char *resource, const char *action);
 static const struct builtin *builtin_named(const char *role);
-static char *read_file(const char *path);
-static bool is_ident(char c);
 static void random_uuid(char out[37]);
 static void fill_path(const char *pattern, char *out, size_t outlen);
 static void sign_in(struct walker *w);
@@ -131,33 +107,7 @@ static const struct builtin *builtin_named(const char *role)
     return NULL;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 65536;
-            data = realloc(data, cap);
-            assert_non_null(data);
-        }
-        size_t got = fread(data + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    data[len] = '\0';
-    return data;
-}
 
-static bool is_ident(char c)
-{
-    return isalnum((unsigned char)c) || c == '_';
-}
 
 static void random_uuid(char out[37])
 {
@@ -306,71 +256,7 @@ static void walk_routes_as(const char *role)
 static void test_main_serves_only_known_tables(void **state)
 {
     (void)state;
-    char *src = read_file(MAIN_C_PATH);
-    char *init = NULL;
-    for (char *p = strstr(src, "route_tables"); p; p = strstr(p + 1, "route_tables")) {
-        if ((p > src && is_ident(p[-1])) || is_ident(p[12]))
-            continue;
-        char *q = p + 12;
-        while (isspace((unsigned char)*q))
-            q++;
-        if (*q != '[')
-            continue;
-        q = strchr(q, '=');
-        if (!q)
-            break;
-        q++;
-        while (isspace((unsigned char)*q))
-            q++;
-        if (*q == '{') {
-            init = q;
-            break;
-        }
-    }
-    if (!init) {
-        free(src);
-        fail_msg("src/main.c: found no 'route_tables[] = {...}' initializer");
-    }
-    char *end = strstr(init, "};");
-    if (end)
-        *end = '\0';
-
-    int unknown = 0, served = 0;
-    bool seen[NKNOWN] = {0};
-    for (char *p = init; *p;) {
-        if (!is_ident(*p) || isdigit((unsigned char)*p)) {
-            p++;
-            continue;
-        }
-        char *s = p;
-        while (is_ident(*p))
-            p++;
-        size_t n = (size_t)(p - s);
-        if (n <= 7 || strncmp(p - 7, "_routes", 7) != 0)
-            continue;
-        served++;
-        bool known = false;
-        for (size_t t = 0; t < NKNOWN; t++)
-            if (strlen(known_tables[t].name) == n && strncmp(known_tables[t].name, s, n) == 0)
-                known = seen[t] = true;
-        if (!known) {
-            print_error("src/main.c serves %.*s, which tests/integration/test_route_roles.c "
-                        "does not know: add it to known_tables there\n",
-                        (int)n, s);
-            unknown++;
-        }
-    }
-    free(src);
-    int gone = 0;
-    for (size_t t = 0; t < NKNOWN; t++)
-        if (!seen[t]) {
-            print_error("test_route_roles.c knows %s, which src/main.c no longer serves\n",
-                        known_tables[t].name);
-            gone++;
-        }
-    if (unknown || gone)
-        fail_msg("%d route table(s) unknown to this test, %d no longer served", unknown, gone);
-    assert_true(served > 0);
+    route_tables_assert_main_matches();
 }
 
 static void test_every_declared_permission_is_in_the_catalogue(void **state)

@@ -5,7 +5,7 @@
  *     documented operation is a route (":x" and "*x" segments are "{x}");
  *   - each documented operation's x-tenant agrees with its route's tenant;
  *   - main.c's route_tables names no table this test does not link (so a new
- *     module cannot slip past: add its table to known_tables below), and
+ *     module cannot slip past: add its table to known_tables in tests/route_tables.h), and
  *     still names every table this test knows;
  *   - the document is sane: "openapi: 3.1", info.title and info.version, and
  *     every operation has responses, an operationId (unique) and a summary.
@@ -32,32 +32,10 @@
 
 #include "studiod/http.h"
 
-#ifndef STUDIOD_SOURCE_DIR
-#error "STUDIOD_SOURCE_DIR must name the repository root"
-#endif
+#include "../route_tables.h"
 
 #define OPENAPI_PATH STUDIOD_SOURCE_DIR "/docs/openapi.yaml"
-#define MAIN_C_PATH STUDIOD_SOURCE_DIR "/src/main.c"
 
-extern const struct route ops_routes[], site_routes[], signup_routes[], auth_routes[],
-    static_routes[], booking_public_routes[], rooms_routes[], booking_routes[], audit_routes[],
-    rbac_routes[], staff_routes[], admin_routes[], payments_routes[];
-
-/* Every route table main.c may serve. A module that adds one to main.c's
- * route_tables must add it here too (test_main_serves_only_known_tables). */
-static const struct {
-    const char *name;
-    const struct route *routes;
-} known_tables[] = {
-    {"ops_routes", ops_routes},       {"site_routes", site_routes},
-    {"signup_routes", signup_routes}, {"auth_routes", auth_routes},
-    {"static_routes", static_routes}, {"booking_public_routes", booking_public_routes},
-    {"rooms_routes", rooms_routes},   {"booking_routes", booking_routes},
-    {"audit_routes", audit_routes},   {"rbac_routes", rbac_routes},
-    {"staff_routes", staff_routes},   {"admin_routes", admin_routes},
-    {"payments_routes", payments_routes},
-};
-#define NKNOWN (sizeof(known_tables) / sizeof(known_tables[0]))
 
 static const char *const yaml_methods[] = {"get",   "put",  "post",   "delete",
                                            "patch", "head", "options"};
@@ -97,29 +75,6 @@ static void strset_free(struct strset *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Reads a whole file, NUL-terminated; fails the test when it cannot. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 65536;
-            data = realloc(data, cap);
-            assert_non_null(data);
-        }
-        size_t got = fread(data + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    data[len] = '\0';
-    return data;
-}
 
 /* "METHOD /path" with router captures (":x", "*x") written as OpenAPI's "{x}". */
 static char *route_key(const struct route *r)
@@ -270,7 +225,7 @@ static void doc_add_op(struct doc *d, const char *key, int line)
 static void doc_load(struct doc *d, const char *file)
 {
     memset(d, 0, sizeof(*d));
-    char *data = read_file(file);
+    char *data = route_tables_read_file(file);
     enum { SEC_NONE, SEC_INFO, SEC_PATHS, SEC_OTHER } section = SEC_NONE;
     bool first = true;
     char *path = NULL;        /* the current path under paths: */
@@ -459,138 +414,10 @@ static void test_document_tenancy_matches_routes(void **state)
         fail_msg("%zu operation(s) with a wrong or missing x-tenant", bad);
 }
 
-/* Blanks comments and string/character literals of C source (in place). */
-static void blank_c_noise(char *s)
-{
-    for (char *p = s; *p; p++) {
-        if (p[0] == '/' && p[1] == '*') {
-            char *end = strstr(p + 2, "*/");
-            char *stop = end ? end + 2 : p + strlen(p);
-            for (; p < stop; p++)
-                if (*p != '\n')
-                    *p = ' ';
-            p--;
-        } else if (p[0] == '/' && p[1] == '/') {
-            for (; *p && *p != '\n'; p++)
-                *p = ' ';
-            if (!*p)
-                return;
-        } else if (*p == '"' || *p == '\'') {
-            char q = *p;
-            *p++ = ' ';
-            for (; *p && *p != q; p++) {
-                if (*p == '\\' && p[1]) {
-                    *p++ = ' ';
-                }
-                if (*p != '\n')
-                    *p = ' ';
-            }
-            if (!*p)
-                return;
-            *p = ' ';
-        }
-    }
-}
-
-static bool is_ident(char c)
-{
-    return isalnum((unsigned char)c) || c == '_';
-}
-
 static void test_main_serves_only_known_tables(void **state)
 {
     (void)state;
-    char *src = read_file(MAIN_C_PATH);
-    blank_c_noise(src);
-
-    /* The declaration: route_tables [ ] = { ... }; */
-    char *init = NULL;
-    for (char *p = strstr(src, "route_tables"); p; p = strstr(p + 1, "route_tables")) {
-        if ((p > src && is_ident(p[-1])) || is_ident(p[12]))
-            continue;
-        char *q = p + 12;
-        while (isspace((unsigned char)*q))
-            q++;
-        if (*q != '[')
-            continue;
-        q = strchr(q, ']');
-        if (!q)
-            break;
-        q++;
-        while (isspace((unsigned char)*q))
-            q++;
-        if (*q != '=')
-            continue;
-        q++;
-        while (isspace((unsigned char)*q))
-            q++;
-        if (*q == '{') {
-            init = q;
-            break;
-        }
-    }
-    if (!init) {
-        free(src);
-        fail_msg("src/main.c: found no 'route_tables[] = {...}' initializer");
-    }
-    int depth = 0;
-    char *end = init;
-    for (; *end; end++) {
-        if (*end == '{')
-            depth++;
-        else if (*end == '}' && --depth == 0)
-            break;
-    }
-    if (!*end) {
-        free(src);
-        fail_msg("src/main.c: route_tables initializer is not closed");
-    }
-    *end = '\0';
-
-    struct strset served = {0};
-    for (char *p = init; *p;) {
-        if (!is_ident(*p) || isdigit((unsigned char)*p)) {
-            p++;
-            continue;
-        }
-        char *s = p;
-        while (is_ident(*p))
-            p++;
-        size_t n = (size_t)(p - s);
-        if (n > 7 && strncmp(p - 7, "_routes", 7) == 0) {
-            char name[128];
-            snprintf(name, sizeof(name), "%.*s", (int)n, s);
-            if (!strset_has(&served, name))
-                strset_add(&served, name);
-        }
-    }
-    free(src);
-
-    size_t unknown = 0, gone = 0;
-    for (size_t i = 0; i < served.n; i++) {
-        bool known = false;
-        for (size_t t = 0; t < NKNOWN; t++)
-            known = known || strcmp(known_tables[t].name, served.v[i]) == 0;
-        if (!known) {
-            print_error("src/main.c serves route table %s, which tests/unit/test_openapi.c "
-                        "does not know: add it to known_tables there (and its routes to "
-                        "docs/openapi.yaml)\n",
-                        served.v[i]);
-            unknown++;
-        }
-    }
-    for (size_t t = 0; t < NKNOWN; t++)
-        if (!strset_has(&served, known_tables[t].name)) {
-            print_error("tests/unit/test_openapi.c knows route table %s, which src/main.c no "
-                        "longer serves: remove it from known_tables\n",
-                        known_tables[t].name);
-            gone++;
-        }
-    size_t nserved = served.n;
-    strset_free(&served);
-    if (unknown || gone)
-        fail_msg("%zu route table(s) unknown to this test, %zu no longer served", unknown, gone);
-    assert_true(nserved > 0);
+    route_tables_assert_main_matches();
 }
 
 static void test_document_is_sane(void **state)
