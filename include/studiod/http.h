@@ -196,6 +196,12 @@ struct http_error_map {
 /* Replies the error map gives rc, with fields (stolen) and what (may be NULL). */
 void http_reply_mapped(struct request *req, int rc, const struct http_error_map *map,
                        json_t *fields, const char *what);
+/* A module call's reply: rc 0 (every module's OK) answers status with out, any other rc
+ * what http_reply_mapped gives it. out and fields are stolen either way. */
+void http_reply_result(struct request *req, int rc, int status, json_t *out,
+                       const struct http_error_map *map, json_t *fields, const char *what);
+/* 204 No Content: no body, so no Content-Type. */
+void http_reply_no_content(struct request *req);
 /* The entry of map listing rc, or NULL (the last entry is never returned). */
 const struct http_error_map *http_error_find(const struct http_error_map *map, int rc);
 

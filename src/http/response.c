@@ -74,6 +74,23 @@ void http_reply_error(struct request *req, int status, const char *code, const c
 
 /* The modules' status tables (http.h) make every module's errors read alike: the
  * status, code and message a test asserts are data, not a switch per module. */
+void http_reply_result(struct request *req, int rc, int status, json_t *out,
+                       const struct http_error_map *map, json_t *fields, const char *what)
+{
+    if (rc == 0) {
+        json_decref(fields);
+        http_reply_json(req, status, out);
+        return;
+    }
+    json_decref(out);
+    http_reply_mapped(req, rc, map, fields, what);
+}
+
+void http_reply_no_content(struct request *req)
+{
+    http_reply_bytes(req, 204, NULL, "", 0);
+}
+
 void http_reply_mapped(struct request *req, int rc, const struct http_error_map *map,
                        json_t *fields, const char *what)
 {

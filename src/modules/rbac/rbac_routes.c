@@ -46,7 +46,6 @@ static void user_role_delete(struct request *req);
 
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what);
-static void reply_no_content(struct request *req);
 static bool id_or_404(struct request *req, const char *id, const char *what);
 static bool may_see_roles(struct request *req);
 
@@ -92,18 +91,7 @@ static const struct http_error_map rbac_errors[] = {
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what)
 {
-    if (rc == RBAC_OK) {
-        json_decref(fields);
-        http_reply_json(req, status, out);
-        return;
-    }
-    json_decref(out);
-    http_reply_mapped(req, rc, rbac_errors, fields, what);
-}
-
-static void reply_no_content(struct request *req)
-{
-    http_reply_bytes(req, 204, NULL, "", 0); /* no body, so no Content-Type */
+    http_reply_result(req, rc, status, out, rbac_errors, fields, what);
 }
 
 /* An id that is not a uuid names nothing: 404 before reading the body or the database. */
@@ -206,7 +194,7 @@ static void role_delete(struct request *req)
     json_t *fields = NULL;
     int rc = rbac_role_delete(t, req, id, &fields);
     if (rc == RBAC_OK)
-        reply_no_content(req);
+        http_reply_no_content(req);
     else
         reply(req, rc, 0, NULL, fields, "role");
 }
@@ -274,7 +262,7 @@ static void user_role_delete(struct request *req)
     json_t *fields = NULL;
     int rc = rbac_user_role_remove(t, req, user_id, role_id, &fields);
     if (rc == RBAC_OK)
-        reply_no_content(req);
+        http_reply_no_content(req);
     else
         reply(req, rc, 0, NULL, fields, "role assignment");
 }

@@ -45,7 +45,6 @@ static void closure_post(struct request *req);
 static void closure_delete(struct request *req);
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what);
-static void reply_no_content(struct request *req);
 static bool id_or_404(struct request *req, const char *id, const char *what);
 
 #define STAFF TENANT_REQUIRED, AUTH_STAFF
@@ -86,18 +85,7 @@ static const struct http_error_map rooms_errors[] = {
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what)
 {
-    if (rc == ROOMS_OK) {
-        json_decref(fields);
-        http_reply_json(req, status, out);
-        return;
-    }
-    json_decref(out);
-    http_reply_mapped(req, rc, rooms_errors, fields, what);
-}
-
-static void reply_no_content(struct request *req)
-{
-    http_reply_bytes(req, 204, NULL, "", 0); /* no body, so no Content-Type */
+    http_reply_result(req, rc, status, out, rooms_errors, fields, what);
 }
 
 /* An id that is not a uuid names nothing: 404 before reading the body or the database. */
@@ -186,7 +174,7 @@ static void room_delete(struct request *req)
     enum rooms_removal done = ROOMS_REMOVED;
     int rc = rooms_remove(t, req, id, &done);
     if (rc == ROOMS_OK && done == ROOMS_REMOVED)
-        reply_no_content(req);
+        http_reply_no_content(req);
     else
         reply(req, rc, 200, rc == ROOMS_OK ? json_pack("{s:b}", "archived", 1) : NULL, NULL,
               "room");
@@ -337,7 +325,7 @@ static void closure_delete(struct request *req)
         return;
     int rc = rooms_closure_delete(t, req, id);
     if (rc == ROOMS_OK)
-        reply_no_content(req);
+        http_reply_no_content(req);
     else
         reply(req, rc, 0, NULL, NULL, "closure");
 }

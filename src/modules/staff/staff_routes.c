@@ -31,7 +31,6 @@ static void invite_post(struct request *req);
 static void team_page(struct request *req);
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *self_message);
-static void reply_no_content(struct request *req);
 static bool id_or_404(struct request *req, const char *id);
 static void actor_of(struct request *req, struct staff_actor *actor);
 static void studio_of(struct request *req, struct staff_studio *studio);
@@ -91,23 +90,13 @@ static const struct {
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *self_message)
 {
-    if (rc == STAFF_OK) {
-        json_decref(fields);
-        http_reply_json(req, status, out);
-        return;
-    }
-    json_decref(out);
-    for (size_t i = 0; i < sizeof(staff_fault_fields) / sizeof(staff_fault_fields[0]); i++)
+    for (size_t i = 0;
+         rc != STAFF_OK && i < sizeof(staff_fault_fields) / sizeof(staff_fault_fields[0]); i++)
         if (staff_fault_fields[i].rc == rc) {
             json_decref(fields);
             fields = json_pack("{s:s}", staff_fault_fields[i].field, staff_fault_fields[i].reason);
         }
-    http_reply_mapped(req, rc, staff_errors, fields, self_message);
-}
-
-static void reply_no_content(struct request *req)
-{
-    http_reply_bytes(req, 204, NULL, "", 0); /* no body, so no Content-Type */
+    http_reply_result(req, rc, status, out, staff_errors, fields, self_message);
 }
 
 /* An id that is not a uuid names nobody: 404 before reading the body or the database. */
@@ -210,7 +199,7 @@ static void staff_delete(struct request *req)
     enum staff_removal done = STAFF_REMOVED;
     int rc = staff_remove(t, &actor, id, &done);
     if (rc == STAFF_OK && done == STAFF_REMOVED)
-        reply_no_content(req);
+        http_reply_no_content(req);
     else
         reply(req, rc, 200, rc == STAFF_OK ? json_pack("{s:b}", "deactivated", 1) : NULL, NULL,
               "You cannot remove yourself; another owner can");
