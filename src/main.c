@@ -23,8 +23,10 @@
 #include "studiod/admin.h"
 #include "studiod/audit.h"
 #include "studiod/auth.h"
+#include "studiod/billing.h"
 #include "studiod/booking.h"
 #include "studiod/config.h"
+#include "studiod/credits.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
 #include "studiod/jobs.h"
@@ -55,6 +57,8 @@ static const struct route_table route_tables[] = {
     {"staff", staff_routes},
     {"admin", admin_routes},
     {"payments", payments_routes},
+    {"billing", billing_routes},
+    {"credits", credits_routes},
     {NULL, NULL},
 };
 

@@ -25,7 +25,8 @@
 
 extern const struct route ops_routes[], site_routes[], signup_routes[], auth_routes[],
     static_routes[], booking_public_routes[], rooms_routes[], booking_routes[], audit_routes[],
-    rbac_routes[], staff_routes[], admin_routes[], payments_routes[];
+    rbac_routes[], staff_routes[], admin_routes[], payments_routes[], billing_routes[],
+    credits_routes[];
 
 /* Every route table main.c may serve. */
 static const struct {
@@ -38,7 +39,8 @@ static const struct {
     {"rooms_routes", rooms_routes},   {"booking_routes", booking_routes},
     {"audit_routes", audit_routes},   {"rbac_routes", rbac_routes},
     {"staff_routes", staff_routes},   {"admin_routes", admin_routes},
-    {"payments_routes", payments_routes},
+    {"payments_routes", payments_routes}, {"billing_routes", billing_routes},
+    {"credits_routes", credits_routes},
 };
 #define NKNOWN (sizeof(known_tables) / sizeof(known_tables[0]))
 

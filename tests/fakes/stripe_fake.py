@@ -12,13 +12,35 @@ Standard library only. Usage: stripe_fake.py PORT (listens on 127.0.0.1).
   POST /_fake/resend?event=evt_...&target=URL&secret=...
                                sends the same event again (fresh signature)
 
+  POST /_fake/event?target=URL&secret=...   body: a JSON event (or its start:
+                               {"type", "data": {"object": {...}}, "account"?});
+                               id, object, created, api_version are filled in
+                               when missing; sent signed to target
+  POST /_fake/fail             body {"path": "/v1/refunds", "status": 500,
+                               "count": 1, "delay": 0}: the next count requests
+                               to path answer status with a Stripe error (402:
+                               card_error), after delay seconds (a timeout test)
+  POST /_fake/reset            forgets recorded requests and failures
+
 Like Stripe, POSTs to /v1 require Authorization: Bearer and (here) an
 Idempotency-Key; the same key with the same body gives the same reply, with
 another body a 400 idempotency_error.
+
+More endpoints live in stripe_fake_*.py next to this file (one per area:
+connect, billing, ...). Each such module defines register(fake), where fake
+is this module: it adds handlers to fake.POST_ROUTES / fake.GET_ROUTES, lists
+of (regex, fn). A POST fn(form, match, headers) and a GET fn(query, match,
+headers) return (status, object); they run under fake.LOCK. Shared state and
+helpers (new_id, stripe_error, SESSIONS, EVENTS, make_event, deliver_event)
+are this module's.
 """
+import glob
 import hashlib
 import hmac
+import importlib.util
 import json
+import os
+import re
 import secrets
 import sys
 import threading
@@ -32,7 +54,11 @@ REQUESTS = []
 IDEMPOTENT = {}  # key -> (path, body, status, reply)
 SESSIONS = {}
 EVENTS = {}
+FAILURES = {}  # path -> {"status", "count", "delay"}
 PORT = 0
+# (compiled regex, fn) tried in order; modules add theirs in register().
+POST_ROUTES = []
+GET_ROUTES = []
 
 
 def new_id(prefix):
@@ -88,6 +114,22 @@ def create_refund(form):
     return 200, {"id": new_id("re"), "object": "refund",
                  "amount": int(amount) if amount else 0,
                  "status": "succeeded", "payment_intent": pi}
+
+
+def make_event(etype, obj, account=None, event_id=None, created=None):
+    """An event as Stripe sends it, remembered for /_fake/resend."""
+    event = {"id": event_id or new_id("evt"), "object": "event", "type": etype,
+             "api_version": "2024-06-20", "created": created or int(time.time()),
+             "livemode": False, "data": {"object": obj}}
+    if account:
+        event["account"] = account
+    EVENTS[event["id"]] = event
+    return event
+
+
+def deliver_event(event, target, secret):
+    """Signs and POSTs event to target (outside LOCK); (status, body)."""
+    return deliver(event, target, secret)
 
 
 def sign(payload, secret):
@@ -150,7 +192,27 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, s) if s else self.reply(
                 404, stripe_error("id", "No such checkout.session"))
         else:
+            q = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+            for rx, fn in GET_ROUTES:
+                m = rx.fullmatch(url.path)
+                if m:
+                    with LOCK:
+                        status, obj = fn(q, m, self.headers)
+                    if isinstance(obj, (bytes, str)):
+                        return self.reply_raw(status, obj)
+                    return self.reply(status, obj)
             self.reply(404, stripe_error(None, "Unrecognized request URL (GET: %s)" % url.path))
+
+    def reply_raw(self, status, body, ctype="text/html; charset=utf-8", headers=None):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self):
         body = self.read_body()
@@ -160,8 +222,32 @@ class Handler(BaseHTTPRequestHandler):
             return self.complete(q)
         if url.path == "/_fake/resend":
             return self.resend(q)
+        if url.path == "/_fake/event":
+            return self.custom_event(q, body)
+        if url.path == "/_fake/fail":
+            spec = json.loads(body or b"{}")
+            with LOCK:
+                FAILURES[spec["path"]] = {"status": int(spec.get("status", 500)),
+                                          "count": int(spec.get("count", 1)),
+                                          "delay": float(spec.get("delay", 0))}
+            return self.reply(200, {"ok": True})
+        if url.path == "/_fake/reset":
+            with LOCK:
+                REQUESTS.clear()
+                FAILURES.clear()
+            return self.reply(200, {"ok": True})
         handlers = {"/v1/checkout/sessions": create_session, "/v1/refunds": create_refund}
         fn = handlers.get(url.path)
+        match = None
+        if fn:
+            fn1 = fn
+            fn = lambda form, m, h: fn1(form)  # noqa: E731
+        else:
+            for rx, f in POST_ROUTES:
+                match = rx.fullmatch(url.path)
+                if match:
+                    fn = f
+                    break
         if not fn:
             return self.reply(404, stripe_error(None, "Unrecognized request URL (POST: %s)"
                                                 % url.path))
@@ -173,6 +259,18 @@ class Handler(BaseHTTPRequestHandler):
         if not key:
             return self.reply(400, stripe_error(None, "An Idempotency-Key is required"))
         with LOCK:
+            fail = FAILURES.get(url.path)
+            if fail and fail["count"] > 0:
+                fail["count"] -= 1
+            else:
+                fail = None
+        if fail:
+            if fail["delay"]:
+                time.sleep(fail["delay"])
+            etype = "card_error" if fail["status"] == 402 else (
+                "api_error" if fail["status"] >= 500 else "invalid_request_error")
+            return self.reply(fail["status"], stripe_error(None, "Injected failure", etype))
+        with LOCK:
             seen = IDEMPOTENT.get(key)
             if seen:
                 if seen[0] != url.path or seen[1] != body:
@@ -180,7 +278,7 @@ class Handler(BaseHTTPRequestHandler):
                         None, "Keys for idempotent requests can only be used with the same "
                         "parameters they were first used with.", "idempotency_error"))
                 return self.reply(seen[2], seen[3])
-            status, obj = fn(form)
+            status, obj = fn(form, match, self.headers)
             IDEMPOTENT[key] = (url.path, body, status, obj)
         self.reply(status, obj)
 
@@ -191,10 +289,17 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(404, stripe_error("session", "No such checkout.session"))
             s["status"] = "complete"
             s["payment_status"] = "paid"
-            event = {"id": new_id("evt"), "object": "event", "type": "checkout.session.completed",
-                     "api_version": "2024-06-20", "created": int(time.time()), "livemode": False,
-                     "data": {"object": dict(s)}}
-            EVENTS[event["id"]] = event
+            event = make_event("checkout.session.completed", dict(s))
+        self.send_event(event, q)
+
+    def custom_event(self, q, body):
+        try:
+            spec = json.loads(body or b"{}")
+        except ValueError:
+            return self.reply(400, stripe_error(None, "body is not JSON"))
+        with LOCK:
+            event = make_event(spec.get("type", ""), spec.get("data", {}).get("object", {}),
+                               spec.get("account"), spec.get("id"), spec.get("created"))
         self.send_event(event, q)
 
     def resend(self, q):
@@ -212,9 +317,30 @@ class Handler(BaseHTTPRequestHandler):
                          "delivered_body": text})
 
 
+def load_modules():
+    """Imports every stripe_fake_*.py beside this file and calls its register()."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    me = sys.modules[__name__]
+    for path in sorted(glob.glob(os.path.join(here, "stripe_fake_*.py"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.register(me)
+
+
+def route(method, pattern):
+    """Decorator for modules: @fake.route("POST", r"/v1/accounts")."""
+    def add(fn):
+        (POST_ROUTES if method == "POST" else GET_ROUTES).append((re.compile(pattern), fn))
+        return fn
+    return add
+
+
 def main():
     global PORT
     PORT = int(sys.argv[1])
+    load_modules()
     server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
     server.daemon_threads = True
     try:
