@@ -7,6 +7,7 @@
 #define STUDIOD_CREDITS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "studiod/arena.h"
@@ -34,8 +35,15 @@ int credits_spend(struct db_conn *m, const char *org_id, int64_t n, const char *
  * pack's credits once per Checkout Session (a replay grants nothing). session
  * is the event's data.object. 0 when granted or already granted, else a
  * negative enum credits_status (the webhook then answers 5xx so Stripe
- * retries). */
+ * retries). Also 0, after logging a warning and granting nothing, for what a
+ * retry could not fix: a session that is not paid (payment_status other than
+ * "paid"), malformed metadata, an unknown pack or studio, or an amount or
+ * currency that differs from the pack's. m: a master connection, not in a
+ * transaction. a is unused (kept for the contract). */
 int credits_apply_checkout(struct arena *a, struct db_conn *m, json_t *session);
+
+/* True when s is a uuid in its 36-character text form. */
+bool credits_valid_uuid(const char *s);
 
 extern const struct route credits_routes[];
 
