@@ -38,6 +38,7 @@
 #include "studiod/rbac.h"
 #include "studiod/rooms.h"
 #include "studiod/server.h"
+#include "studiod/session_cache.h"
 #include "studiod/signup.h"
 #include "studiod/site.h"
 #include "studiod/staff.h"
@@ -112,7 +113,10 @@ static int cmd_serve(bool http)
     jobs_register(rbac_job_kinds);
     struct http_hooks hooks = {.load_session = auth_load_session,
                                .has_permission = rbac_has_permission,
-                               .load_admin = admin_load_session};
+                               .load_admin = admin_load_session,
+                               .after = auth_after_request};
+    if (http && session_cache_start(g_config.session_cache_seconds) != 0)
+        return 1;
     if (http && server_start(route_tables, &hooks) != 0)
         return 1;
     if ((!http || g_config.run_jobs) && jobs_start() != 0) {
@@ -124,6 +128,7 @@ static int cmd_serve(bool http)
     log_msg(LOG_INFO, "signal %d: draining", sig);
     if (http)
         server_stop(DRAIN_SECONDS);
+    session_cache_stop();
     jobs_stop();
     db_shutdown();
     log_msg(LOG_INFO, "stopped");

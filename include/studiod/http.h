@@ -131,6 +131,9 @@ struct http_hooks {
     /* Loads the platform admin session named by the request's cookie into req->admin:
      * 0 found, -1 none, -2 database unavailable. */
     int (*load_admin)(struct request *req);
+    /* Called after a matched route's handler (or the middleware) answered, before the
+     * reply is queued; req->status is the answer's status. NULL: nothing. */
+    void (*after)(struct request *req);
 };
 
 /* Lookups: NULL when absent. Header names are case-insensitive. */

@@ -245,6 +245,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (!req->replied)
                 http_reply_error(req, 500, "internal_error", "The server could not answer",
                                  NULL);
+            if (S.hooks.after)
+                S.hooks.after(req);
         }
     }
     return queue_reply(req);

@@ -7,7 +7,11 @@
  * stored. A session ends at the first of: idle expiry (last_seen_at older
  * than STUDIOD_SESSION_IDLE_MINUTES), absolute expiry (expires_at), logout,
  * or the user being deactivated. last_seen_at is written at most once a
- * minute, so a busy user costs one read per request, not a write.
+ * minute, so a busy user costs one read per request, not a write — and
+ * with the session cache (session_cache.h) not even that: a cached session
+ * is served without a query, for at most STUDIOD_SESSION_CACHE_SECONDS, and
+ * every state change by staff or a platform admin drops the studio's cached
+ * sessions in every process (auth_after_request).
  *
  * Throttling counts failures in the master database (login_failures), so
  * every studiod process sees the same counts. The check runs before the
@@ -27,12 +31,14 @@
 #include "auth_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "studiod/audit.h"
 #include "studiod/config.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
+#include "studiod/session_cache.h"
 #include "studiod/tenant.h"
 
 static const char sql_load_session[] =
@@ -41,7 +47,11 @@ static const char sql_load_session[] =
     "       coalesce((SELECT json_agg(r.name ORDER BY r.name) FROM user_roles ur"
     "                   JOIN roles r ON r.id = ur.role_id"
     "                  WHERE ur.user_id = u.id"
-    "                    AND (ur.expires_at IS NULL OR ur.expires_at > now())), '[]') AS roles"
+    "                    AND (ur.expires_at IS NULL OR ur.expires_at > now())), '[]') AS roles,"
+    /* until when this answer holds by itself: the session's end, or a role's */
+    "       extract(epoch FROM least(s.expires_at,"
+    "         (SELECT min(ur.expires_at) FROM user_roles ur"
+    "           WHERE ur.user_id = u.id AND ur.expires_at > now()))) AS valid_until"
     "  FROM sessions s JOIN users u ON u.id = s.user_id"
     " WHERE s.token_hash = $1 AND u.active AND s.expires_at > now()"
     "   AND s.last_seen_at > now() - make_interval(mins => $2)";
@@ -80,13 +90,17 @@ int auth_load_session(struct request *req, struct session *out)
     const char *token = http_cookie(req, AUTH_COOKIE);
     if (!token || strlen(token) > 128)
         return -1;
+    const char *hash = crypto_sha256_hex(req->arena, token, strlen(token));
+    if (session_cache_get(req->tenant->id, hash, out))
+        return 0;
+    uint64_t epoch = session_cache_epoch();
     struct db_conn *t = db_acquire(req->tenant->db_server, req->tenant->db_name);
     if (!t)
         return -2;
     req->tenant_db = t; /* reused by the handler, released with the request */
     char idle[16];
     snprintf(idle, sizeof(idle), "%d", g_config.session_idle_minutes);
-    const char *p[] = {crypto_sha256_hex(req->arena, token, strlen(token)), idle};
+    const char *p[] = {hash, idle};
     PGresult *r = db_exec(t, sql_load_session, 2, p, NULL);
     if (!r)
         return -2;
@@ -103,12 +117,28 @@ int auth_load_session(struct request *req, struct session *out)
     COPY(roles_json, "roles");
 #undef COPY
     bool stale = strcmp(db_get(r, 0, "stale"), "t") == 0;
+    double valid_until = strtod(db_get(r, 0, "valid_until"), NULL);
     PQclear(r);
     if (stale) {
         const char *pt[] = {out->id};
         db_run(t, sql_touch_session, 1, pt);
     }
+    /* The cache holds an entry at most 20 s (< the 60 s above), so a session in use
+     * still has last_seen_at refreshed from here at least once a minute. */
+    session_cache_put(req->tenant->id, hash, out, valid_until, epoch);
     return 0;
+}
+
+void auth_after_request(struct request *req)
+{
+    const char *m = req->method;
+    bool unsafe = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
+    if (!unsafe || req->status >= 400 || !req->route)
+        return;
+    if (req->route->auth == AUTH_STAFF && req->tenant)
+        session_cache_invalidate(req->tenant->id, true);
+    else if (req->route->auth == AUTH_ADMIN)
+        session_cache_invalidate(NULL, true);
 }
 
 bool auth_has_permission(struct request *req, const char *resource, const char *action)
@@ -232,5 +262,6 @@ int auth_logout(struct request *req)
         db_rollback(t);
         return -1;
     }
+    session_cache_forget(req->tenant->id, p[0]); /* other processes: auth_after_request */
     return 0;
 }

@@ -1,0 +1,280 @@
+/*
+ * test_session_cache.c — the staff session cache (session_cache.h) never keeps a
+ * revoked session alive: two studiod processes share one PostgreSQL, a session is
+ * cached by one (B) and ended or changed through the other (A).
+ *
+ * What a user would notice: signing out in one browser tab served by A signs the
+ * cookie out on B too; an owner's change made through A shows on B at once; and
+ * while B cannot hear A (its LISTEN connection is cut), B does not answer from an
+ * old copy. The cache is visible only where the design says it may be: a change
+ * made by SQL outside studiod shows within the entry's lifetime.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "itest_harness.h"
+
+#define PASSWORD "cache-password-123"
+#define WAIT_MS 5000 /* for a change to reach the other process */
+
+static struct studiod_proc *a = &itest_server; /* default cache lifetime (20 s) */
+static struct studiod_proc b_proc;             /* lifetime 40 s: never the reason a change shows */
+static struct studiod_proc *b = &b_proc;
+
+static int setup(void **state)
+{
+    if (itest_suite_setup(state) != 0)
+        return -1;
+    if (itest_missing_env)
+        return 0;
+    const char *env[] = {"STUDIOD_SESSION_CACHE_SECONDS=40", NULL};
+    return itest_start(b, env);
+}
+
+static int teardown(void **state)
+{
+    int rc = b->pid ? itest_stop(b) : 0;
+    int rc2 = itest_suite_teardown(state);
+    return rc == 0 && rc2 == 0 ? 0 : -1;
+}
+
+static void now_ms(long long *out)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    *out = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* GET /api/me on p: status, and the user's name into name_out (≥ 128 bytes) on 200. */
+static long me(const struct studiod_proc *p, const struct itest_studio *s, struct itest_cookies *jar,
+               char *name_out)
+{
+    struct itest_resp *r = itest_request(p, "GET", s->host, "/api/me", NULL, NULL, NULL, jar);
+    long status = r->status;
+    if (name_out) {
+        name_out[0] = '\0';
+        json_t *n = r->json ? json_object_get(json_object_get(r->json, "user"), "name") : NULL;
+        if (status == 200 && json_is_string(n))
+            snprintf(name_out, 128, "%s", json_string_value(n));
+    }
+    itest_resp_free(r);
+    return status;
+}
+
+/* Polls /api/me on p until it answers want_status (and, if want_name, that name), up to
+ * WAIT_MS. The milliseconds it took, or -1 when it never did. */
+static long long wait_me(const struct studiod_proc *p, const struct itest_studio *s,
+                         struct itest_cookies *jar, long want_status, const char *want_name)
+{
+    long long start, now;
+    now_ms(&start);
+    for (;;) {
+        char name[128];
+        long st = me(p, s, jar, name);
+        now_ms(&now);
+        if (st == want_status && (!want_name || strcmp(name, want_name) == 0))
+            return now - start;
+        if (now - start > WAIT_MS)
+            return -1;
+        pause_ms(20);
+    }
+}
+
+static void studio_signed_in(const char *prefix, struct itest_studio *s, struct itest_cookies *jar,
+                             char *csrf)
+{
+    itest_name_studio(prefix, s);
+    assert_int_equal(itest_signup_studio(a, s, PASSWORD), 201);
+    assert_int_equal(itest_login(a, s->slug, s->email, PASSWORD, jar, csrf), 200);
+}
+
+static void rename_owner_by_sql(const struct itest_studio *s, const char *name)
+{
+    assert_int_equal(
+        itest_pg_exec(s->db, "UPDATE users SET name = $1 WHERE lower(email) = lower($2)", name,
+                      s->email),
+        0);
+}
+
+static void test_signing_out_through_one_process_ends_the_session_on_the_other(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies jar = {0};
+    char csrf[128];
+    studio_signed_in("cache-out", &s, &jar, csrf);
+    struct itest_cookies copy = jar; /* the same cookie, kept after the browser drops it */
+
+    assert_int_equal(me(b, &s, &copy, NULL), 200); /* B has it cached now */
+    assert_int_equal(me(b, &s, &copy, NULL), 200);
+
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
+    const char *h[] = {hdr, NULL};
+    struct itest_resp *r = itest_request(a, "POST", s.host, "/logout", NULL, NULL, h, &jar);
+    assert_int_equal(r->status, 200);
+    itest_resp_free(r);
+
+    assert_int_equal(me(a, &s, &copy, NULL), 401); /* A: at once */
+    long long ms = wait_me(b, &s, &copy, 401, NULL);
+    if (ms < 0)
+        fail_msg("B still accepts a session signed out through A after %d ms", WAIT_MS);
+    print_message("signed out on B %lld ms after the logout on A\n", ms);
+}
+
+static void test_a_staff_change_through_one_process_reaches_the_other_at_once(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies jar = {0};
+    char csrf[128], name[128];
+    studio_signed_in("cache-change", &s, &jar, csrf);
+    assert_int_equal(me(b, &s, &jar, name), 200);
+    char first[128];
+    snprintf(first, sizeof(first), "%s", name);
+
+    /* A change studiod does not see (SQL) is not shown by B while its copy lives... */
+    rename_owner_by_sql(&s, "Renamed Behind The Back");
+    assert_int_equal(me(b, &s, &jar, name), 200);
+    assert_string_equal(name, first);
+
+    /* ...but any change made by staff through A drops B's copies of this studio. */
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
+    const char *h[] = {hdr, NULL};
+    struct itest_resp *r =
+        itest_request(a, "POST", s.host, "/api/rooms", "application/json",
+                      "{\"name\": \"Live room\", \"hourly_rate\": 2500}", h, &jar);
+    assert_int_equal(r->status, 201);
+    itest_resp_free(r);
+    long long ms = wait_me(b, &s, &jar, 200, "Renamed Behind The Back");
+    if (ms < 0)
+        fail_msg("B did not drop its cached session after a change through A");
+    print_message("B showed the change %lld ms after it was made through A\n", ms);
+}
+
+static void test_a_role_taken_away_by_sql_ends_with_its_expiry(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies jar = {0};
+    char csrf[128];
+    studio_signed_in("cache-expiry", &s, &jar, csrf);
+    /* The owner role expires in 2 s: the cached copy must not outlive it. */
+    assert_int_equal(itest_pg_exec(s.db,
+                                   "UPDATE user_roles SET expires_at = now() + interval '2 seconds'"
+                                   " WHERE user_id = (SELECT id FROM users"
+                                   "                   WHERE lower(email) = lower($1))",
+                                   s.email),
+                     0);
+    struct itest_resp *r = itest_request(b, "GET", s.host, "/api/me", NULL, NULL, NULL, &jar);
+    assert_int_equal(r->status, 200);
+    assert_true(json_array_size(json_object_get(r->json, "roles")) > 0);
+    itest_resp_free(r);
+
+    long long start, now;
+    now_ms(&start);
+    for (;;) {
+        r = itest_request(b, "GET", s.host, "/api/me", NULL, NULL, NULL, &jar);
+        assert_int_equal(r->status, 200);
+        size_t n = json_array_size(json_object_get(r->json, "roles"));
+        itest_resp_free(r);
+        now_ms(&now);
+        if (n == 0)
+            break;
+        if (now - start > 2000 + WAIT_MS)
+            fail_msg("B still lists the expired role %lld ms later", now - start);
+        pause_ms(50);
+    }
+}
+
+static void test_without_its_listen_connection_a_process_does_not_serve_old_copies(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies jar = {0};
+    char csrf[128], name[128];
+    studio_signed_in("cache-deaf", &s, &jar, csrf);
+    assert_int_equal(me(b, &s, &jar, name), 200);
+
+    /* Cut every studiod's LISTEN connection, then change the user behind studiod's back:
+     * a process that can no longer hear changes must not answer from its cache. */
+    char *n = itest_pg_value(NULL,
+                             "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity"
+                             " WHERE application_name = 'studiod-session-cache'");
+    assert_non_null(n);
+    assert_true(atoi(n) >= 2);
+    free(n);
+    rename_owner_by_sql(&s, "Changed While Deaf");
+    long long ms = wait_me(b, &s, &jar, 200, "Changed While Deaf");
+    if (ms < 0)
+        fail_msg("B answered from its cache while it could not hear changes");
+
+    /* And when it listens again the cache still drops what others change. */
+    long long start, now;
+    now_ms(&start);
+    for (;;) {
+        char *c = itest_pg_value(NULL, "SELECT count(*)::text FROM pg_stat_activity"
+                                       " WHERE application_name = 'studiod-session-cache'");
+        int listening = c ? atoi(c) : 0;
+        free(c);
+        if (listening >= 2)
+            break;
+        now_ms(&now);
+        if (now - start > WAIT_MS)
+            fail_msg("the LISTEN connections did not come back");
+        pause_ms(50);
+    }
+    assert_int_equal(me(b, &s, &jar, name), 200);
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
+    const char *h[] = {hdr, NULL};
+    struct itest_resp *r = itest_request(a, "POST", s.host, "/logout", NULL, NULL, h, &jar);
+    assert_int_equal(r->status, 200);
+    itest_resp_free(r);
+}
+
+static void test_cached_sessions_stay_in_their_studio(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s1, s2;
+    struct itest_cookies jar = {0};
+    char csrf[128];
+    studio_signed_in("cache-one", &s1, &jar, csrf);
+    itest_name_studio("cache-two", &s2);
+    assert_int_equal(itest_signup_studio(a, &s2, PASSWORD), 201);
+    assert_int_equal(me(b, &s1, &jar, NULL), 200); /* cached for studio 1 */
+    assert_int_equal(me(b, &s2, &jar, NULL), 401); /* worthless at studio 2, cache or not */
+    assert_int_equal(me(b, &s2, &jar, NULL), 401);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signing_out_through_one_process_ends_the_session_on_the_other),
+        cmocka_unit_test(test_a_staff_change_through_one_process_reaches_the_other_at_once),
+        cmocka_unit_test(test_a_role_taken_away_by_sql_ends_with_its_expiry),
+        cmocka_unit_test(test_without_its_listen_connection_a_process_does_not_serve_old_copies),
+        cmocka_unit_test(test_cached_sessions_stay_in_their_studio),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
