@@ -267,12 +267,14 @@ wait_healthz() {
   return 1
 }
 
-# start_studiod LEVEL: studiod serve on $SPORT at log LEVEL; log in $WORK.
+# start_studiod LEVEL [SESSION_CACHE_SECONDS]: studiod serve on $SPORT at log LEVEL, with
+# the staff session cache as configured by default or set (0: off); log in $WORK.
 start_studiod() {
-  local level=$1
+  local level=$1 cache=${2:-}
   env STUDIOD_DATABASE_URL="$DB_URL" STUDIOD_PORT="$SPORT" STUDIOD_LOG_LEVEL="$level" \
     STUDIOD_THREADS="$THREADS" STUDIOD_RUN_JOBS=0 STUDIOD_HOME="$STUDIOD_ROOT" \
     STUDIOD_MASTER_KEY="$MASTER_KEY" SMTP_URL=smtp://127.0.0.1:9 \
+    ${cache:+STUDIOD_SESSION_CACHE_SECONDS=$cache} \
     "$BUILD/studiod" serve >>"$WORK/studiod-$level.log" 2>&1 &
   STUDIOD_PID=$!
   wait_healthz "$SPORT" "$STUDIOD_PID" || {
@@ -427,7 +429,10 @@ SELECT s.id, s.user_id, s.csrf_token, u.name, u.email,
        coalesce((SELECT json_agg(r.name ORDER BY r.name) FROM user_roles ur
                    JOIN roles r ON r.id = ur.role_id
                   WHERE ur.user_id = u.id
-                    AND (ur.expires_at IS NULL OR ur.expires_at > now())), '[]') AS roles
+                    AND (ur.expires_at IS NULL OR ur.expires_at > now())), '[]') AS roles,
+       extract(epoch FROM least(s.expires_at,
+         (SELECT min(ur.expires_at) FROM user_roles ur
+           WHERE ur.user_id = u.id AND ur.expires_at > now()))) AS valid_until
   FROM sessions s JOIN users u ON u.id = s.user_id
  WHERE s.token_hash = :hash AND u.active AND s.expires_at > now()
    AND s.last_seen_at > now() - make_interval(mins => :idle);
@@ -454,6 +459,22 @@ for mode in extended prepared; do
     { cat "$WORK/pgsession_$mode.out" "$WORK/pgsession_$mode.err" >&2; die "pgbench -M $mode with the session query failed"; }
 done
 
+# ---- /api/me without the session cache: every request asks PostgreSQL ----
+
+stop_studiod
+start_studiod warn 0
+sign_in
+export BENCH_COOKIE=$COOKIE
+bench_wrk me_nocache "$STUDIOD_PID" 32 bench/me.lua "http://127.0.0.1:$SPORT"
+say "counting PostgreSQL transactions per GET /api/me without the cache"
+sleep 3
+X0=$(pg_xacts)
+timeout 60 wrk -t2 -c32 -d5s -s bench/me.lua "http://127.0.0.1:$SPORT" >"$WORK/me-count-nocache.out" 2>&1
+sleep 3
+X1=$(pg_xacts)
+N=$(awk '/requests in/ {print $1}' "$WORK/me-count-nocache.out")
+XACTS_PER_ME_NOCACHE=$(awk -v a="$X0" -v b="$X1" -v n="$N" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
+
 # ---- 4-5 again at the default log level, info ----
 
 stop_studiod
@@ -479,6 +500,7 @@ R_H_WARN=$(ratio "${RPS[healthz_warn]}" "${RPS[healthz_bare]}")
 R_H_INFO=$(ratio "${RPS[healthz_info]}" "${RPS[healthz_bare]}")
 R_M_WARN=$(ratio "${RPS[me_warn]}" "$PGBENCH_TPS")
 R_M_INFO=$(ratio "${RPS[me_info]}" "$PGBENCH_TPS")
+R_M_NOCACHE=$(ratio "${RPS[me_nocache]}" "$PGBENCH_TPS")
 
 # row NAME LABEL CONNS: one line of the table.
 row() {
@@ -504,6 +526,7 @@ row() {
   row healthz_info "GET /healthz  studiod info" 64
   row me_warn "GET /api/me   studiod warn" 32
   row me_info "GET /api/me   studiod info" 32
+  row me_nocache "GET /api/me   warn, no cache" 32
   row login_warn "POST /login   studiod warn" 8
   row pgbench "pgbench -S -M extended (tps)" 8
   row pgsession_extended "pgbench me-query -M extended" 8
@@ -512,16 +535,17 @@ row() {
   echo "ratios:"
   echo "  /healthz studiod/bare_mhd   warn $R_H_WARN  info $R_H_INFO   (aim >= 0.80: warn $(verdict "$R_H_WARN" 0.80), info $(verdict "$R_H_INFO" 0.80))"
   echo "  /api/me rps / pgbench tps   warn $R_M_WARN  info $R_M_INFO   (aim >= 0.50: warn $(verdict "$R_M_WARN" 0.50), info $(verdict "$R_M_INFO" 0.50))"
+  echo "  /api/me without the session cache (STUDIOD_SESSION_CACHE_SECONDS=0), warn: $R_M_NOCACHE"
   echo "  /api/me rps / pgbench running /api/me's own query: -M extended $(ratio "${RPS[me_warn]}" "${RPS[pgsession_extended]}"), -M prepared $(ratio "${RPS[me_warn]}" "${RPS[pgsession_prepared]}") (warn)"
   echo
-  echo "PostgreSQL transactions per GET /api/me: $XACTS_PER_ME (pg_stat_database over $ME_COUNT_REQS requests)."
+  echo "PostgreSQL transactions per GET /api/me: $XACTS_PER_ME with the session cache, $XACTS_PER_ME_NOCACHE without (pg_stat_database over 5 s runs)."
   echo "/api/me's session query, EXPLAIN ANALYZE (warm): planning $PLAN_MS ms, execution $EXEC_MS ms."
   echo
   echo "errors = non-2xx/3xx answers + socket errors reported by wrk; B/resp = bytes read per response."
   echo "POST /login: correct password each time (argon2id, libsodium interactive limits); throttling"
   echo "  counts failed sign-ins only, so none of these is throttled (errors column: ${BAD[login_warn]})."
   busy=""
-  for n in healthz_bare healthz_warn healthz_info me_warn me_info login_warn pgbench \
+  for n in healthz_bare healthz_warn healthz_info me_warn me_info me_nocache login_warn pgbench \
     pgsession_extended pgsession_prepared; do
     [ "${CPU_OTHER[$n]}" -gt 20 ] && busy="$busy $n (${CPU_OTHER[$n]}%)"
   done

@@ -25,6 +25,7 @@
 #include "studiod/auth.h"
 #include "studiod/billing.h"
 #include "studiod/booking.h"
+#include "studiod/cache_bus.h"
 #include "studiod/config.h"
 #include "studiod/credits.h"
 #include "studiod/crypto.h"
@@ -43,6 +44,7 @@
 #include "studiod/site.h"
 #include "studiod/staff.h"
 #include "studiod/static.h"
+#include "studiod/tenant.h"
 
 #define DRAIN_SECONDS 20
 #define EXIT_EXISTS 3
@@ -95,6 +97,22 @@ static int usage(FILE *out)
     return out == stdout ? 0 : 2;
 }
 
+/* After a successful state-changing request, what every process cached of the studio may
+ * be stale: its availability answers (any change on its host), and its staff sessions
+ * when staff or a platform admin made it (a sign-out, a deactivation, a role change).
+ * An admin's change reaches every studio. One NOTIFY for all (cache_bus.h). */
+static void after_request(struct request *req)
+{
+    const char *m = req->method;
+    bool unsafe = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
+    if (!unsafe || req->status >= 400 || !req->route)
+        return;
+    if (req->route->auth == AUTH_ADMIN)
+        cache_bus_publish("sa", NULL);
+    else if (req->tenant)
+        cache_bus_publish(req->route->auth == AUTH_STAFF ? "sa" : "a", req->tenant->id);
+}
+
 static void block_signals(sigset_t *set)
 {
     sigemptyset(set);
@@ -110,12 +128,15 @@ static int cmd_serve(bool http)
     block_signals(&set);
     jobs_register(mail_job_kinds);
     jobs_register(booking_job_kinds);
+    jobs_register(payments_job_kinds);
     jobs_register(rbac_job_kinds);
     struct http_hooks hooks = {.load_session = auth_load_session,
                                .has_permission = rbac_has_permission,
                                .load_admin = admin_load_session,
-                               .after = auth_after_request};
-    if (http && session_cache_start(g_config.session_cache_seconds) != 0)
+                               .after = after_request};
+    if (http && (session_cache_start(g_config.session_cache_seconds) != 0 ||
+                 availability_cache_start(g_config.availability_cache_seconds) != 0 ||
+                 cache_bus_start() != 0))
         return 1;
     if (http && server_start(route_tables, &hooks) != 0)
         return 1;
@@ -128,7 +149,9 @@ static int cmd_serve(bool http)
     log_msg(LOG_INFO, "signal %d: draining", sig);
     if (http)
         server_stop(DRAIN_SECONDS);
+    cache_bus_stop();
     session_cache_stop();
+    availability_cache_stop();
     jobs_stop();
     db_shutdown();
     log_msg(LOG_INFO, "stopped");

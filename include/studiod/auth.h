@@ -17,12 +17,6 @@ int auth_load_session(struct request *req, struct session *out);
  * everything, every other role nothing (deny by default). */
 bool auth_has_permission(struct request *req, const char *resource, const char *action);
 
-/* The http_hooks.after implementation: after a successful state-changing request by
- * staff (or a platform admin), drops the studio's (every studio's) cached sessions in
- * every process, since it may have ended a session, deactivated a user or changed a
- * role (session_cache.h). */
-void auth_after_request(struct request *req);
-
 extern const struct route auth_routes[];
 
 #endif

@@ -55,6 +55,12 @@ struct booking_input {
     const char *created_by; /* staff user id or NULL */
 };
 
+/* Turns the availability cache on (answers live ttl_seconds; 0: off) and subscribes it to
+ * the cache bus (before cache_bus_start). 0 or -1. */
+int availability_cache_start(int ttl_seconds);
+/* Empties it and turns it off (after cache_bus_stop). */
+void availability_cache_stop(void);
+
 /* Free slots of room between from and to (RFC 3339 dates or times) as a JSON array of
  * {"starts_at","ends_at"} of the slot step, in the studio's offset. */
 int booking_availability(struct arena *a, const struct tenant *tn, struct db_conn *t,

@@ -28,6 +28,7 @@ struct config {
     int pool_idle_seconds;      /* STUDIOD_POOL_IDLE_SECONDS */
     int session_idle_minutes;   /* STUDIOD_SESSION_IDLE_MINUTES */
     int session_cache_seconds;  /* STUDIOD_SESSION_CACHE_SECONDS */
+    int availability_cache_seconds; /* STUDIOD_AVAILABILITY_CACHE_SECONDS */
     int session_max_hours;      /* STUDIOD_SESSION_MAX_HOURS */
     int job_poll_ms;            /* STUDIOD_JOB_POLL_MS */
     int job_backoff_seconds;    /* STUDIOD_JOB_BACKOFF_SECONDS */

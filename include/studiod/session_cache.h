@@ -9,8 +9,7 @@
  *   - every successful state-changing staff or platform-admin request drops
  *     the cached sessions of its studio (admin: of every studio) in this
  *     process at once, and tells every other studiod process through
- *     PostgreSQL NOTIFY on the master database (channel "studiod_auth",
- *     payload the studio's id or "*");
+ *     PostgreSQL NOTIFY on the master database (the cache bus, cache_bus.h);
  *   - a process only serves from its cache while its LISTEN connection is up:
  *     when the connection drops, the cache is emptied and bypassed until the
  *     connection is back;
@@ -31,14 +30,12 @@
 
 struct session;
 
-#define SESSION_CACHE_CHANNEL "studiod_auth"
-
-/* Starts the LISTEN thread on the master database (db_init must have run) and
- * turns the cache on with entries living ttl_seconds (0: stays off). 0 or -1. */
+/* Turns the cache on with entries living ttl_seconds (0: stays off) and subscribes it
+ * to the cache bus (before cache_bus_start). 0 or -1. */
 int session_cache_start(int ttl_seconds);
-/* Stops the thread and empties the cache; lookups miss afterwards. */
+/* Empties the cache and turns it off (after cache_bus_stop). */
 void session_cache_stop(void);
-/* True while lookups may be served from the cache (started, LISTEN connection up). */
+/* True while lookups may be served from the cache (on, cache bus listening). */
 bool session_cache_active(void);
 
 /* The current invalidation epoch: read it before querying the database, hand it

@@ -1444,6 +1444,11 @@ int main(void)
 {
     if (sodium_init() < 0)
         return 1;
+    /* Several tests here change hours, closures and settings by SQL, behind studiod's back,
+     * and expect the next availability answer to show it: without the availability cache,
+     * which would show such changes only after its lifetime (tests/integration/test_caches.c
+     * covers the cache, and every change made through studiod drops it at once). */
+    setenv("STUDIOD_AVAILABILITY_CACHE_SECONDS", "0", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_studio_and_rooms_are_public_and_list_only_bookable_rooms),
         cmocka_unit_test(test_availability_rejects_bad_ranges_naming_the_field_and_unknown_rooms),

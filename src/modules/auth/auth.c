@@ -11,7 +11,7 @@
  * with the session cache (session_cache.h) not even that: a cached session
  * is served without a query, for at most STUDIOD_SESSION_CACHE_SECONDS, and
  * every state change by staff or a platform admin drops the studio's cached
- * sessions in every process (auth_after_request).
+ * sessions in every process (after_request in main.c).
  *
  * Throttling counts failures in the master database (login_failures), so
  * every studiod process sees the same counts. The check runs before the
@@ -127,18 +127,6 @@ int auth_load_session(struct request *req, struct session *out)
      * still has last_seen_at refreshed from here at least once a minute. */
     session_cache_put(req->tenant->id, hash, out, valid_until, epoch);
     return 0;
-}
-
-void auth_after_request(struct request *req)
-{
-    const char *m = req->method;
-    bool unsafe = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
-    if (!unsafe || req->status >= 400 || !req->route)
-        return;
-    if (req->route->auth == AUTH_STAFF && req->tenant)
-        session_cache_invalidate(req->tenant->id, true);
-    else if (req->route->auth == AUTH_ADMIN)
-        session_cache_invalidate(NULL, true);
 }
 
 bool auth_has_permission(struct request *req, const char *resource, const char *action)
@@ -262,6 +250,6 @@ int auth_logout(struct request *req)
         db_rollback(t);
         return -1;
     }
-    session_cache_forget(req->tenant->id, p[0]); /* other processes: auth_after_request */
+    session_cache_forget(req->tenant->id, p[0]); /* other processes: after_request, main.c */
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * session_cache.c — the per-process staff session cache (session_cache.h):
- * a fixed table of slots under one mutex, and a thread LISTENing on the
- * master database for invalidations from other processes.
+ * a fixed table of slots under one mutex; invalidations from other
+ * processes arrive through the cache bus (cache_bus.h).
  *
  * The table is direct-mapped (a slot per hash of studio id + token hash; a
  * collision replaces the older entry), so it never grows and never needs
@@ -11,8 +11,6 @@
  */
 #include "studiod/session_cache.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,14 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "studiod/db.h"
+#include "studiod/cache_bus.h"
 #include "studiod/http.h"
-#include "studiod/log.h"
 
 #define SLOTS 4096 /* power of two */
 #define KEY_MAX 112 /* "<tenant uuid>/<sha-256 hex>" */
-#define POLL_MS 500
-#define RECONNECT_MS 1000
 #define TTL_MAX 50
 
 struct slot {
@@ -41,14 +36,8 @@ static struct {
     pthread_mutex_t mu;
     struct slot *slots;
     int ttl;
-    atomic_bool listening; /* the LISTEN connection is up: the cache may serve */
-    atomic_bool stop;
     atomic_uint_fast64_t epoch;
-    pthread_t thread;
-    bool running;
 } C = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static const char sql_notify[] = "SELECT pg_notify('" SESSION_CACHE_CHANNEL "', $1)";
 
 static double now_seconds(void)
 {
@@ -84,6 +73,7 @@ static void drop_locked(const char *tenant_id)
     }
 }
 
+/* The cache bus's drop function for sessions. */
 static void drop(const char *tenant_id)
 {
     pthread_mutex_lock(&C.mu);
@@ -93,7 +83,7 @@ static void drop(const char *tenant_id)
 
 bool session_cache_active(void)
 {
-    return C.ttl > 0 && atomic_load(&C.listening);
+    return C.ttl > 0 && cache_bus_listening();
 }
 
 uint64_t session_cache_epoch(void)
@@ -128,7 +118,7 @@ void session_cache_put(const char *tenant_id, const char *token_hash, const stru
     if (valid_until > cap)
         valid_until = cap;
     pthread_mutex_lock(&C.mu);
-    if (C.slots && atomic_load(&C.epoch) == epoch && atomic_load(&C.listening)) {
+    if (C.slots && atomic_load(&C.epoch) == epoch && cache_bus_listening()) {
         struct slot *sl = slot_of(key);
         memcpy(sl->key, key, sizeof(key));
         snprintf(sl->tenant_id, sizeof(sl->tenant_id), "%s", tenant_id);
@@ -153,93 +143,15 @@ void session_cache_forget(const char *tenant_id, const char *token_hash)
 
 void session_cache_invalidate(const char *tenant_id, bool broadcast)
 {
-    if (!C.slots)
-        return; /* not serving (CLI, jobs-only process): nothing cached anywhere here */
-    drop(tenant_id);
-    if (!broadcast)
-        return;
-    struct db_conn *m = db_acquire_master();
-    const char *p[] = {tenant_id ? tenant_id : "*"};
-    if (!m || db_run(m, sql_notify, 1, p) != 0)
-        log_msg(LOG_WARN, "session cache: could not notify other processes of a change in %s",
-                p[0]);
-    db_release(m);
-}
-
-/* ---- the LISTEN thread ------------------------------------------------------------------- */
-
-/* Waits up to ms, waking early when asked to stop. */
-static void pause_ms(int ms)
-{
-    for (int waited = 0; waited < ms && !atomic_load(&C.stop); waited += 100) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static void take_notifications(PGconn *pg)
-{
-    PGnotify *n;
-    while ((n = PQnotifies(pg)) != NULL) {
-        const char *who = n->extra;
-        drop(who && *who && strcmp(who, "*") != 0 ? who : NULL);
-        PQfreemem(n);
-    }
-}
-
-/* One LISTEN connection's life: returns when it breaks or on stop. */
-static void listen_once(void)
-{
-    PGconn *pg = db_connect_direct(NULL, NULL);
-    if (!pg)
-        return;
-    PQsetnonblocking(pg, 0);
-    PGresult *r = PQexec(pg, "SET application_name = 'studiod-session-cache'; "
-                             "LISTEN " SESSION_CACHE_CHANNEL);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok) {
-        log_msg(LOG_WARN, "session cache: LISTEN failed: %s", PQerrorMessage(pg));
-        PQfinish(pg);
-        return;
-    }
-    /* Anything cached before (there is nothing while not listening) is forgotten, and
-     * lookups that started before this point cannot be stored. */
-    drop(NULL);
-    atomic_store(&C.listening, true);
-    log_msg(LOG_DEBUG, "session cache: listening");
-    while (!atomic_load(&C.stop)) {
-        struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
-        int rc = poll(&pfd, 1, POLL_MS);
-        if (rc < 0 && errno != EINTR)
-            break;
-        if (rc > 0) {
-            if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK)
-                break;
-            take_notifications(pg);
-        }
-    }
-    atomic_store(&C.listening, false);
-    drop(NULL);
-    if (!atomic_load(&C.stop))
-        log_msg(LOG_WARN, "session cache: LISTEN connection lost (%s); cache off until it is back",
-                PQerrorMessage(pg));
-    PQfinish(pg);
-}
-
-static void *listen_main(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&C.stop)) {
-        listen_once();
-        pause_ms(RECONNECT_MS);
-    }
-    return NULL;
+    if (broadcast)
+        cache_bus_publish((const char[]){CACHE_BUS_SESSIONS, '\0'}, tenant_id);
+    else
+        drop(tenant_id);
 }
 
 int session_cache_start(int ttl_seconds)
 {
-    if (ttl_seconds <= 0 || C.running)
+    if (ttl_seconds <= 0 || C.slots)
         return 0;
     if (ttl_seconds > TTL_MAX)
         ttl_seconds = TTL_MAX; /* auth.c refreshes last_seen_at only on a miss, once a minute */
@@ -247,25 +159,13 @@ int session_cache_start(int ttl_seconds)
     if (!C.slots)
         return -1;
     C.ttl = ttl_seconds;
-    atomic_store(&C.stop, false);
-    if (pthread_create(&C.thread, NULL, listen_main, NULL) != 0) {
-        free(C.slots);
-        C.slots = NULL;
-        return -1;
-    }
-    C.running = true;
+    cache_bus_subscribe(CACHE_BUS_SESSIONS, drop);
     return 0;
 }
 
 void session_cache_stop(void)
 {
-    if (!C.running)
-        return;
-    atomic_store(&C.stop, true);
-    pthread_join(C.thread, NULL);
-    C.running = false;
     pthread_mutex_lock(&C.mu);
-    atomic_store(&C.listening, false);
     drop_locked(NULL);
     free(C.slots);
     C.slots = NULL;

@@ -69,6 +69,7 @@
 #include "studiod/jobs.h"
 #include "studiod/log.h"
 #include "studiod/money.h"
+#include "studiod/payments.h"
 #include "studiod/pricing.h"
 #include "studiod/tenant.h"
 
@@ -502,6 +503,8 @@ int booking_get_by_ref(struct arena *a, const struct tenant *tn, struct db_conn 
     int rc = row_load(a, tn, t, ref, false, false, &b);
     if (rc == BOOKING_OK)
         *out = row_public_json(&b, full);
+    if (rc == BOOKING_OK && full)
+        payments_booking_json(a, tn, t, b.id, false, *out);
     return rc;
 }
 
@@ -521,6 +524,7 @@ int booking_get(struct arena *a, const struct tenant *tn, struct db_conn *t, con
     PQclear(r);
     *out = row_staff_json(&b);
     json_object_set_new(*out, "session", session ? session : json_null());
+    payments_booking_json(a, tn, t, b.id, true, *out);
     return BOOKING_OK;
 }
 
@@ -1031,6 +1035,11 @@ int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t, 
         db_rollback(t);
         return BOOKING_DB;
     }
+    /* The refund owed on Stripe payments commits with the cancel; it is sent after. */
+    if (payments_refund_prepare(t, b.id, refund) != PAYMENTS_OK) {
+        db_rollback(t);
+        return BOOKING_DB;
+    }
     json_t *jb = row_staff_json(&b), *ja = row_staff_json(&after);
     json_object_set_new(ja, "refund_amount", json_integer((json_int_t)refund));
     rc = audit_commit(t, req, NULL, AUDIT_ACTION_CANCEL, b.id, jb, ja);
@@ -1045,6 +1054,7 @@ int booking_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t, 
     *out = json_pack("{s:s, s:s, s:s, s:{s:I, s:s, s:s}}", "id", b.id, "ref", b.ref, "status",
                      "cancelled", "refund", "amount", (json_int_t)refund, "currency", b.currency,
                      "rule", rule_name);
+    payments_refund_after_cancel(a, tn, t, m, b.id, json_object_get(*out, "refund"));
     return BOOKING_OK;
 }
 
@@ -1299,6 +1309,8 @@ static int run_expire_hold(json_t *payload, char *err, size_t errlen)
         return -1;
     }
     int rc = booking_expire(t, id) == BOOKING_OK ? 0 : -1;
+    if (rc == 0)
+        availability_cache_invalidate(tn.id); /* the slot may be free now */
     if (rc == 0) {
         const char *p[] = {id};
         PGresult *r = db_exec(t, sql_hold_left, 1, p, NULL);

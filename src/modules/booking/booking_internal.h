@@ -121,6 +121,24 @@ int booking_check_times(const struct tenant *tn, struct db_conn *t, const char *
                         const struct booking_policy *pol, const char *starts, const char *ends,
                         bool override, json_t *fields, struct booking_times *times);
 
+/* ---- availability_cache.c ---------------------------------------------------------------- */
+
+#define AVAILABILITY_KEY_MAX 200
+
+/* "<room>|<from>|<to>" into out; false when it does not fit (then nothing is cached). */
+bool availability_cache_key(char out[AVAILABILITY_KEY_MAX], const char *room_id,
+                            const char *from, const char *to);
+/* The invalidation epoch: read it before computing an answer, hand it to put. */
+uint64_t availability_cache_epoch(void);
+/* A live answer's body, copied into the arena (length in *len), or NULL. */
+char *availability_cache_get(struct arena *a, const char *tenant_id, const char *key,
+                             size_t *len);
+/* Keeps a 200's body; ignored when an invalidation came in since epoch. */
+void availability_cache_put(const char *tenant_id, const char *key, const char *body, size_t len,
+                            uint64_t epoch);
+/* Drops tenant_id's answers here and in every other process (the hold-expiry job). */
+void availability_cache_invalidate(const char *tenant_id);
+
 /* ---- notify.c -------------------------------------------------------------------------- */
 
 enum booking_mail_kind { BOOKING_MAIL_MADE, BOOKING_MAIL_CONFIRMED, BOOKING_MAIL_CANCELLED };

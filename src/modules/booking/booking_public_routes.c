@@ -17,9 +17,11 @@
  * cancelling are audited by booking.c with the actor "customer" (no session).
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "booking_internal.h"
+#include "studiod/billing.h"
 #include "studiod/db.h"
 #include "studiod/ratelimit.h"
 #include "studiod/tenant.h"
@@ -124,20 +126,43 @@ static void rooms_get(struct request *req)
     http_reply_json(req, 200, out);
 }
 
+/* Answers from this process's availability cache when it can (availability_cache.c):
+ * no database connection is taken for a hit. */
 static void availability_get(struct request *req)
 {
+    const char *room = http_query(req, "room_id"), *from = http_query(req, "from"),
+               *to = http_query(req, "to");
+    char key[AVAILABILITY_KEY_MAX];
+    bool cacheable = availability_cache_key(key, room, from, to);
+    size_t len = 0;
+    const char *hit =
+        cacheable ? availability_cache_get(req->arena, req->tenant->id, key, &len) : NULL;
+    if (hit) {
+        http_reply_bytes(req, 200, "application/json", hit, len);
+        return;
+    }
+    uint64_t epoch = availability_cache_epoch();
     struct db_conn *t = request_tenant_db(req);
     if (!t)
         return;
     json_t *out = NULL;
     struct booking_error err;
-    int rc = booking_availability(req->arena, req->tenant, t, http_query(req, "room_id"),
-                                  http_query(req, "from"), http_query(req, "to"), &out, &err);
+    int rc = booking_availability(req->arena, req->tenant, t, room, from, to, &out, &err);
     if (rc != BOOKING_OK) {
         booking_reply_error(req, rc, &err);
         return;
     }
-    http_reply_json(req, 200, out);
+    char *body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(out);
+    if (!body) {
+        http_reply_error(req, 500, "internal_error", "The answer could not be encoded", NULL);
+        return;
+    }
+    size_t n = strlen(body);
+    if (cacheable)
+        availability_cache_put(req->tenant->id, key, body, n, epoch);
+    http_reply_bytes(req, 200, "application/json", body, n);
+    free(body);
 }
 
 static void booking_post(struct request *req)
@@ -172,7 +197,7 @@ static void booking_post(struct request *req)
     json_decref(fields);
     struct db_conn *t = request_tenant_db(req);
     struct db_conn *m = t ? request_master_db(req) : NULL;
-    if (!m)
+    if (!m || !billing_allow_booking(req, t)) /* paused when read-only; the plan's limit */
         return;
     json_t *out = NULL;
     struct booking_error err;

@@ -1,7 +1,8 @@
 /*
- * test_session_cache.c — the staff session cache (session_cache.h) never keeps a
- * revoked session alive: two studiod processes share one PostgreSQL, a session is
- * cached by one (B) and ended or changed through the other (A).
+ * test_caches.c — what studiod processes cache (staff sessions: session_cache.h;
+ * public availability answers: availability_cache.c) never outlives a change made
+ * through studiod: two processes share one PostgreSQL, one (B) caches, the change is
+ * made through the other (A), and B must show it at once (cache_bus.h).
  *
  * What a user would notice: signing out in one browser tab served by A signs the
  * cookie out on B too; an owner's change made through A shows on B at once; and
@@ -24,9 +25,12 @@
 
 #define PASSWORD "cache-password-123"
 #define WAIT_MS 5000 /* for a change to reach the other process */
+#define AVAIL_TTL_TEXT "3"
+#define AVAIL_TTL_MS 3000
 
 static struct studiod_proc *a = &itest_server; /* default cache lifetime (20 s) */
-static struct studiod_proc b_proc;             /* lifetime 40 s: never the reason a change shows */
+static struct studiod_proc b_proc; /* sessions cached 40 s, never the reason a change shows;
+                                      availability answers 3 s */
 static struct studiod_proc *b = &b_proc;
 
 static int setup(void **state)
@@ -35,7 +39,8 @@ static int setup(void **state)
         return -1;
     if (itest_missing_env)
         return 0;
-    const char *env[] = {"STUDIOD_SESSION_CACHE_SECONDS=40", NULL};
+    const char *env[] = {"STUDIOD_SESSION_CACHE_SECONDS=40",
+                         "STUDIOD_AVAILABILITY_CACHE_SECONDS=" AVAIL_TTL_TEXT, NULL};
     return itest_start(b, env);
 }
 
@@ -219,7 +224,7 @@ static void test_without_its_listen_connection_a_process_does_not_serve_old_copi
      * a process that can no longer hear changes must not answer from its cache. */
     char *n = itest_pg_value(NULL,
                              "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity"
-                             " WHERE application_name = 'studiod-session-cache'");
+                             " WHERE application_name = 'studiod-cache-bus'");
     assert_non_null(n);
     assert_true(atoi(n) >= 2);
     free(n);
@@ -233,7 +238,7 @@ static void test_without_its_listen_connection_a_process_does_not_serve_old_copi
     now_ms(&start);
     for (;;) {
         char *c = itest_pg_value(NULL, "SELECT count(*)::text FROM pg_stat_activity"
-                                       " WHERE application_name = 'studiod-session-cache'");
+                                       " WHERE application_name = 'studiod-cache-bus'");
         int listening = c ? atoi(c) : 0;
         free(c);
         if (listening >= 2)
@@ -267,6 +272,144 @@ static void test_cached_sessions_stay_in_their_studio(void **state)
     assert_int_equal(me(b, &s2, &jar, NULL), 401);
 }
 
+/* ---- availability ------------------------------------------------------------------------ */
+
+/* GET /api/public/availability of room on the local day `day` from p: the number of free
+ * slots starting at local time hhmm ("14:00") that day (0 or 1), or -1 on an error. */
+static int slot_listed(const struct studiod_proc *p, const struct itest_studio *s, const char *room,
+                       const char *day, const char *next_day, const char *hhmm)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/api/public/availability?room_id=%s&from=%s&to=%s", room, day,
+             next_day);
+    struct itest_resp *r = itest_request(p, "GET", s->host, path, NULL, NULL, NULL, NULL);
+    if (r->status != 200) {
+        print_message("availability: %ld %s\n", r->status, r->body);
+        itest_resp_free(r);
+        return -1;
+    }
+    char want[64];
+    snprintf(want, sizeof(want), "%sT%s:00", day, hhmm);
+    int found = 0;
+    json_t *slot;
+    size_t i;
+    json_array_foreach(json_object_get(r->json, "slots"), i, slot)
+    {
+        const char *at = json_string_value(json_object_get(slot, "starts_at"));
+        if (at && strncmp(at, want, strlen(want)) == 0)
+            found = 1;
+    }
+    itest_resp_free(r);
+    return found;
+}
+
+/* Waits up to ms for slot_listed to give want; the milliseconds it took or -1. */
+static long long wait_slot(const struct studiod_proc *p, const struct itest_studio *s,
+                           const char *room, const char *day, const char *next_day,
+                           const char *hhmm, int want, long ms)
+{
+    long long start, now;
+    now_ms(&start);
+    for (;;) {
+        int got = slot_listed(p, s, room, day, next_day, hhmm);
+        now_ms(&now);
+        if (got == want)
+            return now - start;
+        if (got < 0 || now - start > ms)
+            return -1;
+        pause_ms(20);
+    }
+}
+
+/* A studio with one room, and the local dates of the day after tomorrow and the day after. */
+static void studio_with_room(const char *prefix, struct itest_studio *s, struct itest_cookies *jar,
+                             char *csrf, char *room, char *day, char *next_day)
+{
+    studio_signed_in(prefix, s, jar, csrf);
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
+    const char *h[] = {hdr, NULL};
+    struct itest_resp *r =
+        itest_request(a, "POST", s->host, "/api/rooms", "application/json",
+                      "{\"name\": \"Cached room\", \"hourly_rate\": 3000}", h, jar);
+    assert_int_equal(r->status, 201);
+    snprintf(room, 64, "%s", json_string_value(json_object_get(r->json, "id")));
+    itest_resp_free(r);
+    char *d = itest_pg_value(NULL, "SELECT to_char((now() AT TIME ZONE 'Europe/Paris')::date + 2,"
+                                   " 'YYYY-MM-DD')");
+    char *n = itest_pg_value(NULL, "SELECT to_char((now() AT TIME ZONE 'Europe/Paris')::date + 3,"
+                                   " 'YYYY-MM-DD')");
+    assert_non_null(d);
+    assert_non_null(n);
+    snprintf(day, 16, "%s", d);
+    snprintf(next_day, 16, "%s", n);
+    free(d);
+    free(n);
+}
+
+static void test_a_booking_through_one_process_leaves_the_other_s_availability_at_once(
+    void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies jar = {0};
+    char csrf[128], room[64], day[16], next_day[16];
+    studio_with_room("avail-book", &s, &jar, csrf, room, day, next_day);
+    assert_int_equal(slot_listed(b, &s, room, day, next_day, "14:00"), 1); /* B caches it */
+
+    /* A customer books 14:00-15:00 through A. */
+    char *starts = itest_pg_value(NULL, "SELECT to_char(($1::date + time '14:00')"
+                                        " AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+                                        " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", day);
+    char *ends = itest_pg_value(NULL, "SELECT to_char(($1::date + time '15:00')"
+                                      " AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+                                      " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", day);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", room, "starts_at", starts,
+                             "ends_at", ends, "customer", "name", "Cache Customer", "email",
+                             "cache-customer@example.com");
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    free(starts);
+    free(ends);
+    struct itest_resp *r = itest_request(a, "POST", s.host, "/api/public/booking",
+                                         "application/json", text, NULL, NULL);
+    free(text);
+    if (r->status != 201)
+        fail_msg("booking through A: %ld %s", r->status, r->body);
+    itest_resp_free(r);
+
+    assert_int_equal(slot_listed(a, &s, room, day, next_day, "14:00"), 0); /* A: at once */
+    /* B: well before its answers' 3 s lifetime would end by itself. */
+    long long ms = wait_slot(b, &s, room, day, next_day, "14:00", 0, AVAIL_TTL_MS / 2);
+    if (ms < 0)
+        fail_msg("B still offers a slot booked through A");
+    print_message("B stopped offering the slot %lld ms after the booking on A\n", ms);
+}
+
+static void test_a_change_outside_studiod_shows_within_the_answer_s_lifetime(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies jar = {0};
+    char csrf[128], room[64], day[16], next_day[16];
+    studio_with_room("avail-sql", &s, &jar, csrf, room, day, next_day);
+    assert_int_equal(slot_listed(b, &s, room, day, next_day, "10:00"), 1);
+
+    /* A closure written by SQL: no studiod process is told. B may keep its answer, but not
+     * past its lifetime. */
+    assert_int_equal(itest_pg_exec(s.db,
+                                   "INSERT INTO closures (room_id, starts_on, ends_on, reason)"
+                                   " VALUES ($1::uuid, $2::date, $2::date, 'by hand')",
+                                   room, day),
+                     0);
+    long long ms = wait_slot(b, &s, room, day, next_day, "10:00", 0, AVAIL_TTL_MS + 2000);
+    if (ms < 0)
+        fail_msg("B kept an availability answer past its lifetime");
+    print_message("the closure showed on B after %lld ms (lifetime %d ms)\n", ms, AVAIL_TTL_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +418,9 @@ int main(void)
         cmocka_unit_test(test_a_role_taken_away_by_sql_ends_with_its_expiry),
         cmocka_unit_test(test_without_its_listen_connection_a_process_does_not_serve_old_copies),
         cmocka_unit_test(test_cached_sessions_stay_in_their_studio),
+        cmocka_unit_test(
+            test_a_booking_through_one_process_leaves_the_other_s_availability_at_once),
+        cmocka_unit_test(test_a_change_outside_studiod_shows_within_the_answer_s_lifetime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

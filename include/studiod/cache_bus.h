@@ -1,0 +1,37 @@
+/*
+ * cache_bus.h — how studiod processes tell each other to drop cached data:
+ * PostgreSQL LISTEN/NOTIFY on the master database, channel "studiod_cache".
+ *
+ * A cache subscribes with a one-letter kind ('s' staff sessions, 'a'
+ * availability answers) and a drop function. cache_bus_publish(kinds, studio)
+ * calls the drop functions in this process at once and NOTIFYs every other
+ * process (payload "<kinds>:<studio id>" or "<kinds>:*"). One thread per process
+ * LISTENs; while its connection is down cache_bus_listening() is false and
+ * caches must not serve, and every cache is dropped when the connection goes
+ * and again when it comes back (so nothing published meanwhile is missed).
+ */
+#ifndef STUDIOD_CACHE_BUS_H
+#define STUDIOD_CACHE_BUS_H
+
+#include <stdbool.h>
+
+#define CACHE_BUS_CHANNEL "studiod_cache"
+#define CACHE_BUS_SESSIONS 's'
+#define CACHE_BUS_AVAILABILITY 'a'
+
+/* Drops what is cached for studio tenant_id (NULL: for every studio). Must be quick. */
+typedef void (*cache_bus_drop_fn)(const char *tenant_id);
+
+/* Registers kind's drop function (before cache_bus_start; at most 8 kinds). */
+void cache_bus_subscribe(char kind, cache_bus_drop_fn drop);
+/* Starts the LISTEN thread (db_init must have run). 0 or -1. */
+int cache_bus_start(void);
+/* Stops it; caches are dropped and cache_bus_listening() turns false. */
+void cache_bus_stop(void);
+/* True while the LISTEN connection is up. */
+bool cache_bus_listening(void);
+/* Drops the data of each kind in kinds (e.g. "sa") of tenant_id (NULL: all studios) here
+ * and, with one NOTIFY, in every other process. */
+void cache_bus_publish(const char *kinds, const char *tenant_id);
+
+#endif
