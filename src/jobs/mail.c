@@ -40,6 +40,7 @@
 #define MAIL_BASE64_LINE_MAX 76 /* RFC 2045 6.8 */
 #define MAIL_WORD_BYTES 42      /* UTF-8 bytes per encoded-word: 56 base64 chars, 68 in all */
 #define MAIL_SEND_ATTEMPTS 20
+#define MAIL_JOB_KIND "send_mail"
 
 static bool mail_address_ok(const char *addr);
 static char *mail_clean(struct arena *a, const char *s);
@@ -60,7 +61,7 @@ static int mail_deliver(struct db_conn *c, struct arena *a, const char *id, char
 static int mail_run_send(json_t *payload, char *err, size_t errlen);
 
 const struct job_kind mail_job_kinds[] = {
-    {"send_mail", mail_run_send, MAIL_SEND_ATTEMPTS},
+    {MAIL_JOB_KIND, mail_run_send, MAIL_SEND_ATTEMPTS},
     {0},
 };
 
@@ -75,11 +76,16 @@ static bool mail_address_ok(const char *addr)
     return true;
 }
 
+/* The message and the job that sends it, in one statement (atomic without a transaction
+ * of the caller's, and one round trip). $8: the job's max_attempts. */
 static const char sql_outbox_insert[] =
-    "INSERT INTO outbox (to_addr, subject, body_text, body_html,\n"
-    "                    attachment_name, attachment_type, attachment_content)\n"
-    "VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
-    "RETURNING id";
+    "WITH o AS (\n"
+    "  INSERT INTO outbox (to_addr, subject, body_text, body_html,\n"
+    "                      attachment_name, attachment_type, attachment_content)\n"
+    "  VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
+    "  RETURNING id)\n"
+    "INSERT INTO jobs (kind, payload, run_at, max_attempts)\n"
+    "SELECT '" MAIL_JOB_KIND "', jsonb_build_object('outbox_id', o.id), now(), $8::int FROM o";
 
 int mail_queue(struct db_conn *master, const struct mail *m)
 {
@@ -87,7 +93,7 @@ int mail_queue(struct db_conn *master, const struct mail *m)
         log_msg(LOG_WARN, "mail_queue: refused a mail without one plain recipient address");
         return -1;
     }
-    const char *params[] = {
+    const char *params[8] = {
         m->to,
         m->subject ? m->subject : "",
         m->text ? m->text : "",
@@ -96,12 +102,10 @@ int mail_queue(struct db_conn *master, const struct mail *m)
         m->attachment_content ? m->attachment_type : NULL,
         m->attachment_content,
     };
-    PGresult *res = db_exec(master, sql_outbox_insert, 7, params, NULL);
-    if (!res)
-        return -1;
-    json_int_t id = strtoll(db_get(res, 0, "id"), NULL, 10);
-    PQclear(res);
-    return jobs_enqueue(master, "send_mail", json_pack("{s:I}", "outbox_id", id), 0);
+    char attempts[16];
+    snprintf(attempts, sizeof(attempts), "%d", MAIL_SEND_ATTEMPTS);
+    params[7] = attempts;
+    return db_run(master, sql_outbox_insert, 8, params);
 }
 
 /* ---- formatting ------------------------------------------------------------------- */

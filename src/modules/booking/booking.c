@@ -82,30 +82,34 @@
 #define ACTION_EXPIRE "expire"
 
 /* clang-format off */
-/* Every column struct booking_row holds; $2 is the studio's zone. */
-#define ROW_SELECT                                                                                 \
+/* Every column struct booking_row holds, of b (bookings), r (rooms) and c (customers);
+ * z is the parameter with the studio's zone. */
+#define ROW_COLUMNS(z)                                                                             \
     "SELECT b.id, b.ref, b.status, b.source, b.room_id, r.name AS room_name,"                      \
-    " " BOOKING_SQL_RFC3339("b.starts_at", "$2::text") " AS starts_at,"                            \
-    " " BOOKING_SQL_RFC3339("b.ends_at", "$2::text") " AS ends_at,"                                \
+    " " BOOKING_SQL_RFC3339("b.starts_at", z) " AS starts_at,"                            \
+    " " BOOKING_SQL_RFC3339("b.ends_at", z) " AS ends_at,"                                \
     " to_char(b.starts_at AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"') AS ics_start,"         \
     " to_char(b.ends_at AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"') AS ics_end,"             \
-    " to_char(b.starts_at AT TIME ZONE $2::text, 'FMDay FMDD FMMonth YYYY') AS local_day,"         \
-    " to_char(b.starts_at AT TIME ZONE $2::text, 'HH24:MI') AS local_start,"                       \
-    " to_char(b.ends_at AT TIME ZONE $2::text, 'HH24:MI') AS local_end,"                           \
+    " to_char(b.starts_at AT TIME ZONE " z ", 'FMDay FMDD FMMonth YYYY') AS local_day,"         \
+    " to_char(b.starts_at AT TIME ZONE " z ", 'HH24:MI') AS local_start,"                       \
+    " to_char(b.ends_at AT TIME ZONE " z ", 'HH24:MI') AS local_end,"                           \
     " b.price_amount, b.deposit_amount, b.paid_amount, b.refund_amount, b.refund_rule,"            \
     " b.currency, b.notes, b.staff_notes,"                                                         \
-    " " BOOKING_SQL_RFC3339("b.hold_expires_at", "$2::text") " AS hold_expires_at,"                \
-    " to_char(b.hold_expires_at AT TIME ZONE $2::text, 'FMDay FMDD FMMonth YYYY, HH24:MI')"        \
+    " " BOOKING_SQL_RFC3339("b.hold_expires_at", z) " AS hold_expires_at,"                \
+    " to_char(b.hold_expires_at AT TIME ZONE " z ", 'FMDay FMDD FMMonth YYYY, HH24:MI')"        \
     "   AS hold_expires_local,"                                                                    \
-    " " BOOKING_SQL_RFC3339("b.confirmed_at", "$2::text") " AS confirmed_at,"                      \
-    " " BOOKING_SQL_RFC3339("b.cancelled_at", "$2::text") " AS cancelled_at,"                      \
+    " " BOOKING_SQL_RFC3339("b.confirmed_at", z) " AS confirmed_at,"                      \
+    " " BOOKING_SQL_RFC3339("b.cancelled_at", z) " AS cancelled_at,"                      \
     " b.cancel_reason, b.created_by,"                                                              \
-    " " BOOKING_SQL_RFC3339("b.created_at", "$2::text") " AS created_at,"                          \
-    " " BOOKING_SQL_RFC3339("b.updated_at", "$2::text") " AS updated_at,"                          \
+    " " BOOKING_SQL_RFC3339("b.created_at", z) " AS created_at,"                          \
+    " " BOOKING_SQL_RFC3339("b.updated_at", z) " AS updated_at,"                          \
     " c.id AS customer_id, c.name AS customer_name, c.email AS customer_email,"                    \
     " c.phone AS customer_phone,"                                                                  \
     " floor(extract(epoch FROM b.starts_at - now()))::bigint AS seconds_before_start,"             \
-    " b.ends_at <= now() AS over"                                                                  \
+    " b.ends_at <= now() AS over"
+/* ROW_COLUMNS of one booking; $2 is the studio's zone. */
+#define ROW_SELECT                                                                                 \
+    ROW_COLUMNS("$2::text")                                                                        \
     " FROM bookings b JOIN rooms r ON r.id = b.room_id JOIN customers c ON c.id = b.customer_id"
 
 static const char sql_row_by_id[] = ROW_SELECT " WHERE b.id = $1::uuid";
@@ -142,8 +146,9 @@ static const char sql_segments[] =
     "       LATERAL (SELECT g.s AT TIME ZONE $3::text AS l) AS x"
     " ORDER BY g.s";
 
-/* The customer (one per lower(email)) and the booking, in one statement: a failure of
- * either (the constraint above all) leaves nothing behind. */
+/* The customer (one per lower(email)) and the booking, in one statement that answers the
+ * stored row (ROW_COLUMNS; $18 is the studio's zone): a failure of either (the constraint
+ * above all) leaves nothing behind. */
 static const char sql_insert[] =
     "WITH c AS ("
     "  INSERT INTO customers (name, email, phone) VALUES ($1, $2, $3)"
@@ -152,18 +157,21 @@ static const char sql_insert[] =
     "         phone = CASE WHEN EXCLUDED.phone <> '' THEN EXCLUDED.phone"
     "                      ELSE customers.phone END,"
     "         updated_at = now()"
-    "  RETURNING id)"
-    " INSERT INTO bookings (ref, room_id, customer_id, starts_at, ends_at, hold, status, source,"
-    "                       price_amount, deposit_amount, currency, notes, manage_token_hash,"
-    "                       hold_expires_at, confirmed_at, created_by)"
-    " SELECT $4, $5::uuid, c.id, $6::timestamptz, $7::timestamptz,"
-    "        tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $8::int)),"
-    "        $9, $10, $11::bigint, $12::bigint, $13, $14, $15,"
-    "        CASE WHEN $16::int > 0 THEN now() + make_interval(mins => $16::int) END,"
-    "        CASE WHEN $9 = 'confirmed' THEN now() END,"
-    "        $17::uuid"
-    "   FROM c"
-    " RETURNING id";
+    "  RETURNING id, name, email, phone),"
+    " b AS ("
+    "  INSERT INTO bookings (ref, room_id, customer_id, starts_at, ends_at, hold, status, source,"
+    "                        price_amount, deposit_amount, currency, notes, manage_token_hash,"
+    "                        hold_expires_at, confirmed_at, created_by)"
+    "  SELECT $4, $5::uuid, c.id, $6::timestamptz, $7::timestamptz,"
+    "         tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $8::int)),"
+    "         $9, $10, $11::bigint, $12::bigint, $13, $14, $15,"
+    "         CASE WHEN $16::int > 0 THEN now() + make_interval(mins => $16::int) END,"
+    "         CASE WHEN $9 = 'confirmed' THEN now() END,"
+    "         $17::uuid"
+    "    FROM c"
+    "  RETURNING *)"
+    " " ROW_COLUMNS("$18::text")
+    " FROM b JOIN rooms r ON r.id = b.room_id JOIN c ON c.id = b.customer_id";
 /* Each try of sql_insert runs under this savepoint: a ref collision (unique violation) is
  * undone to it and tried again without losing the transaction. */
 static const char sql_savepoint[] = "SAVEPOINT booking_insert";
@@ -275,10 +283,6 @@ static int check_free(struct arena *a, const struct tenant *tn, struct db_conn *
 static void new_booking_terms(struct arena *a, const struct booking_input *in,
                               const struct booking_policy *pol, int64_t price,
                               struct new_booking *nb);
-static int insert_booking(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                          const struct booking_input *in, const struct room_info *room, int buffer,
-                          const struct booking_times *tm, const struct new_booking *nb, char **id,
-                          struct booking_error *err);
 static int create_in_tx(struct arena *a, const struct tenant *tn, struct db_conn *t,
                         struct request *req, const struct booking_input *in,
                         const struct room_info *room, const struct booking_policy *pol,
@@ -755,17 +759,20 @@ static void queue_after_create(struct arena *a, const struct tenant *tn, struct 
         log_msg(LOG_WARN, "booking %s: no master connection; mail and hold job not queued", b->ref);
         return;
     }
-    int rc = db_begin(m);
+    /* The mail alone is one statement (mail_queue); with the hold's job, one transaction. */
+    bool tx = hold_minutes > 0;
+    int rc = tx ? db_begin(m) : 0;
     if (rc == 0 && hold_minutes > 0)
         rc = jobs_enqueue(m, JOB_EXPIRE_HOLD,
                           json_pack("{s:s, s:s}", "slug", tn->slug, "booking_id", b->id),
                           hold_minutes * 60);
     if (rc == 0)
         rc = booking_mail(a, m, tn, b, BOOKING_MAIL_MADE, link);
-    if (rc == 0)
+    if (rc == 0 && tx)
         rc = db_commit(m);
     if (rc != 0) {
-        db_rollback(m);
+        if (tx)
+            db_rollback(m);
         log_msg(LOG_ERROR,
                 "booking %s: mail/hold job not queued (the hold still ends: expired lazily)",
                 b->ref);
@@ -807,13 +814,12 @@ static void new_booking_terms(struct arena *a, const struct booking_input *in,
     nb->token = crypto_token(a, BOOKING_TOKEN_BYTES);
 }
 
-/* Inserts the booking and its customer under a fresh ref, tried again on a ref collision;
- * the new id in *id. BOOKING_SLOT_TAKEN (err says which booking is in the way) or
- * BOOKING_DB after rolling the transaction back. */
-static int insert_booking(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                          const struct booking_input *in, const struct room_info *room, int buffer,
-                          const struct booking_times *tm, const struct new_booking *nb, char **id,
-                          struct booking_error *err)
+/* One try of sql_insert under a fresh ref: BOOKING_OK with the stored row in *b, or
+ * BOOKING_DB with the SQLSTATE of the failure in *st (the transaction is then aborted). */
+static int insert_try(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                      const struct booking_input *in, const struct room_info *room, int buffer,
+                      const struct booking_times *tm, const struct new_booking *nb,
+                      struct booking_row *b, const char **st)
 {
     char price_s[24], deposit_s[24], buffer_s[16], hold_s[16];
     snprintf(price_s, sizeof(price_s), "%lld", (long long)nb->price);
@@ -823,7 +829,7 @@ static int insert_booking(struct arena *a, const struct tenant *tn, struct db_co
     const char *p[] = {in->customer_name,
                        in->customer_email,
                        in->customer_phone ? in->customer_phone : "",
-                       NULL, /* the ref, below */
+                       crypto_ref(a, BOOKING_REF_LEN),
                        room->id,
                        tm->starts_at,
                        tm->ends_at,
@@ -836,37 +842,62 @@ static int insert_booking(struct arena *a, const struct tenant *tn, struct db_co
                        in->notes ? in->notes : "",
                        crypto_sha256_hex(a, nb->token, strlen(nb->token)),
                        hold_s,
-                       in->created_by};
-    PGresult *r = NULL;
-    const char *st = NULL;
-    for (int attempt = 0; attempt < BOOKING_REF_TRIES && !r; attempt++) {
-        p[3] = crypto_ref(a, BOOKING_REF_LEN);
-        st = NULL;
-        if (db_run(t, sql_savepoint, 0, NULL) != 0)
-            break;
-        r = db_exec(t, sql_insert, 17, p, &st);
-        if (!r && !(st && strcmp(st, SQLSTATE_UNIQUE_VIOLATION) == 0))
-            break; /* only a ref collision is worth another try */
-        if (!r && db_run(t, sql_rollback_savepoint, 0, NULL) != 0)
-            break;
-    }
-    if (!r) {
-        db_rollback(t);
-        if (st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0) {
-            /* Lost a race the check could not see: the constraint decided. */
-            conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, buffer, NULL, err);
-            return BOOKING_SLOT_TAKEN;
-        }
+                       in->created_by,
+                       tn->timezone};
+    *st = NULL;
+    PGresult *r = db_exec(t, sql_insert, 18, p, st);
+    if (!r)
         return BOOKING_DB;
-    }
-    *id = db_get_dup(a, r, 0, "id");
+    row_from(a, r, b);
     PQclear(r);
     return BOOKING_OK;
 }
 
-/* The new booking's transaction: run-out holds on the room expire, the slot is checked, the
- * booking is inserted, then audited (with those expiries) and committed. BOOKING_OK with
- * the stored row in *b; otherwise nothing of it stays. */
+static bool sqlstate_is(const char *st, const char *code)
+{
+    return st && strcmp(st, code) == 0;
+}
+
+/* The careful way in, after the quick one met the constraint: run-out holds on the room
+ * expire (their ids into ex), the slot is checked (err names what is in the way), then the
+ * insert, each try under a savepoint so that a ref collision costs only the try. BOOKING_OK
+ * in the open transaction, or an error after rolling it back. */
+static int insert_checked(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                          const struct booking_input *in, const struct room_info *room,
+                          int buffer, const struct booking_times *tm,
+                          const struct new_booking *nb, struct expired_holds *ex,
+                          struct booking_row *b, struct booking_error *err)
+{
+    if (db_begin(t) != 0)
+        return BOOKING_DB;
+    int rc = check_free(a, tn, t, room, tm, buffer, NULL, ex, err);
+    const char *st = NULL;
+    for (int attempt = 0; rc == BOOKING_OK && attempt < BOOKING_REF_TRIES; attempt++) {
+        if (db_run(t, sql_savepoint, 0, NULL) != 0) {
+            rc = BOOKING_DB;
+            break;
+        }
+        if (insert_try(a, tn, t, in, room, buffer, tm, nb, b, &st) == BOOKING_OK)
+            return BOOKING_OK;
+        if (!sqlstate_is(st, SQLSTATE_UNIQUE_VIOLATION) ||
+            db_run(t, sql_rollback_savepoint, 0, NULL) != 0)
+            rc = BOOKING_DB; /* only a ref collision is worth another try */
+    }
+    db_rollback(t);
+    if (rc == BOOKING_DB && sqlstate_is(st, SQLSTATE_EXCLUSION_VIOLATION)) {
+        /* Lost a race the check could not see: the constraint decided. */
+        conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, buffer, NULL, err);
+        return BOOKING_SLOT_TAKEN;
+    }
+    return rc == BOOKING_OK ? BOOKING_DB : rc; /* out of refs, or the check's own answer */
+}
+
+/* The new booking's transaction. Most requests ask for a free slot on a room with no
+ * run-out hold in the way, so the insert goes first and the exclusion constraint decides:
+ * BEGIN, the insert answering the row, the audit entry, COMMIT. Only when the constraint
+ * says no does the careful way run (insert_checked), which expires run-out holds, names
+ * the booking in the way, and tries again. BOOKING_OK with the stored row in *b;
+ * otherwise nothing of it stays. */
 static int create_in_tx(struct arena *a, const struct tenant *tn, struct db_conn *t,
                         struct request *req, const struct booking_input *in,
                         const struct room_info *room, const struct booking_policy *pol,
@@ -874,18 +905,24 @@ static int create_in_tx(struct arena *a, const struct tenant *tn, struct db_conn
                         struct booking_row *b, struct booking_error *err)
 {
     struct expired_holds ex = {0};
-    char *id = NULL;
-    if (db_begin(t) != 0)
-        return BOOKING_DB;
-    int rc = check_free(a, tn, t, room, tm, pol->buffer_minutes, NULL, &ex, err);
-    if (rc == BOOKING_OK)
-        rc = insert_booking(a, tn, t, in, room, pol->buffer_minutes, tm, nb, &id, err);
-    if (rc == BOOKING_OK && row_load(a, tn, t, id, true, false, b) != BOOKING_OK)
-        rc = BOOKING_DB;
-    if (rc != BOOKING_OK) {
+    int rc = BOOKING_DB;
+    for (int attempt = 0; attempt < BOOKING_REF_TRIES; attempt++) {
+        const char *st = NULL;
+        if (db_begin(t) != 0)
+            return BOOKING_DB;
+        rc = insert_try(a, tn, t, in, room, pol->buffer_minutes, tm, nb, b, &st);
+        if (rc == BOOKING_OK)
+            break;
         db_rollback(t);
-        return rc;
+        if (sqlstate_is(st, SQLSTATE_EXCLUSION_VIOLATION)) {
+            rc = insert_checked(a, tn, t, in, room, pol->buffer_minutes, tm, nb, &ex, b, err);
+            break;
+        }
+        if (!sqlstate_is(st, SQLSTATE_UNIQUE_VIOLATION))
+            return BOOKING_DB; /* a ref collision gets a fresh ref; nothing else */
     }
+    if (rc != BOOKING_OK)
+        return rc;
     json_t *after = row_staff_json(b);
     rc = audit_commit(t, req, &ex, AUDIT_ACTION_CREATE, b->id, NULL, after);
     json_decref(after);
