@@ -3,8 +3,10 @@
  *   data-page="book"    GET /: choose a room, a start in a week of free slots
  *                       and a duration, give a name and e-mail, book, see the
  *                       confirmation with the link to manage the booking;
- *   data-page="manage"  GET /book/<ref>?token=…: the booking, and cancelling
- *                       it after a confirmation step, with the refund.
+ *   data-page="manage"  GET /book/<ref>?token=…: the booking, its deposit due /
+ *                       paid / refunded with a Pay button (Stripe Checkout),
+ *                       and cancelling it after a confirmation step, with the
+ *                       refund.
  * Times are shown in the studio's time zone (from /api/public/studio), never
  * the browser's: a customer abroad books the studio's 18:00. Money comes as
  * integer minor units and is shown with the currency's own decimals.
@@ -590,6 +592,56 @@
       show($('cancel-area'), active && future);
       show($('manage-status'), false);
       show($('manage-details'), true);
+      renderPayment();
+    }
+
+    // Deposit due / paid / refunded (booking.payment, from the payments module) and Pay.
+    function renderPayment() {
+      var p = booking.payment;
+      show($('payment-area'), !!p && (p.deposit > 0 || p.paid > 0));
+      if (!p) return;
+      setText('pay-due', money(p.due, p.currency));
+      setText('pay-paid', money(p.paid, p.currency));
+      var refunded = (p.refunded || 0) + (p.refund_pending || 0);
+      setText('pay-refunded', money(p.refunded, p.currency) + (p.refund_pending > 0
+        ? ' (' + money(p.refund_pending, p.currency) + ' on its way)' : ''));
+      show($('pay-refunded'), refunded > 0);
+      show($('pay-refunded-label'), refunded > 0);
+      show($('pay-start'), p.due > 0 && p.online);
+      setText('pay-unavailable', p.online_message || '');
+      show($('pay-unavailable'), p.due > 0 && !p.online);
+      var back = new URLSearchParams(window.location.search);
+      if (back.get('paid') === '1') {
+        setText('pay-result', p.due > 0 ? 'Thank you! Your payment is being confirmed…'
+          : 'Thank you! Your payment was received.');
+        show($('pay-result'), true);
+        if (p.due > 0 && paidPolls++ < 10) window.setTimeout(load, 1500);
+      }
+    }
+    var paidPolls = 0;
+
+    function pay() {
+      var b = $('pay-start');
+      b.disabled = true;
+      b.textContent = 'Opening the payment page…';
+      show($('manage-error'), false);
+      api('POST', bookingUrl + '/create-payment', undefined, headers).then(function (r) {
+        if (!r.ok || !r.data || !r.data.checkout_url) {
+          b.disabled = false;
+          b.textContent = 'Pay the deposit';
+          var e = $('manage-error');
+          e.textContent = errorMessage(r, 'The payment could not be started. Please try again.');
+          show(e, true);
+          return;
+        }
+        window.location.assign(r.data.checkout_url);
+      }).catch(function () {
+        b.disabled = false;
+        b.textContent = 'Pay the deposit';
+        var e = $('manage-error');
+        e.textContent = 'Could not reach the studio. Check your connection and try again.';
+        show(e, true);
+      });
     }
 
     // What cancelling now would bring back under the studio's rule, in words.
@@ -669,8 +721,9 @@
         var cur = refund.currency || (booking.price && booking.price.currency) || currency;
         out.textContent = 'Your booking is cancelled. ' + (amount > 0
           ? 'Refund: ' + money(amount, cur) + (refund.rule ? ' (' + refund.rule + ')' : '') +
-            '. It goes back the way you paid.'
+            '. It goes back the way you paid.' + (refund.message ? ' ' + refund.message : '')
           : 'No refund is due.');
+        show($('pay-start'), false);
         show(out, true);
         out.focus();
       }).catch(function () {
@@ -683,6 +736,7 @@
       });
     }
 
+    $('pay-start').addEventListener('click', pay);
     $('cancel-start').addEventListener('click', askCancel);
     $('cancel-no').addEventListener('click', keep);
     $('cancel-yes').addEventListener('click', doCancel);

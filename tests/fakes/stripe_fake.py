@@ -53,6 +53,7 @@ LOCK = threading.Lock()
 REQUESTS = []
 IDEMPOTENT = {}  # key -> (path, body, status, reply)
 SESSIONS = {}
+SESSION_ACCOUNT = {}  # session id -> the Stripe-Account it was made on (Connect)
 EVENTS = {}
 FAILURES = {}  # path -> {"status", "count", "delay"}
 PORT = 0
@@ -69,7 +70,7 @@ def stripe_error(param, message, etype="invalid_request_error"):
     return {"error": {"type": etype, "message": message, "param": param}}
 
 
-def create_session(form):
+def create_session(form, headers=None):
     mode = form.get("mode")
     if mode != "payment":
         return 400, stripe_error("mode", "Invalid mode: must be payment")
@@ -101,6 +102,8 @@ def create_session(form):
         "payment_intent": new_id("pi"), "status": "open", "payment_status": "unpaid",
     }
     SESSIONS[sid] = session
+    if headers is not None and headers.get("Stripe-Account"):
+        SESSION_ACCOUNT[sid] = headers.get("Stripe-Account")
     return 200, session
 
 
@@ -241,7 +244,8 @@ class Handler(BaseHTTPRequestHandler):
         match = None
         if fn:
             fn1 = fn
-            fn = lambda form, m, h: fn1(form)  # noqa: E731
+            fn = lambda form, m, h: (fn1(form, h) if fn1 is create_session  # noqa: E731
+                                     else fn1(form))
         else:
             for rx, f in POST_ROUTES:
                 match = rx.fullmatch(url.path)
@@ -289,7 +293,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(404, stripe_error("session", "No such checkout.session"))
             s["status"] = "complete"
             s["payment_status"] = "paid"
-            event = make_event("checkout.session.completed", dict(s))
+            event = make_event("checkout.session.completed", dict(s),
+                               SESSION_ACCOUNT.get(s["id"]))
         self.send_event(event, q)
 
     def custom_event(self, q, body):
