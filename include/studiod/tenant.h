@@ -21,6 +21,15 @@ struct tenant {
     char timezone[64];
     char currency[4];
     char trial_ends_at[40];
+    /* The plan's limits, cached with the rest so that enforcing them costs no query when
+     * a limit is unlimited (-1); src/modules/billing enforces them. */
+    char plan_id[33];
+    int max_rooms;              /* -1 = unlimited */
+    int max_staff;              /* -1 = unlimited */
+    int max_bookings_per_month; /* -1 = unlimited */
+    /* The trial is over and no paid subscription keeps the studio going: the back office
+     * is read-only (src/http/middleware.c) and public booking is paused. */
+    bool read_only;
 };
 
 enum tenant_lookup {

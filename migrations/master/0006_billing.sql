@@ -60,7 +60,11 @@ CREATE TABLE subscriptions (
     canceled_at timestamptz,
     -- a downgrade asked for at period end: applied when the period rolls over
     scheduled_plan_id text REFERENCES plans(id),
+    -- the newest invoice event seen (invoice.paid / invoice.payment_failed), ordered
+    -- by its own event time: invoices and the subscription are separate objects
     latest_invoice_status text,
+    latest_invoice_id text,
+    latest_invoice_at timestamptz NOT NULL DEFAULT to_timestamp(0),
     last_event_at timestamptz NOT NULL DEFAULT to_timestamp(0),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()

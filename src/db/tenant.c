@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -32,17 +33,29 @@ struct cache_entry {
 static struct cache_entry cache[TENANT_CACHE_SLOTS];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The plan's limits (NULL = unlimited, sent as -1) and read_only ride along: see
+ * migrations/master/0006_billing.sql and src/modules/billing. */
+#define TENANT_PLAN_COLUMNS                                                                        \
+    "       coalesce(o.plan_id, '') AS plan_id, coalesce(p.max_rooms, -1) AS max_rooms,"           \
+    "       coalesce(p.max_staff, -1) AS max_staff,"                                               \
+    "       coalesce(p.max_bookings_per_month, -1) AS max_bookings_per_month,"                     \
+    "       (o.status = 'trial' AND o.trial_ends_at IS NOT NULL AND o.trial_ends_at <= now())"     \
+    "         AS read_only"
+
 static const char sql_by_slug[] =
-    "SELECT id, slug, name, status, db_name, coalesce(db_server, '') AS db_server, timezone,"
-    "       currency, coalesce(to_char(trial_ends_at AT TIME ZONE 'UTC',"
-    "                                  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') AS trial_ends_at"
-    "  FROM organizations WHERE slug = $1";
+    "SELECT o.id, o.slug, o.name, o.status, o.db_name, coalesce(o.db_server, '') AS db_server,"
+    "       o.timezone, o.currency, coalesce(to_char(o.trial_ends_at AT TIME ZONE 'UTC',"
+    "                                  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') AS trial_ends_at,"
+    TENANT_PLAN_COLUMNS
+    "  FROM organizations o LEFT JOIN plans p ON p.id = o.plan_id WHERE o.slug = $1";
 
 static const char sql_by_domain[] =
     "SELECT o.id, o.slug, o.name, o.status, o.db_name, coalesce(o.db_server, '') AS db_server,"
     "       o.timezone, o.currency, coalesce(to_char(o.trial_ends_at AT TIME ZONE 'UTC',"
-    "                                  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') AS trial_ends_at"
+    "                                  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') AS trial_ends_at,"
+    TENANT_PLAN_COLUMNS
     "  FROM domains d JOIN organizations o ON o.id = d.organization_id"
+    "  LEFT JOIN plans p ON p.id = o.plan_id"
     " WHERE lower(d.hostname) = $1 AND d.verified_at IS NOT NULL";
 
 static unsigned hash_host(const char *s);
@@ -70,7 +83,15 @@ static void fill(struct tenant *t, PGresult *r)
     COPY(timezone);
     COPY(currency);
     COPY(trial_ends_at);
+    COPY(plan_id);
 #undef COPY
+#define INT(field) t->field = db_get(r, 0, #field) ? atoi(db_get(r, 0, #field)) : -1
+    INT(max_rooms);
+    INT(max_staff);
+    INT(max_bookings_per_month);
+#undef INT
+    const char *ro = db_get(r, 0, "read_only");
+    t->read_only = ro && strcmp(ro, "t") == 0;
 }
 
 /* 0 found, -1 not found, -2 database error. */

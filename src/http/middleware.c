@@ -10,6 +10,11 @@
  *   CSRF        unsafe methods on cookie-authenticated (AUTH_STAFF) routes
  *               need X-CSRF-Token or a csrf_token form field equal to the
  *               session's token (constant-time) → 403 csrf_failed;
+ *   read-only   a studio whose trial ended without a paid plan
+ *               (tenant->read_only) answers unsafe AUTH_STAFF requests with
+ *               402 subscription_required, except billing routes and routes
+ *               without a permission (sign-out); reads still work. Public
+ *               booking is paused by src/modules/billing (billing_allow_booking);
  *   admin       AUTH_ADMIN routes answer on the bare domain only (a studio
  *               host → 404) and need a platform admin session
  *               (hooks.load_admin; 401, or /admin/login for a page), with
@@ -22,7 +27,10 @@
 #include "studiod/crypto.h"
 #include "studiod/tenant.h"
 
+#define READ_ONLY_BILLING_URL "/app/billing"
+
 static bool is_unsafe(const char *method);
+static bool writable_when_read_only(const struct route *r);
 static bool resolve_tenant(struct request *req);
 static bool admin_allowed(struct request *req, const struct http_hooks *hooks);
 
@@ -30,6 +38,13 @@ static bool is_unsafe(const char *method)
 {
     return !(strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
              strcmp(method, "OPTIONS") == 0);
+}
+
+/* What a read-only studio may still change: billing (so the owner can subscribe) and the
+ * routes that declare no permission (signing out, one's own account). */
+static bool writable_when_read_only(const struct route *r)
+{
+    return !r->perm_resource || strcmp(r->perm_resource, "billing") == 0;
 }
 
 /* Fills req->tenant; false after replying. */
@@ -151,6 +166,13 @@ int middleware_run(struct request *req, const struct http_hooks *hooks)
                              arena_printf(req->arena, "You need the %s:%s permission",
                                           r->perm_resource, r->perm_action),
                              NULL);
+            return -1;
+        }
+        if (req->tenant->read_only && is_unsafe(req->method) && !writable_when_read_only(r)) {
+            http_reply_error(req, 402, "subscription_required",
+                             "The trial has ended: the back office is read-only until the studio "
+                             "subscribes to a plan (Billing, /app/billing). Nothing was deleted.",
+                             json_pack("{s:s}", "billing_url", READ_ONLY_BILLING_URL));
             return -1;
         }
     }

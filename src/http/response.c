@@ -135,8 +135,9 @@ void http_reply_redirect(struct request *req, int status, const char *location)
 void http_reply_page(struct request *req, int status, const char *name, json_t *ctx)
 {
     if (req->tenant && !json_object_get(ctx, "studio"))
-        json_object_set_new(ctx, "studio", json_pack("{s:s, s:s}", "name", req->tenant->name,
-                                                      "slug", req->tenant->slug));
+        json_object_set_new(ctx, "studio",
+                            json_pack("{s:s, s:s, s:b}", "name", req->tenant->name, "slug",
+                                      req->tenant->slug, "read_only", req->tenant->read_only));
     if (req->session && !json_object_get(ctx, "me"))
         json_object_set_new(ctx, "me",
                             json_pack("{s:s, s:s, s:s}", "name", req->session->user_name, "email",

@@ -41,6 +41,7 @@
 
 #include "booking_internal.h"
 #include "staff_internal.h"
+#include "studiod/billing.h"
 #include "studiod/booking.h"
 #include "studiod/config.h"
 #include "studiod/crypto.h"
@@ -505,7 +506,7 @@ static void bookings_create(struct request *req)
     json_decref(fields);
     struct db_conn *t = request_tenant_db(req);
     struct db_conn *m = t ? request_master_db(req) : NULL;
-    if (!m)
+    if (!m || !billing_allow_booking(req, t)) /* the plan's monthly bookings */
         return;
     struct booking_error err = {0};
     json_t *out = NULL;

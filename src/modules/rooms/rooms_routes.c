@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "rooms_internal.h"
+#include "studiod/billing.h"
 
 static void rooms_index(struct request *req);
 static void room_post(struct request *req);
@@ -123,7 +124,7 @@ static void room_post(struct request *req)
     if (!body)
         return;
     struct db_conn *t = request_tenant_db(req);
-    if (!t)
+    if (!t || !billing_allow_room(req, t)) /* the plan's room count */
         return;
     json_t *out = NULL, *fields = NULL;
     int rc = rooms_create(t, req, body, &out, &fields);

@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "studiod/billing.h"
 #include "studiod/staff.h"
 #include "studiod/tenant.h"
 
@@ -153,7 +154,7 @@ static void staff_post(struct request *req)
         return;
     struct db_conn *t = request_tenant_db(req);
     struct db_conn *m = t ? request_master_db(req) : NULL;
-    if (!m)
+    if (!m || !billing_allow_staff(req, t)) /* the plan's staff seats */
         return;
     struct staff_actor actor;
     struct staff_studio studio;
