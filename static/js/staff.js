@@ -469,6 +469,15 @@
       var refund = b.refund && typeof b.refund === 'object' ? b.refund.amount : b.refund_amount;
       setText('b-refund', refund !== null && refund !== undefined ? money(refund, price.currency) +
         (b.cancel_reason ? ' — ' + b.cancel_reason : '') : '—');
+      // Stripe's side (src/modules/payments): a dispute, refunds done, pending or refused.
+      var pay = b.payment || null, pbits = [];
+      if (pay && pay.flag === 'disputed') pbits.push('Disputed by the customer' + (pay.disputed_at ? ' on ' + dateTimeLabel(pay.disputed_at) : ''));
+      if (pay && pay.refunded > 0) pbits.push('Refunded ' + money(pay.refunded, pay.currency));
+      if (pay && pay.refund_pending > 0) pbits.push(money(pay.refund_pending, pay.currency) + ' refund pending at Stripe');
+      (b.refunds || []).forEach(function (r) {
+        if (r.status === 'failed') pbits.push('Refund of ' + money(r.amount, price.currency) + ' failed: ' + (r.failure_message || 'refused by Stripe'));
+      });
+      setText('b-payment', pbits.length ? pbits.join(' · ') : '—');
       setText('b-created', b.created_at ? dateTimeLabel(b.created_at) : '');
       if (b.status === 'pending' && b.hold_expires_at) {
         setText('b-when', whenLabel(b.starts_at, b.ends_at) + ' (held until ' + dateTimeLabel(b.hold_expires_at) + ')');
@@ -559,7 +568,8 @@
       action(submit, '/cancel', body, function (res) {
         var refund = res.refund || {};
         return 'Booking cancelled. ' + (Number(refund.amount) > 0
-          ? 'Refund: ' + money(refund.amount, refund.currency || currency) + '.' : 'No refund.');
+          ? 'Refund: ' + money(refund.amount, refund.currency || currency) + '.' +
+            (refund.message ? ' ' + refund.message : '') : 'No refund.');
       }, 'Cancel booking').then(function (r) {
         if (r) {
           closeCancel(false);

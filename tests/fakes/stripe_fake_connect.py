@@ -112,7 +112,8 @@ def _deliver_unlocked(event):
 
 def _page(title, body):
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>%s</title></head><body><main>%s</main></body></html>"
+            "<link rel=\"icon\" href=\"data:,\"><title>%s</title></head>"
+            "<body><main>%s</main></body></html>"
             % (html.escape(title), body))
 
 

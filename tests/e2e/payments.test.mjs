@@ -1,0 +1,186 @@
+// Browser end-to-end test of booking payments: the studio's owner connects
+// Stripe from Settings → Payments (through the stand-in's onboarding page,
+// which reports the account enabled by a signed account.updated webhook), a
+// customer books a room that needs a deposit, opens the manage link, clicks
+// Pay, pays on the stand-in's Checkout page (which delivers the signed
+// checkout.session.completed webhook and sends the browser back), and sees
+// the booking confirmed with the deposit paid.
+//
+// Starts its own Stripe stand-in (tests/fakes/stripe_fake.py, with
+// stripe_fake_connect.py: its pages deliver events to this studiod's
+// webhook, STRIPE_FAKE_WEBHOOK_URL / STRIPE_FAKE_WEBHOOK_SECRET) and its own
+// studiod pointed at it (STRIPE_API_BASE, STRIPE_SECRET_KEY,
+// STRIPE_WEBHOOK_SECRET), so scripts/test needs nothing more than for the
+// other specs. Needs STUDIOD_BIN, STUDIOD_DATABASE_URL (migrated),
+// STUDIOD_HOME and SMTP_URL; Debian's /usr/bin/python3 and /usr/bin/chromium.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  HERE, RESULTS, TEST_MS, browserLog, freePort, launchBrowser, loginJson, pageChecks, randomDigits,
+  requireEnv, signupStudio, spawnStudiod,
+} from './harness.mjs';
+
+const WEBHOOK_SECRET = `whsec_e2e_${randomDigits(8)}`;
+const FAKE_READY_MS = 10_000;
+
+// The stand-in on port, delivering its pages' events to webhookUrl.
+async function startFake(port, webhookUrl) {
+  const script = path.join(process.env.STUDIOD_HOME || path.join(HERE, '..', '..'),
+    'tests', 'fakes', 'stripe_fake.py');
+  const logFile = createWriteStream(path.join(RESULTS, 'stripe-fake-payments.log'));
+  const child = spawn('/usr/bin/python3', [script, String(port)], {
+    env: { ...process.env, STRIPE_FAKE_WEBHOOK_URL: webhookUrl, STRIPE_FAKE_WEBHOOK_SECRET: WEBHOOK_SECRET },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(logFile);
+  child.stderr.pipe(logFile);
+  const deadline = Date.now() + FAKE_READY_MS;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/_fake/requests`);
+      if (res.ok) return child;
+    } catch { /* not listening yet */ }
+    if (child.exitCode !== null) break;
+    await delay(50); // poll interval, bounded by the deadline above
+  }
+  child.kill('SIGTERM');
+  throw new Error(`the Stripe stand-in did not answer on port ${port}`);
+}
+
+describe('paying a booking deposit through Stripe, in a browser', { timeout: TEST_MS * 3 }, () => {
+  let studiod;
+  let fake;
+  let fakePort;
+  let browser;
+  const log = browserLog();
+  let checks;
+
+  const owner = {
+    studioName: `Studio Pay ${randomDigits(4)}`,
+    slug: `e2ep${randomDigits(8)}`,
+    name: 'Maya Lind',
+    password: `pw-${randomDigits(6)}-deposits`,
+    timezone: 'Europe/Paris',
+    currency: 'EUR',
+  };
+  owner.email = `owner+${owner.slug}@example.test`;
+  const room = { name: `Booth ${randomDigits(3)}`, hourly_rate: 4000 }; // EUR 40.00
+  const customer = { name: 'Jun Park', email: `jun+${owner.slug}@example.test` };
+  const host = () => `${owner.slug}.localhost`;
+  const studioOrigin = () => studiod.studioOrigin(owner.slug);
+  const request = (...args) => studiod.request(...args);
+  const newContext = () => log.newContext(browser);
+
+  before(async () => {
+    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
+    fakePort = await freePort();
+    process.env.STRIPE_API_BASE = `http://127.0.0.1:${fakePort}`;
+    process.env.STRIPE_SECRET_KEY = 'sk_test_e2e';
+    process.env.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET;
+    studiod = await spawnStudiod('studiod-payments.log');
+    checks = pageChecks(studiod, log, 1500);
+    await studiod.waitHealthy();
+    fake = await startFake(fakePort, `http://127.0.0.1:${studiod.port}/api/stripe/webhook`);
+    browser = await launchBrowser();
+
+    await signupStudio(studiod, owner);
+    const { cookie, csrf } = await loginJson(studiod, host(), owner.email, owner.password);
+    const put = await request('PUT', host(), '/api/settings/booking', {
+      cookie, csrf, body: { auto_confirm: true, deposit: { type: 'percent', value: 50 } },
+    });
+    assert.equal(put.status, 200, `PUT /api/settings/booking: ${put.text}`);
+    const made = await request('POST', host(), '/api/rooms', { cookie, csrf, body: room });
+    assert.equal(made.status, 201, `POST /api/rooms: ${made.text}`);
+  });
+
+  after(async () => {
+    if (browser) await browser.close().catch(() => {});
+    if (fake) fake.kill('SIGTERM');
+    if (studiod) await studiod.stop();
+  });
+
+  test('the owner connects Stripe from Settings → Payments', { timeout: TEST_MS }, async () => {
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${studioOrigin()}/login`);
+      await page.getByLabel('E-mail', { exact: true }).fill(owner.email);
+      await page.getByLabel('Password', { exact: true }).fill(owner.password);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app', 'the staff dashboard');
+      await page.getByRole('navigation', { name: 'Staff' }).getByRole('link', { name: 'Payments' }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app/payments', 'the payments page');
+      await checks.see(page, page.locator('#pay-summary', { hasText: 'Connect a Stripe account' }),
+        'the page saying Stripe is not connected');
+      assert.match(await page.locator('#pay-fee').innerText(), /1% of each deposit/);
+
+      await page.getByRole('button', { name: 'Connect Stripe' }).click();
+      await checks.waitForPage(page, (u) => u.pathname.startsWith('/connect/onboard/acct_'),
+        "Stripe's onboarding (the stand-in)");
+      await page.getByRole('button', { name: 'Complete onboarding' }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app/payments' &&
+        u.searchParams.get('onboarding') === 'return', 'the payments page again');
+      await checks.see(page, page.locator('#pay-summary', { hasText: 'Customers can pay deposits online.' }),
+        'the account ready to take payments');
+      assert.equal((await page.locator('#pay-charges').innerText()).trim(), 'Enabled');
+      assert.match(await page.locator('#pay-account').innerText(), /^acct_/);
+      await page.screenshot({ path: path.join(RESULTS, 'payments-settings.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a customer books, pays the deposit on Checkout and sees it confirmed', { timeout: TEST_MS }, async () => {
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${studioOrigin()}/`);
+      await page.getByRole('radio', { name: new RegExp(room.name) }).check();
+      const slot = page.locator('#slot-grid button.slot').first();
+      await slot.waitFor({ state: 'visible' });
+      await slot.click();
+      await page.getByLabel('Your name', { exact: true }).fill(customer.name);
+      await page.getByLabel('E-mail', { exact: true }).fill(customer.email);
+      await page.getByRole('button', { name: 'Book', exact: true }).click();
+      await checks.see(page, page.getByRole('heading', { name: /your booking is in/i }),
+        'the booking confirmation');
+      const ref = (await page.locator('#booking-ref').innerText()).trim();
+      assert.equal((await page.locator('#booking-status').innerText()).trim(), 'Pending');
+
+      await page.getByRole('link', { name: 'Manage your booking' }).click();
+      await checks.waitForPage(page, (u) => u.pathname === `/book/${ref}`, 'the manage page');
+      const pay = page.getByRole('button', { name: 'Pay the deposit' });
+      await checks.see(page, pay, 'the Pay button');
+      const due = await page.locator('#pay-due').innerText();
+      assert.match(due, /\d/, `the deposit due is shown: "${due}"`);
+      assert.match(await page.locator('#pay-paid').innerText(), /0[.,]00/);
+      await pay.click();
+
+      await checks.waitForPage(page, (u) => u.port === String(fakePort) && u.pathname.startsWith('/pay/cs_'),
+        'the Checkout page (the stand-in)');
+      const digits = (t) => t.replace(/\D/g, '');
+      const amount = await page.locator('#amount').innerText();
+      assert.equal(digits(amount), digits(due), `Checkout asks for the deposit: "${amount}" vs "${due}"`);
+      assert.match(amount, /EUR/);
+      await page.getByRole('button', { name: 'Pay', exact: true }).click();
+
+      await checks.waitForPage(page, (u) => u.pathname === `/book/${ref}` && u.searchParams.get('paid') === '1',
+        'the manage page after paying');
+      await checks.see(page, page.locator('#booking-status', { hasText: 'Confirmed' }),
+        'the booking confirmed');
+      await checks.see(page, page.locator('#pay-result', { hasText: 'Your payment was received' }),
+        'the payment acknowledged');
+      assert.equal(digits(await page.locator('#pay-paid').innerText()), digits(due));
+      assert.match(await page.locator('#pay-due').innerText(), /0[.,]00/);
+      assert.equal(await pay.isVisible(), false, 'no Pay button once paid');
+      await page.screenshot({ path: path.join(RESULTS, 'payments-paid.png'), fullPage: true });
+      assert.deepEqual(log.problems, [], 'no console or page errors');
+    } finally {
+      await context.close();
+    }
+  });
+});
