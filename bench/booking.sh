@@ -314,6 +314,9 @@ say "migrating; creating the studio \"$SLUG\""
   { tail -n 20 "$WORK/tenant.log" >&2; die "tenant create failed"; }
 TENANT_DB=$(psql_q studiod "SELECT db_name FROM organizations WHERE slug = '$SLUG'")
 [ -n "$TENANT_DB" ] || die "no database for studio $SLUG"
+# The unlimited plan: the trial plan caps bookings a month, rooms and staff, and an
+# unlimited plan costs the booking path no count query (src/modules/billing).
+psql_q studiod "UPDATE organizations SET plan_id = 'studio_plus' WHERE slug = '$SLUG'" >/dev/null
 
 say "setting up $TENANT_DB: policy, 20 rooms, 10,000 customers, 10,000 bookings"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$TENANT_DB" \
