@@ -103,7 +103,8 @@ static const char sql_slots[] =
     "  ORDER BY slots.starts_at";
 
 /* Every rule a booking's times must obey, one column each. $1 room, $2 zone, $3 starts,
- * $4 ends, $5 step, $6 notice (minutes), $7 horizon (days). The booking belongs to the
+ * $4 ends, $5 step, $6 notice (minutes), $7 horizon (days), $8 pricing piece and $9 the
+ * longest booking cut into pieces (minutes). The booking belongs to the
  * local day it starts on and must lie inside one opening range of that day. */
 static const char sql_check_times[] =
     "WITH hours AS (" BOOKING_SQL_HOURS("$1::uuid") "),"
@@ -126,7 +127,11 @@ static const char sql_check_times[] =
     "        l.s >= now() + make_interval(mins => $6::int) AS noticed,"
     "        l.s <= now() + make_interval(days => $7::int) AS in_horizon,"
     "        " BOOKING_SQL_RFC3339("l.s", "$2::text") " AS starts_at,"
-    "        " BOOKING_SQL_RFC3339("l.e", "$2::text") " AS ends_at"
+    "        " BOOKING_SQL_RFC3339("l.e", "$2::text") " AS ends_at,"
+    /* the pieces the price is made of, so that pricing needs no statement of its own */
+    "        CASE WHEN l.e > l.s AND l.e - l.s <= make_interval(mins => $9::int)"
+    "             THEN " BOOKING_SQL_SEGMENTS("l.s", "l.e", "$2::text", "$8::int") " END"
+    "          AS segments"
     "   FROM l";
 
 /* clang-format on */
@@ -201,16 +206,19 @@ bool booking_parse_time(const char *s, char *out)
     return true;
 }
 
-int booking_check_times(const struct tenant *tn, struct db_conn *t, const char *room_id,
-                        const struct booking_policy *pol, const char *starts, const char *ends,
-                        bool override, json_t *fields, struct booking_times *times)
+int booking_check_times(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                        const char *room_id, const struct booking_policy *pol,
+                        const char *starts, const char *ends, bool override, json_t *fields,
+                        struct booking_times *times)
 {
-    char step[16], notice[16], ahead[16];
+    char step[16], notice[16], ahead[16], piece[16], longest[16];
     snprintf(step, sizeof(step), "%d", pol->slot_step_minutes > 0 ? pol->slot_step_minutes : 1);
     snprintf(notice, sizeof(notice), "%d", pol->min_notice_minutes);
     snprintf(ahead, sizeof(ahead), "%d", pol->max_days_ahead);
-    const char *p[] = {room_id, tn->timezone, starts, ends, step, notice, ahead};
-    PGresult *r = db_exec(t, sql_check_times, 7, p, NULL);
+    snprintf(piece, sizeof(piece), "%d", PRICING_SEGMENT_MINUTES);
+    snprintf(longest, sizeof(longest), "%d", BOOKING_SEGMENTS_MAX_MINUTES);
+    const char *p[] = {room_id, tn->timezone, starts, ends, step, notice, ahead, piece, longest};
+    PGresult *r = db_exec(t, sql_check_times, 9, p, NULL);
     if (!r || PQntuples(r) != 1) {
         PQclear(r);
         return BOOKING_DB;
@@ -219,6 +227,7 @@ int booking_check_times(const struct tenant *tn, struct db_conn *t, const char *
     snprintf(times->starts_at, sizeof(times->starts_at), "%s", db_get(r, 0, "starts_at"));
     snprintf(times->ends_at, sizeof(times->ends_at), "%s", db_get(r, 0, "ends_at"));
     times->minutes = atol(db_get(r, 0, "minutes"));
+    times->segments = db_get_dup(a, r, 0, "segments");
     int before = (int)json_object_size(fields);
     if (!YES("ordered")) {
         json_object_set_new(fields, "ends_at", json_string("Must be after starts_at"));
@@ -327,22 +336,22 @@ int booking_availability(struct arena *a, const struct tenant *tn, struct db_con
     }
 
     struct room_info room;
-    memset(&room, 0, sizeof(room));
-    int lr = booking_is_uuid(room_id) ? rooms_room_load(t, room_id, &room) : -1;
+    struct booking_policy pol;
+    int lr = booking_is_uuid(room_id) ? rooms_room_with_policy_load(t, room_id, &room, &pol) : -1;
     if (lr == -2) {
         json_decref(fields);
         return BOOKING_DB;
     }
     if (lr != 0 || !room.active) {
-        if (lr == 0)
+        if (lr == 0) {
+            rooms_policy_release(&pol);
             rooms_room_release(&room);
+        }
         json_decref(fields);
         booking_set_error(err, "not_found", "No such room");
         return BOOKING_NOT_FOUND;
     }
-    struct booking_policy pol;
-    memset(&pol, 0, sizeof(pol));
-    int rc = rooms_policy_load(t, room_id, &pol) == 0 ? BOOKING_OK : BOOKING_DB;
+    int rc = BOOKING_OK;
     struct range range;
     memset(&range, 0, sizeof(range));
     if (rc == BOOKING_OK)

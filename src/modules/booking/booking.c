@@ -134,17 +134,11 @@ static const char sql_conflict[] =
     "   AND ($6::uuid IS NULL OR b.id <> $6::uuid)"
     " ORDER BY b.starts_at LIMIT 1";
 
-/* The booking cut into PRICING_SEGMENT_MINUTES pieces, each with its local ISO weekday and
- * minute of day in zone $3 (DST-correct: pieces are absolute time). */
+/* The booking ($1, $2) cut into $4-minute pieces in zone $3 (BOOKING_SQL_SEGMENTS), when
+ * booking_check_times did not work them out. */
 static const char sql_segments[] =
-    "SELECT extract(isodow FROM x.l)::int AS weekday,"
-    "       (extract(hour FROM x.l) * 60 + extract(minute FROM x.l))::int AS minute_of_day,"
-    "       ceil(least(extract(epoch FROM $2::timestamptz - g.s), $4::int * 60) / 60)::int"
-    "         AS minutes"
-    "  FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 microsecond',"
-    "                       make_interval(mins => $4::int)) AS g(s),"
-    "       LATERAL (SELECT g.s AT TIME ZONE $3::text AS l) AS x"
-    " ORDER BY g.s";
+    "SELECT " BOOKING_SQL_SEGMENTS("$1::timestamptz", "$2::timestamptz", "$3::text", "$4::int")
+    " AS segments";
 
 /* The customer (one per lower(email)) and the booking, in one statement that answers the
  * stored row (ROW_COLUMNS; $18 is the studio's zone): a failure of either (the constraint
@@ -615,18 +609,16 @@ static int load_room_and_policy(struct db_conn *t, const char *room_id, struct r
         json_object_set_new(fields, "room_id", json_string("Required"));
         return BOOKING_INVALID;
     }
-    int lr = booking_is_uuid(room_id) ? rooms_room_load(t, room_id, room) : -1;
+    int lr = booking_is_uuid(room_id) ? rooms_room_with_policy_load(t, room_id, room, pol) : -1;
     if (lr == -2)
         return BOOKING_DB;
     if (lr != 0 || !room->active) {
-        if (lr == 0)
+        if (lr == 0) {
+            rooms_policy_release(pol);
             rooms_room_release(room);
+        }
         json_object_set_new(fields, "room_id", json_string("No such room"));
         return BOOKING_INVALID;
-    }
-    if (rooms_policy_load(t, room_id, pol) != 0) {
-        rooms_room_release(room);
-        return BOOKING_DB;
     }
     return BOOKING_OK;
 }
@@ -730,24 +722,41 @@ static int check_free(struct arena *a, const struct tenant *tn, struct db_conn *
 static int price_of(struct arena *a, const struct tenant *tn, struct db_conn *t,
                     const struct room_info *room, const struct booking_times *tm, int64_t *price)
 {
-    struct price_rule rules[BOOKING_MAX_RULES];
-    int nrules = rooms_price_rules(t, room->id, rules, BOOKING_MAX_RULES);
-    if (nrules < 0)
-        return BOOKING_DB;
-    char seg[16];
-    snprintf(seg, sizeof(seg), "%d", PRICING_SEGMENT_MINUTES);
-    const char *p[] = {tm->starts_at, tm->ends_at, tn->timezone, seg};
-    PGresult *r = db_exec(t, sql_segments, 4, p, NULL);
-    if (!r)
-        return BOOKING_DB;
-    int n = PQntuples(r);
-    struct time_segment *segs = arena_alloc(a, sizeof(*segs) * (size_t)(n > 0 ? n : 1));
-    for (int i = 0; i < n; i++) {
-        segs[i].weekday = atoi(db_get(r, i, "weekday"));
-        segs[i].minute_of_day = atoi(db_get(r, i, "minute_of_day"));
-        segs[i].minutes = atoi(db_get(r, i, "minutes"));
+    struct price_rule own[ROOMS_MAX_PRICE_RULES];
+    const struct price_rule *rules = room->rules;
+    int nrules = room->nrules;
+    if (nrules < 0) { /* the room was loaded without them */
+        rules = own;
+        if ((nrules = rooms_price_rules(t, room->id, own, ROOMS_MAX_PRICE_RULES)) < 0)
+            return BOOKING_DB;
     }
-    PQclear(r);
+    const char *text = tm->segments;
+    if (!text) {
+        char seg[16];
+        snprintf(seg, sizeof(seg), "%d", PRICING_SEGMENT_MINUTES);
+        const char *p[] = {tm->starts_at, tm->ends_at, tn->timezone, seg};
+        PGresult *r = db_exec(t, sql_segments, 4, p, NULL);
+        if (!r)
+            return BOOKING_DB;
+        text = PQntuples(r) == 1 ? db_get_dup(a, r, 0, "segments") : NULL;
+        PQclear(r);
+    }
+    /* "weekday,minute_of_day,minutes;..." */
+    size_t cap = 1;
+    for (const char *c = text; c && *c; c++)
+        cap += *c == ';';
+    struct time_segment *segs = arena_alloc(a, sizeof(*segs) * cap);
+    int n = 0;
+    for (const char *c = text; c && *c && (size_t)n < cap;) {
+        int used = 0;
+        if (sscanf(c, "%d,%d,%d%n", &segs[n].weekday, &segs[n].minute_of_day, &segs[n].minutes,
+                   &used) != 3)
+            break;
+        n++;
+        c += used;
+        if (*c == ';')
+            c++;
+    }
     *price = pricing_price(room->hourly_rate, rules, nrules, segs, n);
     return BOOKING_OK;
 }
@@ -965,7 +974,7 @@ int booking_create_at(struct arena *a, const struct tenant *tn, struct db_conn *
     struct booking_times tm;
     memset(&tm, 0, sizeof(tm));
     if (have_room && times_ok)
-        rc = booking_check_times(tn, t, room.id, &pol, starts, ends, override, fields, &tm);
+        rc = booking_check_times(a, tn, t, room.id, &pol, starts, ends, override, fields, &tm);
     if (rc == BOOKING_DB)
         goto done;
     if (json_object_size(fields)) {
@@ -1236,7 +1245,7 @@ int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, st
     struct booking_times tm;
     memset(&tm, 0, sizeof(tm));
     if (have_room && times_ok)
-        rc = booking_check_times(tn, t, room.id, &pol, starts, ends, false, fields, &tm);
+        rc = booking_check_times(a, tn, t, room.id, &pol, starts, ends, false, fields, &tm);
     if (rc != BOOKING_DB && json_object_size(fields)) {
         rc = invalid(err, fields);
         fields = NULL;

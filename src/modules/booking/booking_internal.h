@@ -34,7 +34,6 @@ struct tenant;
 #define BOOKING_PHONE_MAX 40
 #define BOOKING_NOTES_MAX 2000 /* characters */
 #define BOOKING_REASON_MAX 500 /* cancel reason, characters */
-#define BOOKING_MAX_RULES 64   /* price rules read per room */
 #define BOOKING_SEARCH_MAX 20  /* bookings listed in one search mail */
 #define BOOKING_TIME_LEN 48    /* room for a normalised RFC 3339 time */
 
@@ -57,12 +56,29 @@ struct tenant;
     "  WHERE room_id IS NULL"                                                                      \
     "    AND NOT EXISTS (SELECT 1 FROM opening_hours WHERE room_id = " room ")"
 
+/* SQL: the booking [s, e) cut into pieces of step minutes (expressions), each
+ * "weekday,minute_of_day,minutes" in zone tz (local ISO weekday and minute; DST-correct:
+ * the pieces are absolute time), joined by ';' in time order; NULL for an empty range. */
+#define BOOKING_SQL_SEGMENTS(s, e, tz, step)                                                       \
+    "(SELECT string_agg(concat_ws(',', extract(isodow FROM x.l)::int,"                             \
+    "        (extract(hour FROM x.l) * 60 + extract(minute FROM x.l))::int,"                       \
+    "        ceil(least(extract(epoch FROM (" e ") - g.s), (" step ") * 60) / 60)::int), ';'"      \
+    "        ORDER BY g.s)"                                                                        \
+    "   FROM generate_series(" s ", (" e ") - interval '1 microsecond',"                           \
+    "                        make_interval(mins => " step ")) AS g(s),"                            \
+    "        LATERAL (SELECT g.s AT TIME ZONE " tz " AS l) AS x)"
+
 /* clang-format on */
 /* A booking time checked against the room's rules (booking_check_times). */
 struct booking_times {
     char starts_at[BOOKING_TIME_LEN], ends_at[BOOKING_TIME_LEN]; /* in the studio's offset */
     long minutes;                                                /* ends - starts */
+    /* BOOKING_SQL_SEGMENTS of the booking in PRICING_SEGMENT_MINUTES pieces, for the price
+     * (in the arena; NULL when not worked out: a long or unordered booking). */
+    const char *segments;
 };
+/* Longest booking whose pieces booking_check_times works out (longer ones: price_of asks). */
+#define BOOKING_SEGMENTS_MAX_MINUTES (5 * 24 * 60)
 
 /* One booking as the mails and replies need it; strings live in an arena (NULL = SQL
  * NULL). Local texts are in the studio's zone. */
@@ -117,7 +133,8 @@ bool booking_parse_date(const char *s);
  * duration, opening hours, closures, notice, horizon; unless override, only the order.
  * Field errors are added to fields; times gets the canonical texts. 0, BOOKING_INVALID or
  * BOOKING_DB. */
-int booking_check_times(const struct tenant *tn, struct db_conn *t, const char *room_id,
+int booking_check_times(struct arena *a, const struct tenant *tn, struct db_conn *t,
+                        const char *room_id,
                         const struct booking_policy *pol, const char *starts, const char *ends,
                         bool override, json_t *fields, struct booking_times *times);
 

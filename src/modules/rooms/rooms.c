@@ -296,11 +296,31 @@ static const char sql_rules_insert[] =
     "        (e->>'starts')::time, (e->>'ends')::time, (e->>'hourly_rate')::bigint"
     "   FROM jsonb_array_elements($2::jsonb) e";
 /* Weekdays as a bitmask (bit 1 = Monday), times as minutes of the day (24:00 is 1440). */
+/* A price rule as pricing.h takes it, of price_rules aliased pr. */
+#define PRICE_RULE_MASK "(SELECT coalesce(bit_or(1 << d::int), 0) FROM unnest(pr.weekdays) d)"
+#define PRICE_RULE_START "(extract(epoch FROM pr.starts) / 60)::int"
+#define PRICE_RULE_END "(extract(epoch FROM pr.ends) / 60)::int"
+#define PRICE_RULE_ORDER "pr.starts, pr.ends, pr.id"
 static const char sql_rules_for_pricing[] =
-    "SELECT (SELECT coalesce(bit_or(1 << d::int), 0) FROM unnest(weekdays) d) AS mask,"
-    "       (extract(epoch FROM starts) / 60)::int AS start_minute,"
-    "       (extract(epoch FROM ends) / 60)::int AS end_minute, hourly_rate"
-    "  FROM price_rules WHERE room_id = $1 ORDER BY starts, ends, id";
+    "SELECT " PRICE_RULE_MASK " AS mask, " PRICE_RULE_START " AS start_minute,"
+    "       " PRICE_RULE_END " AS end_minute, pr.hourly_rate"
+    "  FROM price_rules pr WHERE pr.room_id = $1 ORDER BY " PRICE_RULE_ORDER;
+
+/* A room (sql_room_load's columns), its policy (sql_policy's) and its price rules (as
+ * "mask,start,end,rate;..."), in one statement. */
+static const char sql_room_with_policy[] =
+    "SELECT r.id, r.name, r.hourly_rate, r.active AND r.archived_at IS NULL AS bookable,"
+    "       " ROOM_PUBLIC_JSON " AS public,"
+    "       coalesce(r.slot_step_minutes, s.slot_step_minutes) AS slot_step_minutes,"
+    "       coalesce(r.min_duration_minutes, s.min_duration_minutes) AS min_duration_minutes,"
+    "       coalesce(r.max_duration_minutes, s.max_duration_minutes) AS max_duration_minutes,"
+    "       s.min_notice_minutes, s.max_days_ahead, s.buffer_minutes, s.deposit_type,"
+    "       s.deposit_value, s.auto_confirm, s.hold_minutes, s.refund_rule, r.id AS room_id,"
+    "       (SELECT string_agg(concat_ws(',', " PRICE_RULE_MASK ", " PRICE_RULE_START ","
+    "                                     " PRICE_RULE_END ", pr.hourly_rate), ';'"
+    "                          ORDER BY " PRICE_RULE_ORDER ")"
+    "          FROM price_rules pr WHERE pr.room_id = r.id) AS price_rules"
+    "  FROM rooms r CROSS JOIN studio_settings s WHERE r.id = $1::uuid";
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
@@ -1502,20 +1522,10 @@ out:
 
 /* ---- the contract with the booking module (rooms.h) ------------------------------------ */
 
-int rooms_policy_load(struct db_conn *t, const char *room_id, struct booking_policy *out)
+/* A booking_policy from row 0 of r (sql_policy's columns). 0, or -2 when refund_rule does
+ * not parse. */
+static int policy_from(PGresult *r, struct booking_policy *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (room_id && !rooms_id_valid(room_id))
-        return -1;
-    const char *p[] = {room_id};
-    PGresult *r = db_exec(t, sql_policy, 1, p, NULL);
-    if (!r)
-        return -2;
-    if (PQntuples(r) != 1 || (room_id && !db_get(r, 0, "room_id"))) {
-        int rc = PQntuples(r) == 1 ? -1 : -2; /* the settings row always exists */
-        PQclear(r);
-        return rc;
-    }
     out->slot_step_minutes = atoi(db_get(r, 0, "slot_step_minutes"));
     out->min_duration_minutes = atoi(db_get(r, 0, "min_duration_minutes"));
     out->max_duration_minutes = atoi(db_get(r, 0, "max_duration_minutes"));
@@ -1530,12 +1540,86 @@ int rooms_policy_load(struct db_conn *t, const char *room_id, struct booking_pol
     out->auto_confirm = strcmp(db_get(r, 0, "auto_confirm"), "t") == 0;
     out->hold_minutes = atoi(db_get(r, 0, "hold_minutes"));
     out->refund_rule = json_loads(db_get(r, 0, "refund_rule"), 0, NULL);
-    PQclear(r);
     if (!out->refund_rule) {
         log_msg(LOG_ERROR, "rooms: unreadable refund_rule in studio_settings");
         return -2;
     }
     return 0;
+}
+
+/* Price rules from "mask,start,end,rate;..." (NULL: none), at most max: the count. */
+static int rules_from_text(const char *text, struct price_rule *out, int max)
+{
+    int n = 0;
+    for (const char *p = text; p && *p && n < max;) {
+        unsigned mask;
+        int start, end, used = 0;
+        long long rate;
+        if (sscanf(p, "%u,%d,%d,%lld%n", &mask, &start, &end, &rate, &used) != 4)
+            break;
+        out[n++] = (struct price_rule){mask, start, end, (int64_t)rate};
+        p += used;
+        if (*p == ';')
+            p++;
+    }
+    return n;
+}
+
+/* A room_info from row 0 of r (sql_room_load's columns). 0, or -2 when its JSON does not
+ * parse. */
+static int room_from(PGresult *r, struct room_info *out)
+{
+    out->nrules = -1;
+    snprintf(out->id, sizeof(out->id), "%s", db_get(r, 0, "id"));
+    snprintf(out->name, sizeof(out->name), "%s", db_get(r, 0, "name"));
+    out->hourly_rate = strtoll(db_get(r, 0, "hourly_rate"), NULL, 10);
+    out->active = strcmp(db_get(r, 0, "bookable"), "t") == 0;
+    out->json = json_loads(db_get(r, 0, "public"), 0, NULL);
+    return out->json ? 0 : -2;
+}
+
+int rooms_policy_load(struct db_conn *t, const char *room_id, struct booking_policy *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (room_id && !rooms_id_valid(room_id))
+        return -1;
+    const char *p[] = {room_id};
+    PGresult *r = db_exec(t, sql_policy, 1, p, NULL);
+    if (!r)
+        return -2;
+    if (PQntuples(r) != 1 || (room_id && !db_get(r, 0, "room_id"))) {
+        int rc = PQntuples(r) == 1 ? -1 : -2; /* the settings row always exists */
+        PQclear(r);
+        return rc;
+    }
+    int rc = policy_from(r, out);
+    PQclear(r);
+    return rc;
+}
+
+int rooms_room_with_policy_load(struct db_conn *t, const char *room_id, struct room_info *room,
+                                struct booking_policy *pol)
+{
+    memset(room, 0, sizeof(*room));
+    memset(pol, 0, sizeof(*pol));
+    if (!rooms_id_valid(room_id))
+        return -1;
+    const char *p[] = {room_id};
+    PGresult *r = db_exec(t, sql_room_with_policy, 1, p, NULL);
+    if (!r)
+        return -2;
+    int rc = PQntuples(r) == 1 ? 0 : -1;
+    if (rc == 0 && (room_from(r, room) != 0 || policy_from(r, pol) != 0))
+        rc = -2;
+    if (rc == 0)
+        room->nrules = rules_from_text(db_get(r, 0, "price_rules"), room->rules,
+                                       ROOMS_MAX_PRICE_RULES);
+    PQclear(r);
+    if (rc != 0) {
+        rooms_room_release(room);
+        rooms_policy_release(pol);
+    }
+    return rc;
 }
 
 void rooms_policy_release(struct booking_policy *p)
@@ -1559,13 +1643,9 @@ int rooms_room_load(struct db_conn *t, const char *room_id, struct room_info *ou
         PQclear(r);
         return -1;
     }
-    snprintf(out->id, sizeof(out->id), "%s", db_get(r, 0, "id"));
-    snprintf(out->name, sizeof(out->name), "%s", db_get(r, 0, "name"));
-    out->hourly_rate = strtoll(db_get(r, 0, "hourly_rate"), NULL, 10);
-    out->active = strcmp(db_get(r, 0, "bookable"), "t") == 0;
-    out->json = json_loads(db_get(r, 0, "public"), 0, NULL);
+    int rc = room_from(r, out);
     PQclear(r);
-    return out->json ? 0 : -2;
+    return rc;
 }
 
 void rooms_room_release(struct room_info *r)
