@@ -7,9 +7,17 @@
  * constraint bookings_no_overlap (migrations/tenant/0002) is the guarantee,
  * for every writer, whatever the interleaving: an INSERT or UPDATE that
  * would overlap fails with SQLSTATE 23P01 and becomes 409 slot_taken. The
- * SELECT made first only finds the conflicting booking's times for a good
+ * SELECT that finds the conflicting booking's times is only for a good
  * message; it decides nothing. A hold is [starts_at, ends_at + buffer) with
  * the room's buffer at the time of writing.
+ *
+ * A new booking costs few round trips (it is the busiest write): the room,
+ * its policy and price rules in one read; the time rules with the pricing
+ * pieces in a second; then BEGIN, the insert (customer upsert and booking in
+ * one statement that answers the stored row), the audit entry, COMMIT; then
+ * its mail (one statement in the master). The insert goes first and the
+ * constraint decides; only when it refuses does the careful way run
+ * (expire run-out holds, find the conflict for the message, insert again).
  *
  * Decisions (DESIGN.md leaves them to the module):
  *   - Status. A deposit due → 'pending' with hold_expires_at = now() +
@@ -17,9 +25,10 @@
  *     'confirmed' when the studio auto-confirms, else 'pending' without
  *     expiry until staff confirm. Bookings made by staff are confirmed
  *     unless a deposit is due (skip_deposit waives it).
- *   - Holds that ran out are also expired lazily, for the room, right before
- *     a booking or move on it checks for conflicts: a late or lost job never
- *     keeps a slot blocked (availability already treats them as free).
+ *   - Holds that ran out are also expired lazily, for the room, when a new
+ *     booking meets one (the constraint refused it) and before a move checks
+ *     for conflicts: a late or lost job never keeps a slot blocked
+ *     (availability already treats them as free).
  *   - Refs: crypto_ref, 11 symbols of 31 (54.5 bits), retried on the
  *     unlikely unique violation. Refs are upper-case; lookups upper-case
  *     what the customer typed (booking_public_routes.c).
@@ -42,8 +51,8 @@
  *     refund (at most what was paid).
  *   - A move recomputes the price (unless keep_price) but not the deposit.
  *   - Mails and jobs live in the master database, bookings in the studio's:
- *     they are queued in one master transaction after the booking's change
- *     committed, so no mail ever announces a change that rolled back. If the
+ *     they are queued in one master statement or transaction after the
+ *     booking's change committed, so no mail ever announces a change that rolled back. If the
  *     master is down then, the booking stands without its mail (logged).
  *   - Audit. Every change is one transaction that ends with its audit entry
  *     (audit.h, resource "bookings", the staff representation before and
@@ -53,9 +62,9 @@
  *     or a hold found run out on the way, see above, whose entries go with
  *     the change that noticed it), and update for the manage tokens the
  *     search mail replaces (after {"manage_token": "rotated"}, which the log
- *     stores redacted). A create locks the room's run-out holds, then
- *     inserts; a move locks its booking, then the run-out holds; the audit
- *     chain is always the last lock taken.
+ *     stores redacted). A create inserts (and, the careful way, locks the
+ *     room's run-out holds first); a move locks its booking, then the
+ *     run-out holds; the audit chain is always the last lock taken.
  */
 #include <ctype.h>
 #include <stdio.h>
