@@ -4,8 +4,11 @@
  *
  * A cache subscribes with a one-letter kind ('s' staff sessions, 'a'
  * availability answers) and a drop function. cache_bus_publish(kinds, studio)
- * calls the drop functions in this process at once and NOTIFYs every other
- * process (payload "<kinds>:<studio id>" or "<kinds>:*"). One thread per process
+ * calls the drop functions in this process at once and hands the NOTIFY
+ * (payload "<kinds>:<studio id>" or "<kinds>:*") to a sender thread, which
+ * sends what piled up in one statement: the request does not wait, and other
+ * processes hear within milliseconds (a process that dies in between leaves
+ * the others to their caches' lifetimes). One thread per process
  * LISTENs; while its connection is down cache_bus_listening() is false and
  * caches must not serve, and every cache is dropped when the connection goes
  * and again when it comes back (so nothing published meanwhile is missed).

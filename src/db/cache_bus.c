@@ -18,6 +18,8 @@
 #define POLL_MS 500
 #define RECONNECT_MS 1000
 #define APPLICATION_NAME "studiod-cache-bus"
+#define PAYLOAD_MAX 64
+#define PENDING_MAX 128 /* distinct payloads waiting; past that, one "drop everything" */
 
 static struct {
     struct {
@@ -29,9 +31,18 @@ static struct {
     atomic_bool stop;
     pthread_t thread;
     bool running;
-} B;
+    /* What waits for the sender thread: distinct payloads, or everything (overflow). */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char pending[PENDING_MAX][PAYLOAD_MAX];
+    int npending;
+    bool overflow;
+    pthread_t sender;
+} B = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static const char sql_notify[] = "SELECT pg_notify('" CACHE_BUS_CHANNEL "', $1)";
+/* One round trip for a batch: $1 is a text[] of payloads. */
+static const char sql_notify[] =
+    "SELECT count(pg_notify('" CACHE_BUS_CHANNEL "', p)) FROM unnest($1::text[]) p";
 
 void cache_bus_subscribe(char kind, cache_bus_drop_fn drop)
 {
@@ -55,19 +66,91 @@ static void drop_local(char kind, const char *tenant_id)
             B.subs[i].drop(tenant_id);
 }
 
+/* Here at once; elsewhere through the sender thread, which NOTIFYs what piled up in one
+ * statement (a request does not wait for it; other processes hear within milliseconds). */
 void cache_bus_publish(const char *kinds, const char *tenant_id)
 {
     if (!B.running || !kinds || !*kinds)
         return; /* nothing caches in this process (CLI, tests without a server) */
     for (const char *k = kinds; *k; k++)
         drop_local(*k, tenant_id);
-    char payload[64];
+    char payload[PAYLOAD_MAX];
     snprintf(payload, sizeof(payload), "%.8s:%s", kinds, tenant_id ? tenant_id : "*");
-    const char *p[] = {payload};
-    struct db_conn *m = db_acquire_master();
-    if (!m || db_run(m, sql_notify, 1, p) != 0)
-        log_msg(LOG_WARN, "cache bus: could not tell other processes to drop %s", payload);
-    db_release(m);
+    pthread_mutex_lock(&B.mu);
+    bool known = false;
+    for (int i = 0; i < B.npending && !known; i++)
+        known = strcmp(B.pending[i], payload) == 0;
+    if (!known && B.npending < PENDING_MAX)
+        memcpy(B.pending[B.npending++], payload, sizeof(payload));
+    else if (!known)
+        B.overflow = true;
+    pthread_cond_signal(&B.cv);
+    pthread_mutex_unlock(&B.mu);
+}
+
+/* The batch as a PostgreSQL text[] literal ({"a","b"}; payloads hold no quote or
+ * backslash: kind letters, ':', a uuid or '*'), into out. */
+static void batch_literal(char (*items)[PAYLOAD_MAX], int n, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[len++] = '{';
+    for (int i = 0; i < n && len + PAYLOAD_MAX + 4 < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", i ? "," : "", items[i]);
+    snprintf(out + len, cap - len, "}");
+}
+
+static void *send_main(void *arg)
+{
+    (void)arg;
+    PGconn *pg = NULL;
+    static char items[PENDING_MAX][PAYLOAD_MAX];
+    static char literal[PENDING_MAX * (PAYLOAD_MAX + 3) + 8];
+    for (;;) {
+        pthread_mutex_lock(&B.mu);
+        while (B.npending == 0 && !B.overflow && !atomic_load(&B.stop))
+            pthread_cond_wait(&B.cv, &B.mu);
+        if (B.npending == 0 && !B.overflow && atomic_load(&B.stop)) {
+            pthread_mutex_unlock(&B.mu);
+            break;
+        }
+        int n = 0;
+        if (B.overflow) { /* too many to name: every kind of every studio */
+            int k = 0;
+            for (int i = 0; i < B.nsubs && k < 8; i++)
+                items[0][k++] = B.subs[i].kind;
+            snprintf(items[0] + k, PAYLOAD_MAX - (size_t)k, ":*");
+            n = 1;
+        } else {
+            memcpy(items, B.pending, sizeof(items[0]) * (size_t)B.npending);
+            n = B.npending;
+        }
+        B.npending = 0;
+        B.overflow = false;
+        pthread_mutex_unlock(&B.mu);
+
+        batch_literal(items, n, literal, sizeof(literal));
+        const char *p[] = {literal};
+        PGresult *r = NULL;
+        for (int attempt = 0; attempt < 2 && !r; attempt++) {
+            if (!pg || PQstatus(pg) != CONNECTION_OK) {
+                PQfinish(pg);
+                pg = db_connect_direct(NULL, NULL);
+            }
+            r = pg ? PQexecParams(pg, sql_notify, 1, NULL, p, NULL, NULL, 0) : NULL;
+            if (r && PQresultStatus(r) != PGRES_TUPLES_OK) {
+                PQclear(r);
+                r = NULL;
+                PQfinish(pg);
+                pg = NULL;
+            }
+        }
+        if (!r)
+            log_msg(LOG_WARN, "cache bus: could not tell other processes to drop %s%s", items[0],
+                    n > 1 ? " and more" : "");
+        PQclear(r);
+    }
+    PQfinish(pg);
+    return NULL;
 }
 
 /* "<kinds>:<studio id or *>" from another process (or this one). */
@@ -148,6 +231,11 @@ int cache_bus_start(void)
     atomic_store(&B.stop, false);
     if (pthread_create(&B.thread, NULL, listen_main, NULL) != 0)
         return -1;
+    if (pthread_create(&B.sender, NULL, send_main, NULL) != 0) {
+        atomic_store(&B.stop, true);
+        pthread_join(B.thread, NULL);
+        return -1;
+    }
     B.running = true;
     return 0;
 }
@@ -157,6 +245,10 @@ void cache_bus_stop(void)
     if (!B.running)
         return;
     atomic_store(&B.stop, true);
+    pthread_mutex_lock(&B.mu);
+    pthread_cond_signal(&B.cv);
+    pthread_mutex_unlock(&B.mu);
+    pthread_join(B.sender, NULL); /* sends what is still pending first */
     pthread_join(B.thread, NULL);
     B.running = false;
     atomic_store(&B.listening, false);
