@@ -18,6 +18,8 @@ invoice.subscription a string).
   DELETE /v1/subscriptions/:id            cancels at once (status canceled)
   POST   /v1/billing_portal/sessions      customer, return_url → a portal session with url
   GET    /p/session/:id                   the "portal" page the url opens
+  GET    /pay/:session?action=pay         (stripe_fake_connect.py's Checkout page) for a
+                                          subscription session first makes the subscription
 
 Test controls (no API key needed):
   POST /_fake/complete?session=cs_...     (the base's) for a subscription session first
@@ -227,6 +229,28 @@ def portal_page(query, match, headers):
                 "<p>%s</p>" % s["customer"]
 
 
+def pay_page_first(query, match, headers):
+    """Before the hosted Checkout page (stripe_fake_connect.py) completes a subscription
+    session, the subscription is made, as Stripe does when the first invoice is paid; the
+    page itself is the next route that matches."""
+    s = fake.SESSIONS.get(match.group(1))
+    if s and s.get("mode") == "subscription" and query.get("action") == "pay" \
+            and not s.get("subscription"):
+        s["subscription"] = new_subscription(s)["id"]
+        for k in [k for k in s if k.startswith("_")]:
+            del s[k]
+    path = "/pay/" + match.group(1)
+    mine = False
+    for rx, fn in fake.GET_ROUTES:
+        if fn is pay_page_first:
+            mine = True
+            continue
+        m = rx.fullmatch(path) if mine else None
+        if m:
+            return fn(query, m, headers)
+    return 404, "<p>No Checkout page</p>"
+
+
 def invoice_of(sub, paid):
     price = sub["items"]["data"][0]["price"]
     amount = price["unit_amount"]
@@ -248,6 +272,7 @@ def register(module):
     fake.route("POST", r"/v1/subscriptions/([A-Za-z0-9_]+)")(update_subscription)
     fake.route("POST", r"/v1/billing_portal/sessions")(portal_session)
     fake.route("GET", r"/p/session/([A-Za-z0-9_]+)")(portal_page)
+    fake.route("GET", r"/pay/(cs_[A-Za-z0-9_]+)")(pay_page_first)
 
     before = fake.create_session
 

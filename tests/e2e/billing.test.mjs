@@ -1,0 +1,130 @@
+// Browser end-to-end test of the studio's own subscription: the owner opens
+// Billing from the staff navigation, sees the trial, the usage bars and the
+// plan cards, subscribes to Starter through the stand-in's Checkout page
+// (which makes the subscription and delivers the signed
+// checkout.session.completed to the billing webhook), comes back to an
+// active Starter plan, upgrades to Pro from its card, and sees Pro.
+//
+// Starts its own Stripe stand-in (tests/fakes/stripe_fake.py with its area
+// modules; the Checkout page delivers to STRIPE_FAKE_WEBHOOK_URL, here
+// /api/billing/webhooks/stripe) and its own studiod pointed at it. Needs
+// STUDIOD_BIN, STUDIOD_DATABASE_URL (migrated), STUDIOD_HOME and SMTP_URL;
+// Debian's /usr/bin/python3 and /usr/bin/chromium.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  HERE, RESULTS, TEST_MS, browserLog, freePort, launchBrowser, pageChecks, randomDigits,
+  requireEnv, signupStudio, spawnStudiod,
+} from './harness.mjs';
+
+const WEBHOOK_SECRET = `whsec_e2e_billing_${randomDigits(8)}`;
+const FAKE_READY_MS = 10_000;
+
+async function startFake(port, webhookUrl) {
+  const script = path.join(process.env.STUDIOD_HOME || path.join(HERE, '..', '..'),
+    'tests', 'fakes', 'stripe_fake.py');
+  const logFile = createWriteStream(path.join(RESULTS, 'stripe-fake-billing.log'));
+  const child = spawn('/usr/bin/python3', [script, String(port)], {
+    env: { ...process.env, STRIPE_FAKE_WEBHOOK_URL: webhookUrl, STRIPE_FAKE_WEBHOOK_SECRET: WEBHOOK_SECRET },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(logFile);
+  child.stderr.pipe(logFile);
+  const deadline = Date.now() + FAKE_READY_MS;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/_fake/requests`);
+      if (res.ok) return child;
+    } catch { /* not listening yet */ }
+    if (child.exitCode !== null) break;
+    await delay(50); // poll interval, bounded by the deadline above
+  }
+  child.kill('SIGTERM');
+  throw new Error(`the Stripe stand-in did not answer on port ${port}`);
+}
+
+describe('subscribing to a plan, in a browser', { timeout: TEST_MS * 2 }, () => {
+  let studiod;
+  let fake;
+  let browser;
+  const log = browserLog();
+  let checks;
+
+  const owner = {
+    studioName: `Studio Billing ${randomDigits(4)}`,
+    slug: `e2eb${randomDigits(8)}`,
+    name: 'Noor Haddad',
+    password: `pw-${randomDigits(6)}-billing`,
+    timezone: 'Europe/Paris',
+    currency: 'EUR',
+  };
+  owner.email = `owner+${owner.slug}@example.test`;
+  const studioOrigin = () => studiod.studioOrigin(owner.slug);
+
+  before(async () => {
+    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
+    const fakePort = await freePort();
+    process.env.STRIPE_API_BASE = `http://127.0.0.1:${fakePort}`;
+    process.env.STRIPE_SECRET_KEY = 'sk_test_e2e_billing';
+    process.env.STRIPE_BILLING_WEBHOOK_SECRET = WEBHOOK_SECRET;
+    studiod = await spawnStudiod('studiod-billing.log');
+    checks = pageChecks(studiod, log, 1500);
+    await studiod.waitHealthy();
+    fake = await startFake(fakePort, `http://127.0.0.1:${studiod.port}/api/billing/webhooks/stripe`);
+    browser = await launchBrowser();
+    await signupStudio(studiod, owner);
+  });
+
+  after(async () => {
+    if (browser) await browser.close().catch(() => {});
+    if (fake) fake.kill('SIGTERM');
+    if (studiod) await studiod.stop();
+  });
+
+  test('the owner subscribes through Checkout, then upgrades', { timeout: TEST_MS }, async () => {
+    const context = await log.newContext(browser);
+    const page = await context.newPage();
+    try {
+      await page.goto(`${studioOrigin()}/login`);
+      await page.getByLabel('E-mail', { exact: true }).fill(owner.email);
+      await page.getByLabel('Password', { exact: true }).fill(owner.password);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app', 'the staff dashboard');
+      await page.getByRole('navigation', { name: 'Staff' }).getByRole('link', { name: 'Billing' }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app/billing', 'the billing page');
+
+      // the trial, the usage bars and three plan cards
+      await checks.see(page, page.locator('#b-status', { hasText: 'Trial' }), 'the trial status');
+      await checks.see(page, page.locator('#usage li[data-limit="rooms"]'), 'the rooms usage bar');
+      assert.match(await page.locator('#usage li[data-limit="staff"]').innerText(), /1 of 15/);
+      await checks.see(page, page.locator('#plans li[data-plan="studio_plus"]'), 'the Studio+ card');
+      assert.equal(await page.locator('#plans > li').count(), 3);
+      assert.match(await page.locator('#plans li[data-plan="studio_plus"]').innerText(), /Unlimited rooms/);
+
+      // subscribe to Starter: Stripe's Checkout (the stand-in), pay, come back
+      await page.getByRole('button', { name: 'Subscribe to Starter' }).click();
+      await checks.waitForPage(page, (u) => u.pathname.startsWith('/pay/cs_'), "Stripe's Checkout page");
+      await page.getByRole('button', { name: 'Pay' }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app/billing' &&
+        u.searchParams.get('checkout') === 'success', 'the billing page again');
+      await checks.see(page, page.locator('#b-plan', { hasText: 'Starter (monthly)' }), 'the Starter plan');
+      assert.equal((await page.locator('#b-status').innerText()).trim(), 'Active');
+      await checks.see(page, page.locator('#plans li[data-plan="starter"] .badge', { hasText: 'Current plan' }),
+        'Starter marked as the current plan');
+
+      // upgrade to Pro from its card
+      await page.getByRole('button', { name: 'Upgrade to Pro' }).click();
+      await checks.see(page, page.locator('#b-plan', { hasText: 'Pro (monthly)' }), 'the Pro plan');
+      await checks.see(page, page.locator('#usage li[data-limit="rooms"]', { hasText: 'of 10' }),
+        'the Pro room limit');
+      await page.screenshot({ path: path.join(RESULTS, 'billing.png'), fullPage: true });
+      assert.deepEqual(log.problems, [], 'no console or page errors');
+    } finally {
+      await context.close();
+    }
+  });
+});
