@@ -74,9 +74,9 @@ int payments_webhook(struct arena *a, struct db_conn *m, const char *payload, si
 /* Connect: makes the studio's Express account once (country: ISO 3166 alpha-2 or NULL for
  * the platform's), then an onboarding link back to studio_url/app/payments. *out:
  * {"account_id", "url", "created"}. */
-int payments_connect(struct arena *a, const struct tenant *tn, struct db_conn *m,
-                     struct db_conn *t, struct request *req, const char *country,
-                     const char *studio_url, json_t **out, json_t **fields);
+int payments_connect(struct arena *a, const struct tenant *tn, struct db_conn *m, struct db_conn *t,
+                     struct request *req, const char *country, const char *studio_url, json_t **out,
+                     json_t **fields);
 /* The studio's payment standing: {"configured", "connected", "account_id",
  * "charges_enabled", "payouts_enabled", "details_submitted", "can_take_payments",
  * "plan": {"id","name","application_fee_bps"}}. refresh: read the account from Stripe

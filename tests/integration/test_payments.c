@@ -214,9 +214,8 @@ static void studio_make(const struct studiod_proc *p, const char *prefix, const 
     itest_name_studio(prefix, &st->s);
     assert_int_equal(itest_signup_studio(p, &st->s, PASSWORD), 201);
     assert_int_equal(itest_login(p, st->s.slug, st->s.email, PASSWORD, &st->jar, st->csrf), 200);
-    assert_int_equal(itest_pg_exec(st->s.db,
-                                   "UPDATE studio_settings SET deposit_type = 'percent',"
-                                   " deposit_value = 50, auto_confirm = true"),
+    assert_int_equal(itest_pg_exec(st->s.db, "UPDATE studio_settings SET deposit_type = 'percent',"
+                                             " deposit_value = 50, auto_confirm = true"),
                      0);
     char *id = itest_pg_value(st->s.db,
                               "INSERT INTO rooms (name, hourly_rate) VALUES ('A', $1::bigint)"
@@ -231,8 +230,8 @@ static void studio_make(const struct studiod_proc *p, const char *prefix, const 
 }
 
 /* A staff request on the studio's host with the owner's session and CSRF token. */
-static struct itest_resp *staff(const struct studiod_proc *p, struct studio *st,
-                                const char *method, const char *path, const char *body)
+static struct itest_resp *staff(const struct studiod_proc *p, struct studio *st, const char *method,
+                                const char *path, const char *body)
 {
     char h[200];
     snprintf(h, sizeof(h), "X-CSRF-Token: %s", st->csrf);
@@ -286,8 +285,7 @@ static void fake_post(const char *path, const char *body)
 
 static char *target_query(char *out, size_t n, const char *secret)
 {
-    snprintf(out, n,
-             "target=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fapi%%2Fstripe%%2Fwebhook&secret=%s",
+    snprintf(out, n, "target=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fapi%%2Fstripe%%2Fwebhook&secret=%s",
              paysrv.port, secret);
     return out;
 }
@@ -354,14 +352,14 @@ static void connect_studio(const struct studiod_proc *p, struct studio *st, bool
              " \"payouts_enabled\": true, \"details_submitted\": true}}}",
              st->account, st->account);
     fake_event(ev, NULL);
-    expect_sql(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1",
-                 st->s.slug, "true");
+    expect_sql(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1", st->s.slug,
+               "true");
 }
 
 /* A public booking of 2 hours `day` days ahead at 14:00 for email (201); ref and token into
  * ref/token (128). */
-static void book(const struct studiod_proc *p, const struct studio *st, int day,
-                 const char *email, char *ref, char *token)
+static void book(const struct studiod_proc *p, const struct studio *st, int day, const char *email,
+                 char *ref, char *token)
 {
     char days[8];
     snprintf(days, sizeof(days), "%d", day);
@@ -375,9 +373,8 @@ static void book(const struct studiod_proc *p, const struct studio *st, int day,
                                 " + time '16:00') AT TIME ZONE $1) AT TIME ZONE 'UTC',"
                                 " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
                                 TZ, days);
-    json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", st->room, "starts_at",
-                          starts, "ends_at", ends, "customer", "name", "Ada Lovelace", "email",
-                          email);
+    json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", st->room, "starts_at", starts,
+                          "ends_at", ends, "customer", "name", "Ada Lovelace", "email", email);
     char *text = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     struct itest_resp *r = itest_request(p, "POST", st->s.host, "/api/public/booking",
@@ -437,7 +434,7 @@ static void book_and_pay(struct studio *st, int day, const char *email, char *re
     snprintf(bid, 64, "%s", id);
     free(id);
     expect_sql(st->s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
-                 "confirmed 2000");
+               "confirmed 2000");
 }
 
 /* Waits for a mail to `to` whose decoded text contains needle. */
@@ -528,11 +525,11 @@ static void test_connect_makes_one_express_account_and_an_onboarding_link(void *
     assert_non_null(str(json_object_get(sent, "headers"), "Idempotency-Key"));
     json_decref(sent);
     expect_sql(NULL, "SELECT stripe_account_id FROM organizations WHERE slug = $1", st.s.slug,
-                 account);
+               account);
     expect_sql(st.s.db,
-                 "SELECT count(*)::text FROM audit_log WHERE resource = 'payments'"
-                 " AND action = 'connect' AND resource_id = $1",
-                 account, "1");
+               "SELECT count(*)::text FROM audit_log WHERE resource = 'payments'"
+               " AND action = 'connect' AND resource_id = $1",
+               account, "1");
 
     /* again: the same account, a new link, no second account */
     r = staff(&paysrv, &st, "POST", "/api/payments/connect", NULL);
@@ -559,8 +556,8 @@ static void test_connect_makes_one_express_account_and_an_onboarding_link(void *
     r = staff(&paysrv, &st, "POST", "/api/payments/connect", "{\"country\": \"France\"}");
     assert_int_equal(r->status, 422);
     assert_string_equal(itest_error_code(r), "invalid_input");
-    assert_non_null(json_object_get(json_object_get(json_object_get(r->json, "error"), "fields"),
-                                    "country"));
+    assert_non_null(
+        json_object_get(json_object_get(json_object_get(r->json, "error"), "fields"), "country"));
     itest_resp_free(r);
     r = staff(&paysrv, &st, "POST", "/api/payments/connect", "{\"country\": 7}");
     assert_int_equal(r->status, 422);
@@ -623,14 +620,14 @@ static void test_account_updated_applies_newest_first_and_only_to_its_studio(voi
     resend(newer, "duplicate");
     resend(older, "duplicate");
     expect_sql(NULL,
-                 "SELECT charges_enabled || ' ' || payouts_enabled || ' ' || details_submitted"
-                 " FROM organizations WHERE slug = $1",
-                 a.s.slug, "true false true");
+               "SELECT charges_enabled || ' ' || payouts_enabled || ' ' || details_submitted"
+               " FROM organizations WHERE slug = $1",
+               a.s.slug, "true false true");
     /* B is untouched by A's events */
     expect_sql(NULL,
-                 "SELECT charges_enabled || ' ' || details_submitted || ' ' ||"
-                 " (account_updated_at IS NULL) FROM organizations WHERE slug = $1",
-                 b.s.slug, "false false true");
+               "SELECT charges_enabled || ' ' || details_submitted || ' ' ||"
+               " (account_updated_at IS NULL) FROM organizations WHERE slug = $1",
+               b.s.slug, "false false true");
     /* B's owner sees B's standing; A's session is not B's */
     struct itest_resp *r = staff(&paysrv, &b, "GET", "/api/payments/status", NULL);
     assert_int_equal(r->status, 200);
@@ -650,13 +647,13 @@ static void test_account_updated_applies_newest_first_and_only_to_its_studio(voi
              " {\"id\": \"%s\", \"charges_enabled\": true}}}",
              a.account, b.account);
     fake_event(ev, NULL);
-    expect_sql(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1",
-                 b.s.slug, "false");
+    expect_sql(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1", b.s.slug,
+               "false");
 }
 
 /* A staff user of st holding only role, signed in (jar, csrf). */
-static void staff_with_role(const struct studiod_proc *p, const struct studio *st,
-                            const char *role, struct itest_cookies *jar, char *csrf)
+static void staff_with_role(const struct studiod_proc *p, const struct studio *st, const char *role,
+                            struct itest_cookies *jar, char *csrf)
 {
     struct arena *ar = arena_new(1024);
     const char *hash = crypto_password_hash(ar, PASSWORD);
@@ -704,7 +701,7 @@ static void test_payments_routes_need_their_permissions(void **state)
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/accounts"), before);
     expect_sql(NULL, "SELECT (stripe_account_id IS NULL)::text FROM organizations WHERE slug = $1",
-                 st.s.slug, "true");
+               st.s.slug, "true");
     /* the owner: the page */
     r = staff(&paysrv, &st, "GET", "/app/payments", NULL);
     assert_int_equal(r->status, 200);
@@ -758,9 +755,9 @@ static void test_a_deposit_is_paid_into_the_studio_account_with_the_plan_fee(voi
     char row[160];
     snprintf(row, sizeof(row), "open 20 %s", st.account);
     expect_sql(st.s.db,
-                 "SELECT status || ' ' || application_fee_amount || ' ' || stripe_account"
-                 " FROM payments WHERE checkout_session_id = $1",
-                 session, row);
+               "SELECT status || ' ' || application_fee_amount || ' ' || stripe_account"
+               " FROM payments WHERE checkout_session_id = $1",
+               session, row);
     free(bid);
 }
 
@@ -783,8 +780,8 @@ static void test_a_paid_deposit_confirms_the_booking_once_and_mails_the_customer
     itest_resp_free(r);
     /* the fee of the pro plan (1%) on 20.00 */
     json_t *sent = fake_last("/v1/checkout/sessions");
-    assert_string_equal(str(json_object_get(sent, "form"), "payment_intent_data[application_fee_amount]"),
-                        "20");
+    assert_string_equal(
+        str(json_object_get(sent, "form"), "payment_intent_data[application_fee_amount]"), "20");
     json_decref(sent);
 
     /* a retried click gets the same session (same Idempotency-Key) and no second row */
@@ -802,17 +799,17 @@ static void test_a_paid_deposit_confirms_the_booking_once_and_mails_the_customer
     snprintf(event, sizeof(event), "%s", str(r->json, "event_id"));
     itest_resp_free(r);
     expect_sql(st.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
-                 "confirmed 2000");
+               "confirmed 2000");
     expect_sql(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
-                 "paid");
+               "paid");
     expect_sql(st.s.db,
-                 "SELECT count(*)::text FROM audit_log WHERE resource = 'bookings'"
-                 " AND resource_id = $1 AND action = 'payment'",
-                 bid, "1");
+               "SELECT count(*)::text FROM audit_log WHERE resource = 'bookings'"
+               " AND resource_id = $1 AND action = 'payment'",
+               bid, "1");
     char recorded[160];
     snprintf(recorded, sizeof(recorded), "checkout.session.completed %s", st.account);
-    expect_sql(NULL, "SELECT type || ' ' || account FROM stripe_events WHERE event_id = $1",
-                 event, recorded);
+    expect_sql(NULL, "SELECT type || ' ' || account FROM stripe_events WHERE event_id = $1", event,
+               recorded);
     assert_true(wait_mail_with(email, "We have received your payment of 20.00 EUR", MAIL_WAIT_MS));
 
     /* the manage page's JSON: paid, nothing due */
@@ -918,7 +915,7 @@ static void test_stripe_failing_on_create_payment_or_connect_records_nothing(voi
     assert_string_equal(itest_error_code(r), "payment_provider_error");
     itest_resp_free(r);
     expect_sql(NULL, "SELECT (stripe_account_id IS NULL)::text FROM organizations WHERE slug = $1",
-                 st.s.slug, "true");
+               st.s.slug, "true");
     connect_studio(&paysrv, &st, true);
     char ref[128], token[128], email[128];
     customer_email("payfail", email);
@@ -933,6 +930,19 @@ static void test_stripe_failing_on_create_payment_or_connect_records_nothing(voi
     r = create_payment(&paysrv, &st, ref, token);
     assert_int_equal(r->status, 502);
     itest_resp_free(r);
+    /* no answer within the client's 15 s: 503, nothing recorded */
+    fake_post("/_fake/fail",
+              "{\"path\": \"/v1/checkout/sessions\", \"status\": 500, \"delay\": 17}");
+    char path[256], header[200];
+    snprintf(path, sizeof(path), "/api/public/booking/%s/create-payment", ref);
+    snprintf(header, sizeof(header), "X-Manage-Token: %s", token);
+    const char *headers[] = {header, NULL};
+    struct itest_req rq = {
+        .method = "POST", .host = st.s.host, .path = path, .headers = headers, .timeout_ms = 40000};
+    r = itest_send(&paysrv, &rq);
+    assert_int_equal(r->status, 503);
+    assert_string_equal(itest_error_code(r), "payment_provider_unavailable");
+    itest_resp_free(r);
     expect_sql(st.s.db, "SELECT count(*)::text FROM payments", NULL, "0");
     r = create_payment(&paysrv, &st, ref, token);
     assert_int_equal(r->status, 200);
@@ -944,8 +954,8 @@ static void test_stripe_failing_on_create_payment_or_connect_records_nothing(voi
 
 /* The events of one paid booking's life after payment, as JSON texts into ev[0..3]: a
  * partial refund, a second refund, a dispute, a late "session expired". */
-static void life_events(const struct studio *st, const char *pi, const char *session,
-                        long long t0, char ev[4][1024])
+static void life_events(const struct studio *st, const char *pi, const char *session, long long t0,
+                        char ev[4][1024])
 {
     snprintf(ev[0], 1024,
              "{\"type\": \"charge.refunded\", \"account\": \"%s\", \"created\": %lld,"
@@ -1013,8 +1023,8 @@ static void test_events_in_reverse_order_and_twice_end_as_in_order(void **state)
         char *id = value(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref[k]);
         snprintf(bid[k], 64, "%s", id);
         free(id);
-        char *pi = value(st.s.db, "SELECT payment_intent_id FROM payments WHERE booking_id = $1",
-                         bid[k]);
+        char *pi =
+            value(st.s.db, "SELECT payment_intent_id FROM payments WHERE booking_id = $1", bid[k]);
         char ev[4][1024], ids[5][64];
         life_events(&st, pi, session[k], t0, ev);
         free(pi);
@@ -1072,9 +1082,8 @@ static void test_a_failed_or_expired_payment_keeps_the_hold(void **state)
     char session[128];
     snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
     itest_resp_free(r);
-    char *pi =
-        value(st.s.db, "SELECT payment_intent_id FROM payments WHERE checkout_session_id = $1",
-              session);
+    char *pi = value(
+        st.s.db, "SELECT payment_intent_id FROM payments WHERE checkout_session_id = $1", session);
     char ev[1024], failed_id[64];
     snprintf(ev, sizeof(ev),
              "{\"type\": \"payment_intent.payment_failed\", \"account\": \"%s\", \"data\":"
@@ -1086,11 +1095,11 @@ static void test_a_failed_or_expired_payment_keeps_the_hold(void **state)
     fake_event(ev, failed_id);
     resend(failed_id, "duplicate");
     expect_sql(st.s.db,
-                 "SELECT p.status || ' ' || p.failure_message || ' ' || b.status || ' ' ||"
-                 " (b.hold_expires_at > now())"
-                 " FROM payments p JOIN bookings b ON b.id = p.booking_id"
-                 " WHERE p.checkout_session_id = $1",
-                 session, "failed Your card was declined. pending true");
+               "SELECT p.status || ' ' || p.failure_message || ' ' || b.status || ' ' ||"
+               " (b.hold_expires_at > now())"
+               " FROM payments p JOIN bookings b ON b.id = p.booking_id"
+               " WHERE p.checkout_session_id = $1",
+               session, "failed Your card was declined. pending true");
     /* the session expires: the payment is expired, the booking still holds until its expiry */
     snprintf(ev, sizeof(ev),
              "{\"type\": \"checkout.session.expired\", \"account\": \"%s\", \"data\":"
@@ -1099,14 +1108,14 @@ static void test_a_failed_or_expired_payment_keeps_the_hold(void **state)
              st.account, session, st.s.slug, ref);
     fake_event(ev, NULL);
     expect_sql(st.s.db,
-                 "SELECT p.status || ' ' || b.status FROM payments p JOIN bookings b"
-                 " ON b.id = p.booking_id WHERE p.checkout_session_id = $1",
-                 session, "expired pending");
+               "SELECT p.status || ' ' || b.status FROM payments p JOIN bookings b"
+               " ON b.id = p.booking_id WHERE p.checkout_session_id = $1",
+               session, "expired pending");
     /* a late payment_failed does not bring it back */
     resend(failed_id, "duplicate");
     fake_event(strstr(ev, "") ? ev : ev, NULL);
     expect_sql(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
-                 "expired");
+               "expired");
     free(pi);
 }
 
@@ -1138,7 +1147,7 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
              a.account, session, b.s.slug, ref);
     fake_event(ev, NULL);
     expect_sql(b.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE ref = $1", ref,
-                 "pending 0");
+               "pending 0");
     /* a payload changed after signing: 400, nothing changes */
     char body[1024];
     snprintf(body, sizeof(body),
@@ -1152,8 +1161,7 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
     long now = (long)time(NULL);
     snprintf(signed_payload, sizeof(signed_payload), "%ld.%s", now, body);
     crypto_auth_hmacsha256_state hs;
-    crypto_auth_hmacsha256_init(&hs, (const unsigned char *)WEBHOOK_SECRET,
-                                strlen(WEBHOOK_SECRET));
+    crypto_auth_hmacsha256_init(&hs, (const unsigned char *)WEBHOOK_SECRET, strlen(WEBHOOK_SECRET));
     crypto_auth_hmacsha256_update(&hs, (const unsigned char *)signed_payload,
                                   strlen(signed_payload));
     crypto_auth_hmacsha256_final(&hs, mac);
@@ -1167,8 +1175,8 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
     assert_string_equal(itest_error_code(r), "bad_signature");
     itest_resp_free(r);
     expect_sql(b.s.db, "SELECT paid_amount::text FROM bookings WHERE ref = $1", ref, "0");
-    expect_sql(NULL, "SELECT count(*)::text FROM stripe_events WHERE event_id = $1",
-                 "evt_forged", "0");
+    expect_sql(NULL, "SELECT count(*)::text FROM stripe_events WHERE event_id = $1", "evt_forged",
+               "0");
 }
 
 /* ---- a payment after the hold expired ----------------------------------------------------- */
@@ -1204,9 +1212,9 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
     assert_int_equal(delivered(r), 200);
     itest_resp_free(r);
     expect_sql(st.s.db,
-                 "SELECT status || ' ' || paid_amount || ' ' || (hold_expires_at IS NULL)"
-                 " FROM bookings WHERE ref = $1",
-                 ref[0], "confirmed 2000 true");
+               "SELECT status || ' ' || paid_amount || ' ' || (hold_expires_at IS NULL)"
+               " FROM bookings WHERE ref = $1",
+               ref[0], "confirmed 2000 true");
     assert_true(wait_mail_with(email[0], "your booking stands again", MAIL_WAIT_MS));
 
     /* booking 1: the slot is gone, the payment is refunded in full */
@@ -1221,7 +1229,7 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
         value(st.s.db, "SELECT id FROM payments WHERE checkout_session_id = $1", session[1]);
     char *pi = value(st.s.db, "SELECT payment_intent_id FROM payments WHERE id = $1", pid);
     expect_sql(st.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
-                 "expired 2000");
+               "expired 2000");
     json_t *sent = fake_last("/v1/refunds");
     assert_int_equal(fake_count("POST", "/v1/refunds"), refunds_before + 1);
     char key[200];
@@ -1232,9 +1240,9 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
     assert_string_equal(str(json_object_get(sent, "form"), "amount"), "2000");
     json_decref(sent);
     expect_sql(st.s.db,
-                 "SELECT amount || ' ' || status || ' ' || reason FROM refunds"
-                 " WHERE booking_id = $1",
-                 bid, "2000 succeeded late_payment");
+               "SELECT amount || ' ' || status || ' ' || reason FROM refunds"
+               " WHERE booking_id = $1",
+               bid, "2000 succeeded late_payment");
     assert_true(wait_mail_with(email[1], "We are refunding the full 20.00 EUR", MAIL_WAIT_MS));
     /* the same event again refunds nothing more */
     resend(event, "duplicate");
@@ -1246,7 +1254,8 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
     free(pi);
 }
 
-/* ---- refunds on cancel ------------------------------------------------------------------------ */
+/* ---- refunds on cancel ------------------------------------------------------------------------
+ */
 
 static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **state)
 {
@@ -1281,9 +1290,9 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
     assert_non_null(str(form, "metadata[refund_id]"));
     json_decref(sent);
     expect_sql(st.s.db,
-                 "SELECT amount || ' ' || status || ' ' || reason || ' ' ||"
-                 " (stripe_refund_id LIKE 're_%') FROM refunds WHERE booking_id = $1",
-                 bid, "2000 succeeded cancel true");
+               "SELECT amount || ' ' || status || ' ' || reason || ' ' ||"
+               " (stripe_refund_id LIKE 're_%') FROM refunds WHERE booking_id = $1",
+               bid, "2000 succeeded cancel true");
 
     /* the manage page shows it */
     r = public_call(&paysrv, &st, "GET", ref, "", token);
@@ -1304,8 +1313,8 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/refunds"), before + 1);
     /* Stripe's charge.refunded for it reconciles to the same row */
-    char ev[1024], *sid = value(st.s.db, "SELECT stripe_refund_id FROM refunds WHERE booking_id = $1",
-                                bid);
+    char ev[1024],
+        *sid = value(st.s.db, "SELECT stripe_refund_id FROM refunds WHERE booking_id = $1", bid);
     char *rid = value(st.s.db, "SELECT id FROM refunds WHERE booking_id = $1", bid);
     snprintf(ev, sizeof(ev),
              "{\"type\": \"charge.refunded\", \"account\": \"%s\", \"data\": {\"object\":"
@@ -1316,6 +1325,15 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
              st.account, pi, sid, rid);
     fake_event(ev, NULL);
     expect_sql(st.s.db, "SELECT count(*)::text FROM refunds WHERE booking_id = $1", bid, "1");
+    /* audited: the cancel (with its refund_amount), the refund's result at Stripe, the sync */
+    expect_sql(st.s.db,
+               "SELECT (after->>'refund_amount') FROM audit_log WHERE resource = 'bookings'"
+               " AND action = 'cancel' AND resource_id = $1",
+               bid, "2000");
+    expect_sql(st.s.db,
+               "SELECT after->>'status' FROM audit_log WHERE resource = 'refunds'"
+               " AND action = 'update' AND resource_id = $1",
+               rid, "succeeded");
     expect_sql(st.s.db, "SELECT refunded_amount::text FROM payments WHERE id = $1", pid, "2000");
     free(sid);
     free(rid);
@@ -1423,13 +1441,13 @@ static void test_stripe_down_leaves_the_refund_pending_and_the_job_sends_it_once
     /* the cancel stands, the refund waits, a retry is queued */
     expect_sql(st.s.db, "SELECT status FROM bookings WHERE id = $1", bid, "cancelled");
     expect_sql(st.s.db,
-                 "SELECT status || ' ' || attempts || ' ' || (stripe_refund_id IS NULL)"
-                 " FROM refunds WHERE booking_id = $1",
-                 bid, "pending 1 true");
+               "SELECT status || ' ' || attempts || ' ' || (stripe_refund_id IS NULL)"
+               " FROM refunds WHERE booking_id = $1",
+               bid, "pending 1 true");
     expect_sql(NULL,
-                 "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
-                 " AND payload->>'booking_id' = $1",
-                 bid, "1");
+               "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
+               " AND payload->>'booking_id' = $1",
+               bid, "1");
     r = public_call(&paysrv, &st, "GET", ref, "", token);
     assert_int_equal(num(json_object_get(r->json, "payment"), "refund_pending"), 2000);
     assert_int_equal(num(json_object_get(r->json, "payment"), "refunded"), 0);
@@ -1439,10 +1457,10 @@ static void test_stripe_down_leaves_the_refund_pending_and_the_job_sends_it_once
     expect_sql(st.s.db, "SELECT status FROM refunds WHERE booking_id = $1", bid, "succeeded");
     json_t *all = fake_requests("POST", "/v1/refunds");
     assert_int_equal(json_array_size(all), before + 2);
-    const char *k1 = str(json_object_get(json_array_get(all, before), "headers"),
-                         "Idempotency-Key");
-    const char *k2 = str(json_object_get(json_array_get(all, before + 1), "headers"),
-                         "Idempotency-Key");
+    const char *k1 =
+        str(json_object_get(json_array_get(all, before), "headers"), "Idempotency-Key");
+    const char *k2 =
+        str(json_object_get(json_array_get(all, before + 1), "headers"), "Idempotency-Key");
     assert_string_equal(k1, k2);
     json_decref(all);
 }
@@ -1466,12 +1484,12 @@ static void test_stripe_refusing_a_refund_marks_it_failed(void **state)
     assert_non_null(strstr(str(json_object_get(r->json, "refund"), "message"), "refused"));
     itest_resp_free(r);
     expect_sql(st.s.db,
-                 "SELECT status || ' ' || failure_message FROM refunds WHERE booking_id = $1", bid,
-                 "failed Injected failure");
+               "SELECT status || ' ' || failure_message FROM refunds WHERE booking_id = $1", bid,
+               "failed Injected failure");
     expect_sql(NULL,
-                 "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
-                 " AND payload->>'booking_id' = $1",
-                 bid, "0");
+               "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
+               " AND payload->>'booking_id' = $1",
+               bid, "0");
 }
 
 static void test_stripe_timing_out_leaves_the_refund_pending(void **state)

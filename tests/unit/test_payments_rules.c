@@ -27,8 +27,8 @@
 static void test_fee_is_basis_points_of_the_deposit(void **state)
 {
     (void)state;
-    assert_int_equal(payments_application_fee(2000, 100), 20);    /* 1% of 20.00 */
-    assert_int_equal(payments_application_fee(10000, 250), 250);  /* 2.5% of 100.00 */
+    assert_int_equal(payments_application_fee(2000, 100), 20);     /* 1% of 20.00 */
+    assert_int_equal(payments_application_fee(10000, 250), 250);   /* 2.5% of 100.00 */
     assert_int_equal(payments_application_fee(4900, 10000), 4900); /* all of it */
 }
 

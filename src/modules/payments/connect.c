@@ -74,8 +74,7 @@ static int connect_account(struct arena *a, const struct tenant *tn, struct db_c
     json_t *acct = NULL;
     struct stripe_error serr;
     int src = stripe_request(a, "POST", "/v1/accounts", params, n,
-                             arena_printf(a, "org-%s-connect-account", tn->id), NULL, &acct,
-                             &serr);
+                             arena_printf(a, "org-%s-connect-account", tn->id), NULL, &acct, &serr);
     const char *id = json_string_value(json_object_get(acct, "id"));
     if (src != STRIPE_OK || !id) {
         log_msg(LOG_WARN, "payments: connect %s: account: %d %ld %s: %s", tn->slug, src,
@@ -106,9 +105,9 @@ static int connect_account(struct arena *a, const struct tenant *tn, struct db_c
     return rc;
 }
 
-int payments_connect(struct arena *a, const struct tenant *tn, struct db_conn *m,
-                     struct db_conn *t, struct request *req, const char *country,
-                     const char *studio_url, json_t **out, json_t **fields)
+int payments_connect(struct arena *a, const struct tenant *tn, struct db_conn *m, struct db_conn *t,
+                     struct request *req, const char *country, const char *studio_url, json_t **out,
+                     json_t **fields)
 {
     *out = NULL;
     *fields = NULL;
@@ -171,12 +170,11 @@ int payments_status(struct arena *a, const struct tenant *tn, struct db_conn *m,
     if (refresh && configured && org.account[0]) {
         json_t *acct = NULL;
         struct stripe_error serr;
-        int src = stripe_request(a, "GET", arena_printf(a, "/v1/accounts/%s", org.account), NULL,
-                                 0, NULL, NULL, &acct, &serr);
+        int src = stripe_request(a, "GET", arena_printf(a, "/v1/accounts/%s", org.account), NULL, 0,
+                                 NULL, NULL, &acct, &serr);
         if (src == STRIPE_OK) {
-            const char *p[] = {tn->id, flag(acct, "charges_enabled"),
-                               flag(acct, "payouts_enabled"), flag(acct, "details_submitted"),
-                               org.account};
+            const char *p[] = {tn->id, flag(acct, "charges_enabled"), flag(acct, "payouts_enabled"),
+                               flag(acct, "details_submitted"), org.account};
             if (db_run(m, sql_refresh, 5, p) != 0 || payments_org_load(m, tn->id, &org) != 0)
                 rc = PAYMENTS_DB;
         } else {
@@ -190,12 +188,12 @@ int payments_status(struct arena *a, const struct tenant *tn, struct db_conn *m,
     }
     bool connected = org.account[0] != '\0';
     *out = json_pack(
-        "{s:b, s:b, s:s?, s:b, s:b, s:b, s:b, s:s?, s:{s:s?, s:s?, s:i}}", "configured",
-        configured, "connected", connected, "account_id", connected ? org.account : NULL,
-        "charges_enabled", org.charges_enabled, "payouts_enabled", org.payouts_enabled,
-        "details_submitted", org.details_submitted, "can_take_payments",
-        configured && connected && org.charges_enabled, "updated_at",
-        org.updated_at[0] ? org.updated_at : NULL, "plan", "id", org.plan_id[0] ? org.plan_id : NULL,
-        "name", org.plan_name[0] ? org.plan_name : NULL, "application_fee_bps", org.fee_bps);
+        "{s:b, s:b, s:s?, s:b, s:b, s:b, s:b, s:s?, s:{s:s?, s:s?, s:i}}", "configured", configured,
+        "connected", connected, "account_id", connected ? org.account : NULL, "charges_enabled",
+        org.charges_enabled, "payouts_enabled", org.payouts_enabled, "details_submitted",
+        org.details_submitted, "can_take_payments", configured && connected && org.charges_enabled,
+        "updated_at", org.updated_at[0] ? org.updated_at : NULL, "plan", "id",
+        org.plan_id[0] ? org.plan_id : NULL, "name", org.plan_name[0] ? org.plan_name : NULL,
+        "application_fee_bps", org.fee_bps);
     return PAYMENTS_OK;
 }

@@ -623,10 +623,10 @@ static int apply_payment_to_booking(struct arena *a, struct db_conn *t, struct d
     static const char *const outcomes[] = {"paid", "reactivated", "refunded"};
     json_t *before = json_pack("{s:s, s:I}", "status", db_get(b, 0, "old_status"), "paid_amount",
                                (json_int_t)strtoll(db_get(b, 0, "old_paid"), NULL, 10));
-    json_t *after = json_pack("{s:s, s:I, s:s, s:s}", "status", db_get(b, 0, "status"),
-                              "paid_amount",
-                              (json_int_t)strtoll(db_get(b, 0, "paid_amount"), NULL, 10),
-                              "payment_id", payment_id, "outcome", outcomes[*outcome]);
+    json_t *after =
+        json_pack("{s:s, s:I, s:s, s:s}", "status", db_get(b, 0, "status"), "paid_amount",
+                  (json_int_t)strtoll(db_get(b, 0, "paid_amount"), NULL, 10), "payment_id",
+                  payment_id, "outcome", outcomes[*outcome]);
     PQclear(b);
     int rc = audit_record_system(t, m, ACTION_PAYMENT, BOOKINGS_RESOURCE, booking_id, before,
                                  after) == AUDIT_OK
@@ -676,8 +676,8 @@ static int on_session_completed(struct event *ev)
     if (!r) {
         rc = PAYMENTS_DB;
     } else if (PQntuples(r) == 0) {
-        log_msg(LOG_INFO, "payments: session %s of %s/%s: paid already or no booking", sid,
-                tn.slug, ref);
+        log_msg(LOG_INFO, "payments: session %s of %s/%s: paid already or no booking", sid, tn.slug,
+                ref);
     } else {
         booking_id = db_get_dup(ev->a, r, 0, "booking_id");
         rc = apply_payment_to_booking(ev->a, t, ev->m, booking_id, db_get(r, 0, "id"), amount,
@@ -693,7 +693,7 @@ static int on_session_completed(struct event *ev)
         const char *paid = money_format(ev->a, json_integer_value(total), tn.currency);
         if (outcome == PAID_REFUNDED) {
             char msg[256];
-            payments_refunds_send(ev->a, &tn, t, ev->m, booking_id, msg, sizeof(msg));
+            payments_refunds_send(ev->a, &tn, t, ev->m, booking_id, false, msg, sizeof(msg));
             payments_mail_customer(
                 ev->a, &tn, t, ev->m, booking_id, "payment refunded",
                 arena_printf(ev->a,
@@ -903,17 +903,15 @@ static int on_charge_refunded(struct event *ev)
                 rc = sync_refund(t, booking_id, payment_id, pi, one, &changed);
         }
         if (rc == PAYMENTS_OK && changed) {
-            json_t *after = json_pack("{s:s, s:I, s:s}", "payment_id", payment_id,
-                                      "refunded_total", (json_int_t)json_integer_value(refunded),
-                                      "event", ev->id);
+            json_t *after = json_pack("{s:s, s:I, s:s}", "payment_id", payment_id, "refunded_total",
+                                      (json_int_t)json_integer_value(refunded), "event", ev->id);
             if (audit_record_system(t, ev->m, ACTION_REFUND_SYNC, BOOKINGS_RESOURCE, booking_id,
                                     NULL, after) != AUDIT_OK)
                 rc = PAYMENTS_DB;
             json_decref(after);
         }
     } else if (r) {
-        log_msg(LOG_INFO, "payments: charge.refunded %s: no payment %s in %s", ev->id, pi,
-                tn.slug);
+        log_msg(LOG_INFO, "payments: charge.refunded %s: no payment %s in %s", ev->id, pi, tn.slug);
     }
     PQclear(r);
     if (rc != PAYMENTS_OK || db_commit(t) != 0) {
@@ -957,8 +955,8 @@ static int on_dispute_created(struct event *ev)
     rc = r ? PAYMENTS_OK : PAYMENTS_DB;
     for (int i = 0; r && i < PQntuples(r) && rc == PAYMENTS_OK; i++) {
         const char *reason = json_string_value(json_object_get(ev->object, "reason"));
-        json_t *after = json_pack("{s:s, s:s, s:s?}", "payment_flag", "disputed", "dispute_id",
-                                  did, "reason", reason);
+        json_t *after = json_pack("{s:s, s:s, s:s?}", "payment_flag", "disputed", "dispute_id", did,
+                                  "reason", reason);
         if (audit_record_system(t, ev->m, ACTION_DISPUTE, BOOKINGS_RESOURCE, db_get(r, i, "id"),
                                 NULL, after) != AUDIT_OK)
             rc = PAYMENTS_DB;

@@ -43,10 +43,11 @@ void payments_mail_customer(struct arena *a, const struct tenant *tn, struct db_
                             struct db_conn *m, const char *booking_id, const char *subject,
                             const char *text);
 /* Sends the booking's pending refunds to Stripe (see refunds.c); the outcome as text:
- * "none", "succeeded", "pending" (will be retried) or "failed". */
+ * "none", "succeeded", "pending" (will be retried) or "failed". m (may be NULL) is the
+ * master, for alerts and the retry job, which is queued unless in_job (the job itself). */
 const char *payments_refunds_send(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                                  struct db_conn *m, const char *booking_id, char *message,
-                                  size_t message_len);
+                                  struct db_conn *m, const char *booking_id, bool in_job,
+                                  char *message, size_t message_len);
 /* Maps a Stripe client failure to a module status: network trouble 503, a refusal 502. */
 int payments_stripe_status(int stripe_rc, const struct stripe_error *err);
 

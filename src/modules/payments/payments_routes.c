@@ -19,8 +19,8 @@
 #include "studiod/payments.h"
 #include "studiod/tenant.h"
 
-#define REF_MAX 16                                 /* as booking's BOOKING_REF_MAX */
-#define PAGE_CSS "/static/css/booking.css"         /* the staff pages' shared styles */
+#define REF_MAX 16                         /* as booking's BOOKING_REF_MAX */
+#define PAGE_CSS "/static/css/booking.css" /* the staff pages' shared styles */
 
 static void create_payment_post(struct request *req);
 static void webhook_post(struct request *req);
@@ -37,8 +37,7 @@ const struct route payments_routes[] = {
      ROUTE_NO_CSRF},
     {"POST", "/api/payments/connect", connect_post, TENANT_REQUIRED, AUTH_STAFF, "payments",
      "manage", 0},
-    {"GET", "/api/payments/status", status_get, TENANT_REQUIRED, AUTH_STAFF, "payments", "view",
-     0},
+    {"GET", "/api/payments/status", status_get, TENANT_REQUIRED, AUTH_STAFF, "payments", "view", 0},
     {"GET", "/app/payments", payments_page, TENANT_REQUIRED, AUTH_STAFF, "payments", "view", 0},
     {0},
 };
@@ -115,9 +114,9 @@ static void connect_post(struct request *req)
         json_t *c = json_object_get(body, "country");
         if (c && !json_is_null(c)) {
             if (!json_is_string(c)) {
-                payments_reply_error(req, PAYMENTS_INVALID,
-                                     json_pack("{s:s}", "country",
-                                               "Two letters (ISO 3166-1), e.g. FR"));
+                payments_reply_error(
+                    req, PAYMENTS_INVALID,
+                    json_pack("{s:s}", "country", "Two letters (ISO 3166-1), e.g. FR"));
                 return;
             }
             country = json_string_value(c);
@@ -144,8 +143,8 @@ static void status_get(struct request *req)
         return;
     const char *refresh = http_query(req, "refresh");
     json_t *out = NULL;
-    int rc = payments_status(req->arena, req->tenant, m, refresh && strcmp(refresh, "1") == 0,
-                             &out);
+    int rc =
+        payments_status(req->arena, req->tenant, m, refresh && strcmp(refresh, "1") == 0, &out);
     if (rc != PAYMENTS_OK) {
         payments_reply_error(req, rc, NULL);
         return;

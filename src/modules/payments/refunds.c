@@ -41,7 +41,8 @@
 #include "studiod/tenant.h"
 
 static int run_refund_job(json_t *payload, char *err, size_t errlen);
-static void queue_retry(struct db_conn *m, const struct tenant *tn, const char *booking_id);
+static void queue_retry(struct db_conn *m, const struct tenant *tn, const char *booking_id,
+                        bool in_job);
 static bool transient(int src, const struct stripe_error *e);
 
 const struct job_kind payments_job_kinds[] = {
@@ -181,16 +182,17 @@ static int refund_write(struct db_conn *t, struct db_conn *m, const char *sql, i
 }
 
 const char *payments_refunds_send(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                                  struct db_conn *m, const char *booking_id, char *message,
-                                  size_t message_len)
+                                  struct db_conn *m, const char *booking_id, bool in_job,
+                                  char *message, size_t message_len)
 {
     message[0] = '\0';
     const char *p[] = {booking_id};
     PGresult *r = db_exec(t, sql_pending, 1, p, NULL);
     if (!r) {
-        snprintf(message, message_len, "The refund is recorded and will be sent to Stripe "
-                                       "shortly.");
-        queue_retry(m, tn, booking_id);
+        snprintf(message, message_len,
+                 "The refund is recorded and will be sent to Stripe "
+                 "shortly.");
+        queue_retry(m, tn, booking_id, in_job);
         return "pending";
     }
     int n = PQntuples(r);
@@ -219,8 +221,9 @@ const char *payments_refunds_send(struct arena *a, const struct tenant *tn, stru
             const char *up[] = {id, sid, status};
             json_t *after = json_pack("{s:s, s:s}", "status", status, "stripe_refund_id", sid);
             if (refund_write(t, m, sql_refund_sent, 3, up, after) != PAYMENTS_OK)
-                log_msg(LOG_ERROR, "payments: refund %s made at Stripe (%s) but not recorded; "
-                                   "charge.refunded will reconcile it",
+                log_msg(LOG_ERROR,
+                        "payments: refund %s made at Stripe (%s) but not recorded; "
+                        "charge.refunded will reconcile it",
                         id, sid);
             json_decref(after);
             any_failed |= strcmp(status, "failed") == 0;
@@ -250,7 +253,7 @@ const char *payments_refunds_send(struct arena *a, const struct tenant *tn, stru
     if (n == 0)
         return "none";
     if (any_pending) {
-        queue_retry(m, tn, booking_id);
+        queue_retry(m, tn, booking_id, in_job);
         snprintf(message, message_len,
                  "Stripe could not be reached; the refund is recorded and will be sent "
                  "automatically.");
@@ -259,20 +262,31 @@ const char *payments_refunds_send(struct arena *a, const struct tenant *tn, stru
     return any_failed ? "failed" : "succeeded";
 }
 
-static void queue_retry(struct db_conn *m, const struct tenant *tn, const char *booking_id)
+/* The job that sends a pending refund later; the job itself retries by failing instead. A
+ * caller without a master connection gets one here: a pending refund must not be left
+ * without its retry. */
+static void queue_retry(struct db_conn *m, const struct tenant *tn, const char *booking_id,
+                        bool in_job)
 {
-    if (!m)
-        return; /* the caller is the retry job itself */
+    if (in_job)
+        return;
+    struct db_conn *own = m ? NULL : db_acquire_master();
+    struct db_conn *c = m ? m : own;
     json_t *payload = json_pack("{s:s, s:s}", "slug", tn->slug, "booking_id", booking_id);
-    if (jobs_enqueue(m, PAYMENTS_JOB_REFUND, payload, PAYMENTS_REFUND_RETRY_SECONDS) != 0)
+    if (!c)
+        json_decref(payload);
+    if (!c || jobs_enqueue(c, PAYMENTS_JOB_REFUND, payload, PAYMENTS_REFUND_RETRY_SECONDS) != 0)
         log_msg(LOG_ERROR, "payments: refund retry for %s/%s not queued", tn->slug, booking_id);
+    if (own)
+        db_release(own);
 }
 
 void payments_refund_after_cancel(struct arena *a, const struct tenant *tn, struct db_conn *t,
                                   struct db_conn *m, const char *booking_id, json_t *refund)
 {
     char message[512];
-    const char *status = payments_refunds_send(a, tn, t, m, booking_id, message, sizeof(message));
+    const char *status =
+        payments_refunds_send(a, tn, t, m, booking_id, false, message, sizeof(message));
     if (!json_is_object(refund))
         return;
     json_object_set_new(refund, "status", json_string(status));
@@ -316,12 +330,11 @@ static int run_refund_job(json_t *payload, char *err, size_t errlen)
     struct arena *a = arena_new(4096);
     char message[512];
     int rc = 0;
-    /* Without the nested queue_retry: this job is the retry. */
     const char *p[] = {booking_id};
     PGresult *r = db_exec(t, sql_still_pending, 1, p, NULL);
     if (r && strcmp(db_get(r, 0, "n"), "0") != 0) {
-        const char *status = payments_refunds_send(a, &tn, t, NULL, booking_id, message,
-                                                   sizeof(message));
+        const char *status =
+            payments_refunds_send(a, &tn, t, m, booking_id, true, message, sizeof(message));
         if (strcmp(status, "pending") == 0) {
             snprintf(err, errlen, "refund still pending: %s", message);
             rc = -1;
@@ -426,9 +439,8 @@ void payments_booking_json(struct arena *a, const struct tenant *tn, struct db_c
         "paid", (json_int_t)paid, "refunded",
         (json_int_t)strtoll(db_get(r, 0, "refunded"), NULL, 10), "refund_pending",
         (json_int_t)strtoll(db_get(r, 0, "refund_pending"), NULL, 10), "due", (json_int_t)due,
-        "currency", db_get(r, 0, "currency"), "online", can, "online_message",
-        due > 0 ? why : NULL, "flag", db_get(r, 0, "payment_flag"), "disputed_at",
-        db_get(r, 0, "disputed_at"));
+        "currency", db_get(r, 0, "currency"), "online", can, "online_message", due > 0 ? why : NULL,
+        "flag", db_get(r, 0, "payment_flag"), "disputed_at", db_get(r, 0, "disputed_at"));
     json_object_set_new(b, "payment", pay);
     json_t *refunds = json_loads(db_get(r, 0, "refunds"), 0, NULL);
     json_object_set_new(b, "refunds", staff ? refunds : strip_refund(refunds));
