@@ -46,6 +46,11 @@ enum billing_status {
 bool billing_allow_room(struct request *req, struct db_conn *t);
 /* Before a staff user is added: false after replying 402 plan_limit ("staff"). */
 bool billing_allow_staff(struct request *req, struct db_conn *t);
+/* Before an archived room / a deactivated staff user id is made active again (a PUT with
+ * "active": true): false after replying 402 plan_limit when it is inactive now and the
+ * plan's count is reached. */
+bool billing_allow_room_back(struct request *req, struct db_conn *t, const char *room_id);
+bool billing_allow_staff_back(struct request *req, struct db_conn *t, const char *user_id);
 /* Before a booking is made (public or staff): false after replying 402 booking_paused
  * (public booking of a read-only studio) or 402 plan_limit ("bookings_per_month"). */
 bool billing_allow_booking(struct request *req, struct db_conn *t);

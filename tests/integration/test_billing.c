@@ -1088,6 +1088,27 @@ static void test_plan_limits_refuse_rooms_staff_and_bookings_past_the_plan(void 
     assert_int_equal(json_integer_value(json_object_get(fields, "allowed")), 1);
     itest_resp_free(r);
     expect_sql(st.s.db, "SELECT count(*)::text FROM rooms WHERE name = $1", "Room B", "0");
+    /* archiving frees the place; unarchiving past the limit is refused; a PUT of an active
+     * room saying active is not */
+    char *room_a = value(st.s.db, "SELECT id FROM rooms WHERE name = $1", "Room A");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/rooms/%s", room_a);
+    r = call(&billsrv, &st, "PUT", path, "{\"active\":false}");
+    expect(r, 200, NULL);
+    itest_resp_free(r);
+    r = call(&billsrv, &st, "POST", "/api/rooms", "{\"name\":\"Room B\",\"hourly_rate\":2000}");
+    expect(r, 201, NULL);
+    itest_resp_free(r);
+    r = call(&billsrv, &st, "PUT", path, "{\"active\":true}");
+    expect(r, 402, "plan_limit");
+    itest_resp_free(r);
+    expect_sql(st.s.db, "SELECT active::text FROM rooms WHERE id = $1", room_a, "false");
+    free(room_a);
+    char *room = value(st.s.db, "SELECT id FROM rooms WHERE name = $1", "Room B");
+    snprintf(path, sizeof(path), "/api/rooms/%s", room);
+    r = call(&billsrv, &st, "PUT", path, "{\"active\":true}");
+    expect(r, 200, NULL);
+    itest_resp_free(r);
 
     /* staff: two seats (the owner and one more) */
     r = call(&billsrv, &st, "POST", "/api/staff",
@@ -1099,9 +1120,22 @@ static void test_plan_limits_refuse_rooms_staff_and_bookings_past_the_plan(void 
     assert_string_equal(str(json_object_get(json_object_get(r->json, "error"), "fields"), "limit"),
                         "staff");
     itest_resp_free(r);
+    /* a deactivated member frees the seat; reactivating past the limit is refused */
+    char *bea = value(st.s.db, "SELECT id FROM users WHERE email = $1", "bea@example.com");
+    snprintf(path, sizeof(path), "/api/staff/%s", bea);
+    r = call(&billsrv, &st, "PUT", path, "{\"active\":false}");
+    expect(r, 200, NULL);
+    itest_resp_free(r);
+    r = call(&billsrv, &st, "POST", "/api/staff", "{\"name\":\"Cy\",\"email\":\"cy@example.com\"}");
+    expect(r, 201, NULL);
+    itest_resp_free(r);
+    r = call(&billsrv, &st, "PUT", path, "{\"active\":true}");
+    expect(r, 402, "plan_limit");
+    itest_resp_free(r);
+    expect_sql(st.s.db, "SELECT active::text FROM users WHERE id = $1", bea, "false");
+    free(bea);
 
     /* bookings: one this month, public or staff */
-    char *room = value(st.s.db, "SELECT id FROM rooms WHERE name = $1", "Room A");
     r = public_booking(&billsrv, &st, room, 3);
     expect(r, 201, NULL);
     itest_resp_free(r);

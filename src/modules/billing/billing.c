@@ -485,6 +485,50 @@ bool billing_allow_staff(struct request *req, struct db_conn *t)
                               req->tenant->max_staff));
 }
 
+static const char sql_room_back[] =
+    "SELECT (SELECT count(*) FROM rooms WHERE active) AS used,"
+    "       coalesce((SELECT NOT active FROM rooms WHERE id = $1::uuid), false) AS inactive";
+static const char sql_staff_back[] =
+    "SELECT (SELECT count(*) FROM users WHERE active) AS used,"
+    "       coalesce((SELECT NOT active FROM users WHERE id = $1::uuid), false) AS inactive";
+
+/* A reactivation adds one to the count only when the thing is inactive now. */
+static bool allow_back(struct request *req, struct db_conn *t, const char *sql, const char *id,
+                       const char *limit, int allowed, const char *message)
+{
+    if (allowed < 0)
+        return true;
+    const char *p[] = {id};
+    PGresult *r = db_exec(t, sql, 1, p, NULL);
+    if (!r) {
+        http_reply_error(req, 503, "database_unavailable",
+                         "The database is unavailable; try again shortly", NULL);
+        return false;
+    }
+    long long used = strtoll(db_get(r, 0, "used"), NULL, 10);
+    bool inactive = strcmp(db_get(r, 0, "inactive"), "t") == 0;
+    PQclear(r);
+    return !inactive || !over_limit(req, limit, used, allowed, message);
+}
+
+bool billing_allow_room_back(struct request *req, struct db_conn *t, const char *room_id)
+{
+    return allow_back(req, t, sql_room_back, room_id, "rooms", req->tenant->max_rooms,
+                      arena_printf(req->arena,
+                                   "Your plan allows %d active rooms: archive another one or "
+                                   "upgrade the plan (Billing)",
+                                   req->tenant->max_rooms));
+}
+
+bool billing_allow_staff_back(struct request *req, struct db_conn *t, const char *user_id)
+{
+    return allow_back(req, t, sql_staff_back, user_id, "staff", req->tenant->max_staff,
+                      arena_printf(req->arena,
+                                   "Your plan allows %d active staff members: deactivate "
+                                   "another one or upgrade the plan (Billing)",
+                                   req->tenant->max_staff));
+}
+
 bool billing_allow_booking(struct request *req, struct db_conn *t)
 {
     const struct tenant *tn = req->tenant;

@@ -157,8 +157,9 @@ static void room_put(struct request *req)
     if (!body)
         return;
     struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
+    if (!t ||
+        (json_is_true(json_object_get(body, "active")) && !billing_allow_room_back(req, t, id)))
+        return; /* unarchiving counts against the plan's rooms */
     json_t *out = NULL, *fields = NULL;
     int rc = rooms_update(t, req, id, body, &out, &fields);
     reply(req, rc, 200, out, fields, "room");

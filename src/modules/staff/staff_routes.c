@@ -178,8 +178,9 @@ static void staff_put(struct request *req)
     if (!body)
         return;
     struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
+    if (!t ||
+        (json_is_true(json_object_get(body, "active")) && !billing_allow_staff_back(req, t, id)))
+        return; /* reactivating takes a seat of the plan's */
     struct staff_actor actor;
     actor_of(req, &actor);
     json_t *out = NULL, *fields = NULL;
