@@ -810,7 +810,10 @@ static void test_a_paid_deposit_confirms_the_booking_once_and_mails_the_customer
     snprintf(recorded, sizeof(recorded), "checkout.session.completed %s", st.account);
     expect_sql(NULL, "SELECT type || ' ' || account FROM stripe_events WHERE event_id = $1", event,
                recorded);
-    assert_true(wait_mail_with(email, "We have received your payment of 20.00 EUR", MAIL_WAIT_MS));
+    assert_true(wait_mail_with(email,
+                               "We have received your payment of 20.00 EUR. Thank you! Your "
+                               "booking is confirmed.",
+                               MAIL_WAIT_MS));
 
     /* the manage page's JSON: paid, nothing due */
     r = public_call(&paysrv, &st, "GET", ref, "", token);
@@ -1249,6 +1252,28 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
     assert_int_equal(fake_count("POST", "/v1/refunds"), refunds_before + 1);
     /* the taker's booking is untouched */
     expect_sql(st.s.db, "SELECT status FROM bookings WHERE ref = $1", other_ref, "pending");
+
+    /* a booking cancelled while its customer was on the Checkout page: refunded in full */
+    char cref[128], ctoken[128], cemail[128], csession[128];
+    customer_email("cancelled", cemail);
+    book(&paysrv, &st, 15, cemail, cref, ctoken);
+    r = create_payment(&paysrv, &st, cref, ctoken);
+    assert_int_equal(r->status, 200);
+    snprintf(csession, sizeof(csession), "%s", str(r->json, "session_id"));
+    itest_resp_free(r);
+    r = public_call(&paysrv, &st, "POST", cref, "/cancel", ctoken);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(str(json_object_get(r->json, "refund"), "status"), "none");
+    itest_resp_free(r);
+    r = fake_send("complete", "session", csession, WEBHOOK_SECRET);
+    assert_int_equal(delivered(r), 200);
+    itest_resp_free(r);
+    expect_sql(st.s.db,
+               "SELECT b.status || ' ' || b.paid_amount || ' ' || r.amount || ' ' || r.status"
+               " || ' ' || r.reason FROM bookings b JOIN refunds r ON r.booking_id = b.id"
+               " WHERE b.ref = $1",
+               cref, "cancelled 2000 2000 succeeded late_payment");
+    assert_true(wait_mail_with(cemail, "arrived after the booking was cancelled", MAIL_WAIT_MS));
     free(bid);
     free(pid);
     free(pi);

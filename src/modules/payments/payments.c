@@ -78,7 +78,12 @@ struct event {
 };
 
 /* What became of a booking that a payment arrived for. */
-enum late_outcome { PAID_NORMAL, PAID_REACTIVATED, PAID_REFUNDED };
+enum late_outcome {
+    PAID_NORMAL,      /* pending or confirmed: counted (and confirmed when the policy says) */
+    PAID_REACTIVATED, /* its hold had expired but the slot was free: the booking stands again */
+    PAID_REFUNDED,    /* its hold had expired and the slot is taken: refunded in full */
+    PAID_CANCELLED,   /* cancelled meanwhile: refunded in full */
+};
 
 static int load_due(struct arena *a, struct db_conn *t, const char *ref, struct due *d);
 static int record_payment(struct db_conn *t, struct request *req, const struct due *d,
@@ -96,7 +101,8 @@ static int on_dispute_created(struct event *ev);
 static int on_account_updated(struct event *ev);
 static int apply_payment_to_booking(struct arena *a, struct db_conn *t, struct db_conn *m,
                                     const char *booking_id, const char *payment_id,
-                                    const char *amount, enum late_outcome *outcome);
+                                    const char *amount, enum late_outcome *outcome,
+                                    bool *confirmed);
 static int sync_refund(struct db_conn *t, const char *booking_id, const char *payment_id,
                        const char *pi, json_t *refund, bool *changed);
 static bool is_uuid(const char *s);
@@ -576,7 +582,7 @@ static const char sql_rollback_savepoint[] = "ROLLBACK TO SAVEPOINT payments_rea
  * as the system. */
 static int apply_payment_to_booking(struct arena *a, struct db_conn *t, struct db_conn *m,
                                     const char *booking_id, const char *payment_id,
-                                    const char *amount, enum late_outcome *outcome)
+                                    const char *amount, enum late_outcome *outcome, bool *confirmed)
 {
     const char *lp[] = {booking_id};
     PGresult *r = db_exec(t, sql_booking_lock, 1, lp, NULL);
@@ -604,9 +610,9 @@ static int apply_payment_to_booking(struct arena *a, struct db_conn *t, struct d
             return PAYMENTS_DB;
         }
     } else if (strcmp(status, "cancelled") == 0) {
-        *outcome = PAID_REFUNDED;
+        *outcome = PAID_CANCELLED;
     }
-    if (*outcome == PAID_REFUNDED) {
+    if (*outcome == PAID_REFUNDED || *outcome == PAID_CANCELLED) {
         const char *rp[] = {payment_id};
         b = db_exec(t, sql_booking_add_paid, 2, bp, NULL);
         if (b && db_run(t, sql_refund_late, 1, rp) != 0) {
@@ -620,7 +626,9 @@ static int apply_payment_to_booking(struct arena *a, struct db_conn *t, struct d
         PQclear(b);
         return PAYMENTS_DB;
     }
-    static const char *const outcomes[] = {"paid", "reactivated", "refunded"};
+    static const char *const outcomes[] = {"paid", "reactivated", "refunded", "refunded"};
+    *confirmed = strcmp(db_get(b, 0, "status"), "confirmed") == 0 &&
+                 strcmp(db_get(b, 0, "old_status"), "confirmed") != 0;
     json_t *before = json_pack("{s:s, s:I}", "status", db_get(b, 0, "old_status"), "paid_amount",
                                (json_int_t)strtoll(db_get(b, 0, "old_paid"), NULL, 10));
     json_t *after =
@@ -672,6 +680,7 @@ static int on_session_completed(struct event *ev)
     PGresult *r = db_exec(t, sql_payment_paid, 6, p, NULL);
     const char *booking_id = NULL;
     enum late_outcome outcome = PAID_NORMAL;
+    bool confirmed = false;
     rc = PAYMENTS_OK;
     if (!r) {
         rc = PAYMENTS_DB;
@@ -681,7 +690,7 @@ static int on_session_completed(struct event *ev)
     } else {
         booking_id = db_get_dup(ev->a, r, 0, "booking_id");
         rc = apply_payment_to_booking(ev->a, t, ev->m, booking_id, db_get(r, 0, "id"), amount,
-                                      &outcome);
+                                      &outcome, &confirmed);
     }
     PQclear(r);
     if (rc != PAYMENTS_OK || db_commit(t) != 0) {
@@ -691,26 +700,34 @@ static int on_session_completed(struct event *ev)
     }
     if (booking_id) {
         const char *paid = money_format(ev->a, json_integer_value(total), tn.currency);
-        if (outcome == PAID_REFUNDED) {
+        if (outcome == PAID_REFUNDED || outcome == PAID_CANCELLED) {
             char msg[256];
             payments_refunds_send(ev->a, &tn, t, ev->m, booking_id, false, msg, sizeof(msg));
             payments_mail_customer(
                 ev->a, &tn, t, ev->m, booking_id, "payment refunded",
                 arena_printf(ev->a,
-                             "Your payment of %s arrived after your booking had lapsed, and the "
-                             "time has been booked by someone else meanwhile. We are refunding "
-                             "the full %s to the card you paid with; banks take 5 to 10 days to "
-                             "show it.",
-                             paid, paid));
+                             "%s We are refunding the full %s to the card you paid with; banks "
+                             "take 5 to 10 days to show it.",
+                             outcome == PAID_CANCELLED
+                                 ? arena_printf(ev->a,
+                                                "Your payment of %s arrived after the booking "
+                                                "was cancelled.",
+                                                paid)
+                                 : arena_printf(ev->a,
+                                                "Your payment of %s arrived after your booking "
+                                                "had lapsed, and the time has been booked by "
+                                                "someone else meanwhile.",
+                                                paid),
+                             paid));
         } else {
             payments_mail_customer(
                 ev->a, &tn, t, ev->m, booking_id, "payment received",
-                arena_printf(ev->a, "%s We have received your payment of %s. Thank you!",
+                arena_printf(ev->a, "%sWe have received your payment of %s. Thank you!%s",
                              outcome == PAID_REACTIVATED
                                  ? "Your payment arrived after the booking had lapsed, but the "
-                                   "time was still free: your booking stands again."
+                                   "time was still free: your booking stands again. "
                                  : "",
-                             paid));
+                             paid, confirmed ? " Your booking is confirmed." : ""));
         }
     }
     db_release(t);
