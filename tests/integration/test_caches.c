@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -51,22 +50,9 @@ static int teardown(void **state)
     return rc == 0 && rc2 == 0 ? 0 : -1;
 }
 
-static void now_ms(long long *out)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    *out = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* GET /api/me on p: status, and the user's name into name_out (≥ 128 bytes) on 200. */
-static long me(const struct studiod_proc *p, const struct itest_studio *s, struct itest_cookies *jar,
-               char *name_out)
+static long me(const struct studiod_proc *p, const struct itest_studio *s,
+               struct itest_cookies *jar, char *name_out)
 {
     struct itest_resp *r = itest_request(p, "GET", s->host, "/api/me", NULL, NULL, NULL, jar);
     long status = r->status;
@@ -85,17 +71,16 @@ static long me(const struct studiod_proc *p, const struct itest_studio *s, struc
 static long long wait_me(const struct studiod_proc *p, const struct itest_studio *s,
                          struct itest_cookies *jar, long want_status, const char *want_name)
 {
-    long long start, now;
-    now_ms(&start);
+    double start = itest_now_ms(), now;
     for (;;) {
         char name[128];
         long st = me(p, s, jar, name);
-        now_ms(&now);
+        now = itest_now_ms();
         if (st == want_status && (!want_name || strcmp(name, want_name) == 0))
-            return now - start;
+            return (long long)(now - start);
         if (now - start > WAIT_MS)
             return -1;
-        pause_ms(20);
+        itest_pause_ms(20);
     }
 }
 
@@ -109,10 +94,10 @@ static void studio_signed_in(const char *prefix, struct itest_studio *s, struct 
 
 static void rename_owner_by_sql(const struct itest_studio *s, const char *name)
 {
-    assert_int_equal(
-        itest_pg_exec(s->db, "UPDATE users SET name = $1 WHERE lower(email) = lower($2)", name,
-                      s->email),
-        0);
+    assert_int_equal(itest_pg_exec(s->db,
+                                   "UPDATE users SET name = $1 WHERE lower(email) = lower($2)",
+                                   name, s->email),
+                     0);
 }
 
 static void test_signing_out_through_one_process_ends_the_session_on_the_other(void **state)
@@ -194,19 +179,18 @@ static void test_a_role_taken_away_by_sql_ends_with_its_expiry(void **state)
     assert_true(json_array_size(json_object_get(r->json, "roles")) > 0);
     itest_resp_free(r);
 
-    long long start, now;
-    now_ms(&start);
+    double start = itest_now_ms(), now;
     for (;;) {
         r = itest_request(b, "GET", s.host, "/api/me", NULL, NULL, NULL, &jar);
         assert_int_equal(r->status, 200);
         size_t n = json_array_size(json_object_get(r->json, "roles"));
         itest_resp_free(r);
-        now_ms(&now);
+        now = itest_now_ms();
         if (n == 0)
             break;
         if (now - start > 2000 + WAIT_MS)
-            fail_msg("B still lists the expired role %lld ms later", now - start);
-        pause_ms(50);
+            fail_msg("B still lists the expired role %.0f ms later", now - start);
+        itest_pause_ms(50);
     }
 }
 
@@ -222,8 +206,8 @@ static void test_without_its_listen_connection_a_process_does_not_serve_old_copi
 
     /* Cut every studiod's LISTEN connection, then change the user behind studiod's back:
      * a process that can no longer hear changes must not answer from its cache. */
-    char *n = itest_pg_value(NULL,
-                             "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity"
+    char *n =
+        itest_pg_value(NULL, "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity"
                              " WHERE application_name = 'studiod-cache-bus'");
     assert_non_null(n);
     assert_true(atoi(n) >= 2);
@@ -234,8 +218,7 @@ static void test_without_its_listen_connection_a_process_does_not_serve_old_copi
         fail_msg("B answered from its cache while it could not hear changes");
 
     /* And when it listens again the cache still drops what others change. */
-    long long start, now;
-    now_ms(&start);
+    double start = itest_now_ms(), now;
     for (;;) {
         char *c = itest_pg_value(NULL, "SELECT count(*)::text FROM pg_stat_activity"
                                        " WHERE application_name = 'studiod-cache-bus'");
@@ -243,10 +226,10 @@ static void test_without_its_listen_connection_a_process_does_not_serve_old_copi
         free(c);
         if (listening >= 2)
             break;
-        now_ms(&now);
+        now = itest_now_ms();
         if (now - start > WAIT_MS)
             fail_msg("the LISTEN connections did not come back");
-        pause_ms(50);
+        itest_pause_ms(50);
     }
     assert_int_equal(me(b, &s, &jar, name), 200);
     char hdr[160];
@@ -308,16 +291,15 @@ static long long wait_slot(const struct studiod_proc *p, const struct itest_stud
                            const char *room, const char *day, const char *next_day,
                            const char *hhmm, int want, long ms)
 {
-    long long start, now;
-    now_ms(&start);
+    double start = itest_now_ms(), now;
     for (;;) {
         int got = slot_listed(p, s, room, day, next_day, hhmm);
-        now_ms(&now);
+        now = itest_now_ms();
         if (got == want)
-            return now - start;
+            return (long long)(now - start);
         if (got < 0 || now - start > ms)
             return -1;
-        pause_ms(20);
+        itest_pause_ms(20);
     }
 }
 
@@ -347,8 +329,7 @@ static void studio_with_room(const char *prefix, struct itest_studio *s, struct 
     free(n);
 }
 
-static void test_a_booking_through_one_process_leaves_the_other_s_availability_at_once(
-    void **state)
+static void test_a_booking_through_one_process_leaves_the_other_s_availability_at_once(void **state)
 {
     (void)state;
     ITEST_REQUIRE_SERVER();
@@ -359,12 +340,16 @@ static void test_a_booking_through_one_process_leaves_the_other_s_availability_a
     assert_int_equal(slot_listed(b, &s, room, day, next_day, "14:00"), 1); /* B caches it */
 
     /* A customer books 14:00-15:00 through A. */
-    char *starts = itest_pg_value(NULL, "SELECT to_char(($1::date + time '14:00')"
-                                        " AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
-                                        " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", day);
-    char *ends = itest_pg_value(NULL, "SELECT to_char(($1::date + time '15:00')"
-                                      " AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
-                                      " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", day);
+    char *starts = itest_pg_value(NULL,
+                                  "SELECT to_char(($1::date + time '14:00')"
+                                  " AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+                                  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                                  day);
+    char *ends = itest_pg_value(NULL,
+                                "SELECT to_char(($1::date + time '15:00')"
+                                " AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+                                " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                                day);
     json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", room, "starts_at", starts,
                              "ends_at", ends, "customer", "name", "Cache Customer", "email",
                              "cache-customer@example.com");

@@ -21,7 +21,7 @@
 #include "studiod/cache_bus.h"
 #include "studiod/http.h"
 
-#define SLOTS 4096 /* power of two */
+#define SLOTS 4096  /* power of two */
 #define KEY_MAX 112 /* "<tenant uuid>/<sha-256 hex>" */
 #define TTL_MAX 50
 

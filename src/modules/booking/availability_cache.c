@@ -109,8 +109,8 @@ void availability_cache_stop(void)
     pthread_mutex_unlock(&A.mu);
 }
 
-bool availability_cache_key(char out[AVAILABILITY_KEY_MAX], const char *room_id,
-                            const char *from, const char *to)
+bool availability_cache_key(char out[AVAILABILITY_KEY_MAX], const char *room_id, const char *from,
+                            const char *to)
 {
     if (!room_id || !from || !to)
         return false;
@@ -130,8 +130,7 @@ static bool full_key(char full[KEY_MAX], const char *tenant_id, const char *key)
     return n > 0 && n < KEY_MAX;
 }
 
-char *availability_cache_get(struct arena *a, const char *tenant_id, const char *key,
-                             size_t *len)
+char *availability_cache_get(struct arena *a, const char *tenant_id, const char *key, size_t *len)
 {
     char full[KEY_MAX];
     if (A.ttl <= 0 || !cache_bus_listening() || !full_key(full, tenant_id, key))
