@@ -42,6 +42,7 @@
 
 #include <dirent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -1419,6 +1420,53 @@ static void test_staff_may_set_the_refund_within_what_was_paid(void **state)
     assert_int_equal(fake_count("POST", "/v1/refunds"), before);
 }
 
+/* One of several cancels racing each other. */
+struct racer {
+    const struct studio *st;
+    const char *ref, *token;
+    long status;
+};
+
+static void *race_cancel(void *arg)
+{
+    struct racer *r = arg;
+    struct itest_resp *resp = public_call(&paysrv, r->st, "POST", r->ref, "/cancel", r->token);
+    r->status = resp->status;
+    itest_resp_free(resp);
+    return NULL;
+}
+
+static void test_cancels_racing_each_other_refund_once(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    studio_make(&paysrv, "race", "2000", &st);
+    connect_studio(&paysrv, &st, true);
+    char ref[128], token[128], bid[64], session[128], email[128];
+    customer_email("race", email);
+    book_and_pay(&st, 10, email, ref, token, bid, session);
+    size_t before = fake_count("POST", "/v1/refunds");
+    enum { RACERS = 4 };
+    struct racer racers[RACERS];
+    pthread_t threads[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (struct racer){&st, ref, token, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, race_cancel, &racers[i]), 0);
+    }
+    int ok = 0, conflict = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(threads[i], NULL);
+        ok += racers[i].status == 200;
+        conflict += racers[i].status == 409;
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(conflict, RACERS - 1);
+    assert_int_equal(fake_count("POST", "/v1/refunds"), before + 1);
+    expect_sql(st.s.db, "SELECT count(*) || ' ' || sum(amount) FROM refunds WHERE booking_id = $1",
+               bid, "1 2000");
+}
+
 /* Makes the queued refund retries of st due now and waits until booking bid's refunds are
  * no longer pending. */
 static void run_refund_jobs(const struct studio *st, const char *bid)
@@ -1604,6 +1652,7 @@ int main(void)
         cmocka_unit_test(test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one),
         cmocka_unit_test(test_cancelling_a_paid_booking_refunds_what_the_policy_gives),
         cmocka_unit_test(test_staff_may_set_the_refund_within_what_was_paid),
+        cmocka_unit_test(test_cancels_racing_each_other_refund_once),
         cmocka_unit_test(test_stripe_down_leaves_the_refund_pending_and_the_job_sends_it_once),
         cmocka_unit_test(test_stripe_refusing_a_refund_marks_it_failed),
         cmocka_unit_test(test_stripe_timing_out_leaves_the_refund_pending),
