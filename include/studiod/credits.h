@@ -21,7 +21,18 @@ enum credits_status {
     CREDITS_INVALID = -2,      /* 422: n <= 0, empty reason, unknown pack */
     CREDITS_DB = -3,           /* 503 */
     CREDITS_NOT_FOUND = -4,    /* 404: no such organization */
+    CREDITS_STRIPE = -5,       /* 502: Stripe refused the request (an error object) */
+    CREDITS_STRIPE_DOWN = -6,  /* 503: Stripe did not answer (network, timeout) */
+    CREDITS_UNAVAILABLE = -7,  /* 422 payments_unavailable (as payments): STRIPE_SECRET_KEY not set */
+    CREDITS_BAD_KEY = -8,      /* 422: the caller's Idempotency-Key is not one we accept */
 };
+
+#define CREDITS_HISTORY_DEFAULT_LIMIT 20
+#define CREDITS_HISTORY_MAX_LIMIT 100
+#define CREDITS_IDEMPOTENCY_KEY_MAX 64 /* the caller's part of ours: [A-Za-z0-9_.:-] */
+/* The studio's audit entry for a purchase started by staff. */
+#define CREDITS_AUDIT_ACTION "credits_purchase"
+#define CREDITS_AUDIT_RESOURCE "billing"
 
 /* Spends n credits of organization org_id (uuid text) for reason (e.g. "ai.chat"),
  * atomically: CREDITS_OK with *balance_after set (may be NULL), or
@@ -44,6 +55,28 @@ int credits_apply_checkout(struct arena *a, struct db_conn *m, json_t *session);
 
 /* True when s is a uuid in its 36-character text form. */
 bool credits_valid_uuid(const char *s);
+
+/* {"balance", "allowance_balance", "purchased_balance", "monthly_allowance",
+ * "used_this_month", "month" (YYYY-MM, the studio's zone), "allowance_expires_at"}
+ * (RFC 3339, UTC: when what is left of the allowance expires). Grants the month's
+ * allowance first if this is its first read. m: not in a transaction. */
+int credits_summary(struct db_conn *m, const char *org_id, json_t **out);
+/* {"packs": [{"id", "name", "credits", "amount", "currency"}]}: the active packs. */
+int credits_packs(struct db_conn *m, json_t **out);
+/* {"entries": [newest first: {"id", "kind", "delta", "delta_allowance",
+ * "delta_purchased", "reason", "month", "created_at", purchases also "pack_id", "amount",
+ * "currency"}], "total", "limit", "offset"}. limit 1..CREDITS_HISTORY_MAX_LIMIT, offset
+ * >= 0, else CREDITS_INVALID. */
+int credits_history(struct db_conn *m, const char *org_id, long limit, long offset, json_t **out);
+/* Starts buying pack_id for org_id: a Checkout Session (mode payment) on the platform's
+ * Stripe account, metadata kind=credits, organization_id, pack_id; Idempotency-Key
+ * "credits-<org>-<pack>-<client_key>" (client_key: the caller's Idempotency-Key header,
+ * or NULL for a random one). return_url: the page Stripe sends the buyer back to. On
+ * success the start is audited in the studio's log (t, req) and *out is
+ * {"checkout_url", "session_id"}. CREDITS_INVALID for an unknown or retired pack. */
+int credits_purchase(struct arena *a, struct db_conn *m, struct db_conn *t, struct request *req,
+                     const char *org_id, const char *pack_id, const char *client_key,
+                     const char *return_url, json_t **out);
 
 extern const struct route credits_routes[];
 

@@ -32,8 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "studiod/audit.h"
 #include "studiod/db.h"
 #include "studiod/log.h"
+#include "studiod/stripe.h"
 
 #define KIND_CREDITS "credits"
 #define REASON_MAX 200
@@ -48,6 +52,9 @@ struct account {
 };
 
 static int account_lock(struct db_conn *m, const char *org_id, struct account *acc);
+static int account_current(struct db_conn *m, const char *org_id, struct account *acc);
+static bool valid_reason(const char *reason);
+static bool valid_client_key(const char *k);
 static int64_t get_i64(PGresult *r, int row, const char *col);
 static void i64_str(char buf[24], int64_t v);
 
@@ -344,4 +351,282 @@ int credits_apply_checkout(struct arena *a, struct db_conn *m, json_t *session)
         return CREDITS_DB;
     }
     return CREDITS_OK;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+/* The account as it is, without locking: "stale" when this month's allowance is not
+ * granted yet (or there is no account), which makes the caller take the locked path. */
+static const char sql_account_peek[] =
+    "SELECT a.allowance_balance, a.purchased_balance,"
+    "       to_char(date_trunc('month', now() AT TIME ZONE o.timezone), 'YYYY-MM-DD')"
+    "         AS this_month,"
+    "       coalesce(p.ai_credits_per_month, 0) AS monthly_allowance,"
+    "       (a.organization_id IS NULL OR a.allowance_month IS NULL"
+    "        OR a.allowance_month < date_trunc('month', now() AT TIME ZONE o.timezone)::date)"
+    "         AS stale"
+    "  FROM organizations o"
+    "  LEFT JOIN credit_accounts a ON a.organization_id = o.id"
+    "  LEFT JOIN plans p ON p.id = o.plan_id"
+    " WHERE o.id = $1::uuid AND o.status <> 'provisioning'";
+
+/* Brings org_id's account to this month (granting the allowance on the month's first
+ * touch) and reads it into *acc. m: not in a transaction. */
+static int account_current(struct db_conn *m, const char *org_id, struct account *acc)
+{
+    if (!credits_valid_uuid(org_id))
+        return CREDITS_NOT_FOUND;
+    const char *p[] = {org_id};
+    PGresult *r = db_exec(m, sql_account_peek, 1, p, NULL);
+    if (!r)
+        return CREDITS_DB;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return CREDITS_NOT_FOUND;
+    }
+    bool stale = strcmp(db_get(r, 0, "stale"), "t") == 0;
+    acc->allowance = get_i64(r, 0, "allowance_balance");
+    acc->purchased = get_i64(r, 0, "purchased_balance");
+    acc->monthly_allowance = get_i64(r, 0, "monthly_allowance");
+    snprintf(acc->month, sizeof(acc->month), "%s", db_get(r, 0, "this_month"));
+    PQclear(r);
+    if (!stale)
+        return CREDITS_OK;
+    if (db_begin(m) != 0)
+        return CREDITS_DB;
+    int rc = account_lock(m, org_id, acc);
+    if (rc != CREDITS_OK || db_commit(m) != 0) {
+        db_rollback(m);
+        return rc != CREDITS_OK ? rc : CREDITS_DB;
+    }
+    return CREDITS_OK;
+}
+
+static const char sql_used_this_month[] =
+    "SELECT coalesce(-sum(delta), 0) AS used FROM credit_ledger"
+    " WHERE organization_id = $1::uuid AND kind = 'spend' AND month = $2::date";
+
+/* The first instant of the month after month (YYYY-MM-01) in the studio's zone, when
+ * this month's allowance expires. */
+static const char sql_expires[] =
+    "SELECT to_char((($2::date + interval '1 month')::timestamp AT TIME ZONE o.timezone)"
+    "               AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS at"
+    "  FROM organizations o WHERE o.id = $1::uuid";
+
+int credits_summary(struct db_conn *m, const char *org_id, json_t **out)
+{
+    struct account acc;
+    int rc = account_current(m, org_id, &acc);
+    if (rc != CREDITS_OK)
+        return rc;
+    const char *p[] = {org_id, acc.month};
+    PGresult *u = db_exec(m, sql_used_this_month, 2, p, NULL);
+    PGresult *e = u ? db_exec(m, sql_expires, 2, p, NULL) : NULL;
+    if (!u || !e || PQntuples(e) != 1) {
+        PQclear(u);
+        PQclear(e);
+        return CREDITS_DB;
+    }
+    *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s#, s:s}", "balance",
+                     (json_int_t)(acc.allowance + acc.purchased), "allowance_balance",
+                     (json_int_t)acc.allowance, "purchased_balance", (json_int_t)acc.purchased,
+                     "monthly_allowance", (json_int_t)acc.monthly_allowance, "used_this_month",
+                     (json_int_t)get_i64(u, 0, "used"), "month", acc.month, (int)7,
+                     "allowance_expires_at", db_get(e, 0, "at"));
+    PQclear(u);
+    PQclear(e);
+    return *out ? CREDITS_OK : CREDITS_DB;
+}
+
+static const char sql_packs[] =
+    "SELECT id, name, credits, amount, currency FROM credit_packs WHERE active"
+    " ORDER BY position, id";
+
+int credits_packs(struct db_conn *m, json_t **out)
+{
+    PGresult *r = db_exec(m, sql_packs, 0, NULL, NULL);
+    if (!r)
+        return CREDITS_DB;
+    json_t *packs = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(packs, json_pack("{s:s, s:s, s:I, s:I, s:s}", "id",
+                                               db_get(r, i, "id"), "name", db_get(r, i, "name"),
+                                               "credits", (json_int_t)get_i64(r, i, "credits"),
+                                               "amount", (json_int_t)get_i64(r, i, "amount"),
+                                               "currency", db_get(r, i, "currency")));
+    PQclear(r);
+    *out = json_pack("{s:o}", "packs", packs);
+    return CREDITS_OK;
+}
+
+static const char sql_history_count[] =
+    "SELECT count(*) AS n FROM credit_ledger WHERE organization_id = $1::uuid";
+
+static const char sql_history[] =
+    "SELECT id, kind, delta, delta_allowance, delta_purchased, reason,"
+    "       to_char(month, 'YYYY-MM') AS month, pack_id, amount, currency,"
+    "       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at"
+    "  FROM credit_ledger WHERE organization_id = $1::uuid"
+    " ORDER BY id DESC LIMIT $2::int OFFSET $3::bigint";
+
+int credits_history(struct db_conn *m, const char *org_id, long limit, long offset, json_t **out)
+{
+    if (limit < 1 || limit > CREDITS_HISTORY_MAX_LIMIT || offset < 0)
+        return CREDITS_INVALID;
+    struct account acc;
+    int rc = account_current(m, org_id, &acc); /* the month's grant shows in the history */
+    if (rc != CREDITS_OK)
+        return rc;
+    char l[24], o[24];
+    i64_str(l, limit);
+    i64_str(o, offset);
+    const char *cp[] = {org_id};
+    const char *hp[] = {org_id, l, o};
+    PGresult *c = db_exec(m, sql_history_count, 1, cp, NULL);
+    PGresult *r = c ? db_exec(m, sql_history, 3, hp, NULL) : NULL;
+    if (!c || !r) {
+        PQclear(c);
+        PQclear(r);
+        return CREDITS_DB;
+    }
+    json_t *entries = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *e = json_pack(
+            "{s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "id", (json_int_t)get_i64(r, i, "id"),
+            "kind", db_get(r, i, "kind"), "delta", (json_int_t)get_i64(r, i, "delta"),
+            "delta_allowance", (json_int_t)get_i64(r, i, "delta_allowance"), "delta_purchased",
+            (json_int_t)get_i64(r, i, "delta_purchased"), "reason", db_get(r, i, "reason"), "month",
+            db_get(r, i, "month"), "created_at", db_get(r, i, "at"));
+        if (db_get(r, i, "pack_id")) {
+            json_object_set_new(e, "pack_id", json_string(db_get(r, i, "pack_id")));
+            json_object_set_new(e, "amount", json_integer(get_i64(r, i, "amount")));
+            json_object_set_new(e, "currency", json_string(db_get(r, i, "currency")));
+        }
+        json_array_append_new(entries, e);
+    }
+    *out = json_pack("{s:o, s:I, s:i, s:I}", "entries", entries, "total",
+                     (json_int_t)get_i64(c, 0, "n"), "limit", (int)limit, "offset",
+                     (json_int_t)offset);
+    PQclear(c);
+    PQclear(r);
+    return CREDITS_OK;
+}
+
+/* ---- buying a pack --------------------------------------------------------------------- */
+
+static const char sql_pack_active[] =
+    "SELECT id, name, credits, amount, lower(currency) AS currency FROM credit_packs"
+    " WHERE id = $1 AND active";
+
+static const char sql_org_customer[] =
+    "SELECT owner_email, stripe_customer_id FROM organizations WHERE id = $1::uuid";
+
+/* A caller's Idempotency-Key as we accept it into ours: Stripe's keys are ≤ 255
+ * characters; ours adds a prefix, so the caller's part is kept short and plain. */
+static bool valid_client_key(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > CREDITS_IDEMPOTENCY_KEY_MAX)
+        return false;
+    for (; *k; k++)
+        if (!isalnum((unsigned char)*k) && *k != '-' && *k != '_' && *k != '.' && *k != ':')
+            return false;
+    return true;
+}
+
+int credits_purchase(struct arena *a, struct db_conn *m, struct db_conn *t, struct request *req,
+                     const char *org_id, const char *pack_id, const char *client_key,
+                     const char *return_url, json_t **out)
+{
+    if (!pack_id || !*pack_id || strlen(pack_id) > 64)
+        return CREDITS_INVALID;
+    if (client_key && !valid_client_key(client_key))
+        return CREDITS_BAD_KEY;
+    const char *pp[] = {pack_id};
+    PGresult *r = db_exec(m, sql_pack_active, 1, pp, NULL);
+    if (!r)
+        return CREDITS_DB;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return CREDITS_INVALID;
+    }
+    const char *name = db_get_dup(a, r, 0, "name");
+    const char *credits = db_get_dup(a, r, 0, "credits");
+    const char *amount = db_get_dup(a, r, 0, "amount");
+    const char *currency = db_get_dup(a, r, 0, "currency");
+    PQclear(r);
+    const char *op[] = {org_id};
+    r = db_exec(m, sql_org_customer, 1, op, NULL);
+    if (!r)
+        return CREDITS_DB;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return CREDITS_NOT_FOUND;
+    }
+    const char *email = db_get_dup(a, r, 0, "owner_email");
+    const char *customer = db_get_dup(a, r, 0, "stripe_customer_id");
+    PQclear(r);
+
+    /* On the platform's own account (no Stripe-Account): the platform sells credits. */
+    struct stripe_param params[] = {
+        {"mode", "payment"},
+        {"line_items[0][price_data][currency]", currency},
+        {"line_items[0][price_data][unit_amount]", amount},
+        {"line_items[0][price_data][product_data][name]", name},
+        {"line_items[0][quantity]", "1"},
+        {"success_url", arena_printf(a, "%s?purchase=success", return_url)},
+        {"cancel_url", arena_printf(a, "%s?purchase=cancelled", return_url)},
+        {"client_reference_id", org_id},
+        {"metadata[kind]", KIND_CREDITS},
+        {"metadata[organization_id]", org_id},
+        {"metadata[pack_id]", pack_id},
+        {"metadata[credits]", credits},
+        {"payment_intent_data[metadata][kind]", KIND_CREDITS},
+        {"payment_intent_data[metadata][organization_id]", org_id},
+        {"payment_intent_data[metadata][pack_id]", pack_id},
+        {customer ? "customer" : "customer_email", customer ? customer : email},
+    };
+    /* A retried request (same caller key) gets the same session back from Stripe; without
+     * a key every request is a new session (an unpaid one is harmless: it expires). */
+    char nonce[33];
+    if (!client_key) {
+        unsigned char raw[16];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2hex(nonce, sizeof(nonce), raw, sizeof(raw));
+        client_key = nonce;
+    }
+    const char *key = arena_printf(a, "credits-%s-%s-%s", org_id, pack_id, client_key);
+    json_t *session = NULL;
+    struct stripe_error serr;
+    int src = stripe_request(a, "POST", "/v1/checkout/sessions", params,
+                             sizeof(params) / sizeof(params[0]), key, NULL, &session, &serr);
+    if (src != STRIPE_OK) {
+        log_msg(LOG_WARN, "credits: checkout session for %s/%s: %d %ld %s: %s", org_id, pack_id,
+                src, serr.http_status, serr.type, serr.message);
+        if (src == STRIPE_ERR_NOT_CONFIGURED)
+            return CREDITS_UNAVAILABLE;
+        return src == STRIPE_ERR_NETWORK ? CREDITS_STRIPE_DOWN : CREDITS_STRIPE;
+    }
+    const char *sid = json_string_value(json_object_get(session, "id"));
+    const char *url = json_string_value(json_object_get(session, "url"));
+    if (!sid || !url) {
+        log_msg(LOG_WARN, "credits: checkout session for %s/%s without id or url", org_id, pack_id);
+        json_decref(session);
+        return CREDITS_STRIPE;
+    }
+    /* Who started paying, in the studio's own log. Nothing else is recorded until the
+     * money arrives (the webhook writes the ledger). */
+    json_t *after = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "pack_id", pack_id, "pack", name,
+                              "credits", (json_int_t)strtoll(credits, NULL, 10), "amount",
+                              (json_int_t)strtoll(amount, NULL, 10), "currency", currency,
+                              "checkout_session_id", sid);
+    int arc = audit_record(t, req, CREDITS_AUDIT_ACTION, CREDITS_AUDIT_RESOURCE, sid, NULL, after);
+    json_decref(after);
+    if (arc != AUDIT_OK) {
+        json_decref(session);
+        return CREDITS_DB;
+    }
+    *out = json_pack("{s:s, s:s}", "checkout_url", url, "session_id", sid);
+    json_decref(session);
+    return *out ? CREDITS_OK : CREDITS_DB;
 }
