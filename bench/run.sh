@@ -215,16 +215,22 @@ fi
 
 # ---- what one GET /api/me costs PostgreSQL ----
 
-# Transactions per request: pg_stat_database before and after a short run
-# (backends flush their counters within a second of going idle).
+# xacts_per_me NAME: PostgreSQL transactions per GET /api/me over a 5 s run,
+# from pg_stat_database before and after (backends flush their counters within
+# a second of going idle).
+xacts_per_me() {
+  local x0 x1 n
+  sleep 3
+  x0=$(pg_xacts)
+  timeout 60 wrk -t2 -c32 -d5s -s bench/me.lua "http://127.0.0.1:$SPORT" >"$WORK/$1.out" 2>&1
+  sleep 3
+  x1=$(pg_xacts)
+  n=$(awk '/requests in/ {print $1}' "$WORK/$1.out")
+  awk -v a="$x0" -v b="$x1" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }'
+}
+
 say "counting PostgreSQL transactions per GET /api/me"
-sleep 3
-X0=$(pg_xacts)
-timeout 60 wrk -t2 -c32 -d5s -s bench/me.lua "http://127.0.0.1:$SPORT" >"$WORK/me-count.out" 2>&1
-sleep 3
-X1=$(pg_xacts)
-ME_COUNT_REQS=$(awk '/requests in/ {print $1}' "$WORK/me-count.out")
-XACTS_PER_ME=$(awk -v a="$X0" -v b="$X1" -v n="$ME_COUNT_REQS" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
+XACTS_PER_ME=$(xacts_per_me me-count)
 
 # The query that GET /api/me runs (auth_load_session, sql_load_session in
 # src/modules/auth/auth.c — keep the two alike), run by pgbench against the
@@ -277,13 +283,7 @@ sign_in
 export BENCH_COOKIE=$COOKIE
 bench_wrk me_nocache "$STUDIOD_PID" 32 bench/me.lua "http://127.0.0.1:$SPORT"
 say "counting PostgreSQL transactions per GET /api/me without the cache"
-sleep 3
-X0=$(pg_xacts)
-timeout 60 wrk -t2 -c32 -d5s -s bench/me.lua "http://127.0.0.1:$SPORT" >"$WORK/me-count-nocache.out" 2>&1
-sleep 3
-X1=$(pg_xacts)
-N=$(awk '/requests in/ {print $1}' "$WORK/me-count-nocache.out")
-XACTS_PER_ME_NOCACHE=$(awk -v a="$X0" -v b="$X1" -v n="$N" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
+XACTS_PER_ME_NOCACHE=$(xacts_per_me me-count-nocache)
 
 # ---- 4-5 again at the default log level, info ----
 

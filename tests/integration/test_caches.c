@@ -92,6 +92,24 @@ static void studio_signed_in(const char *prefix, struct itest_studio *s, struct 
     assert_int_equal(itest_login(a, s->slug, s->email, PASSWORD, jar, csrf), 200);
 }
 
+/* POST path on A as signed-in staff (with the CSRF token), JSON body or none: the status;
+ * the new resource's id into id_out (≥ 64 bytes) when asked and answered. */
+static long staff_post(const struct itest_studio *s, struct itest_cookies *jar, const char *csrf,
+                       const char *path, const char *json, char *id_out)
+{
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
+    const char *h[] = {hdr, NULL};
+    struct itest_resp *r =
+        itest_request(a, "POST", s->host, path, json ? "application/json" : NULL, json, h, jar);
+    long status = r->status;
+    const char *id = json_string_value(json_object_get(r->json, "id"));
+    if (id_out)
+        snprintf(id_out, 64, "%s", id ? id : "");
+    itest_resp_free(r);
+    return status;
+}
+
 static void rename_owner_by_sql(const struct itest_studio *s, const char *name)
 {
     assert_int_equal(itest_pg_exec(s->db,
@@ -113,12 +131,7 @@ static void test_signing_out_through_one_process_ends_the_session_on_the_other(v
     assert_int_equal(me(b, &s, &copy, NULL), 200); /* B has it cached now */
     assert_int_equal(me(b, &s, &copy, NULL), 200);
 
-    char hdr[160];
-    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
-    const char *h[] = {hdr, NULL};
-    struct itest_resp *r = itest_request(a, "POST", s.host, "/logout", NULL, NULL, h, &jar);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    assert_int_equal(staff_post(&s, &jar, csrf, "/logout", NULL, NULL), 200);
 
     assert_int_equal(me(a, &s, &copy, NULL), 401); /* A: at once */
     long long ms = wait_me(b, &s, &copy, 401, NULL);
@@ -145,14 +158,9 @@ static void test_a_staff_change_through_one_process_reaches_the_other_at_once(vo
     assert_string_equal(name, first);
 
     /* ...but any change made by staff through A drops B's copies of this studio. */
-    char hdr[160];
-    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
-    const char *h[] = {hdr, NULL};
-    struct itest_resp *r =
-        itest_request(a, "POST", s.host, "/api/rooms", "application/json",
-                      "{\"name\": \"Live room\", \"hourly_rate\": 2500}", h, &jar);
-    assert_int_equal(r->status, 201);
-    itest_resp_free(r);
+    assert_int_equal(staff_post(&s, &jar, csrf, "/api/rooms",
+                                "{\"name\": \"Live room\", \"hourly_rate\": 2500}", NULL),
+                     201);
     long long ms = wait_me(b, &s, &jar, 200, "Renamed Behind The Back");
     if (ms < 0)
         fail_msg("B did not drop its cached session after a change through A");
@@ -232,12 +240,7 @@ static void test_without_its_listen_connection_a_process_does_not_serve_old_copi
         itest_pause_ms(50);
     }
     assert_int_equal(me(b, &s, &jar, name), 200);
-    char hdr[160];
-    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
-    const char *h[] = {hdr, NULL};
-    struct itest_resp *r = itest_request(a, "POST", s.host, "/logout", NULL, NULL, h, &jar);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    assert_int_equal(staff_post(&s, &jar, csrf, "/logout", NULL, NULL), 200);
 }
 
 static void test_cached_sessions_stay_in_their_studio(void **state)
@@ -308,15 +311,9 @@ static void studio_with_room(const char *prefix, struct itest_studio *s, struct 
                              char *csrf, char *room, char *day, char *next_day)
 {
     studio_signed_in(prefix, s, jar, csrf);
-    char hdr[160];
-    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
-    const char *h[] = {hdr, NULL};
-    struct itest_resp *r =
-        itest_request(a, "POST", s->host, "/api/rooms", "application/json",
-                      "{\"name\": \"Cached room\", \"hourly_rate\": 3000}", h, jar);
-    assert_int_equal(r->status, 201);
-    snprintf(room, 64, "%s", json_string_value(json_object_get(r->json, "id")));
-    itest_resp_free(r);
+    assert_int_equal(staff_post(s, jar, csrf, "/api/rooms",
+                                "{\"name\": \"Cached room\", \"hourly_rate\": 3000}", room),
+                     201);
     char *d = itest_pg_value(NULL, "SELECT to_char((now() AT TIME ZONE 'Europe/Paris')::date + 2,"
                                    " 'YYYY-MM-DD')");
     char *n = itest_pg_value(NULL, "SELECT to_char((now() AT TIME ZONE 'Europe/Paris')::date + 3,"
