@@ -48,6 +48,10 @@
  *   - Idempotency keys name the state acted on: "sub-<id>-<action>-<price>-
  *     <row version>", so a retried click is one change, and a change made
  *     again later (after the portal undid it) is a new one.
+ *   - Limits apply where a room or staff user is made or made active again
+ *     (unarchived, reactivated) and where a booking is made, public or staff.
+ *     A downgrade below what the studio has deletes nothing: new ones are
+ *     refused until it is under the limit again.
  *   - Limits are checked before the resource is made (count, then insert):
  *     two concurrent creations can pass one over the limit. The limits are a
  *     plan boundary, not a security one; the next creation is refused.

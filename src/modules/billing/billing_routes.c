@@ -16,7 +16,9 @@
  *                                          STRIPE_BILLING_WEBHOOK_SECRET; any host)
  *   GET      /app/billing                  the billing page
  *
- * Reads need billing:view, changes billing:manage (the owner). Billing
+ * Reads need billing:view, changes billing:manage (the owner). The plans
+ * are a staff read too: they are shown with the studio's own usage, and a
+ * public pricing page belongs to the signup site. Billing
  * routes stay usable when the studio is read-only (src/http/middleware.c),
  * so the owner can subscribe. GET create-checkout is a link a browser
  * follows: it changes nothing in studiod but the Stripe customer it may
