@@ -6,7 +6,7 @@
  * never seeing another's credits.
  *
  * HTTP goes to a studiod started here whose STRIPE_API_BASE points at
- * tests/fakes/stripe_fake.py (started here too); credits_spend and
+ * tests/fakes/stripe_fake.py (itest_stripe.h); credits_spend and
  * credits_apply_checkout are also called directly (this program links
  * libstudiod), with the pools on the same master database.
  *
@@ -23,18 +23,14 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "itest_harness.h"
+#include "itest_stripe.h"
 #include "studiod/config.h"
 #include "studiod/credits.h"
 #include "studiod/crypto.h"
@@ -44,77 +40,15 @@
 #define PASSWORD "correct horse battery staple"
 #define BILLING_SECRET "whsec_billing_test"
 #define SECRET_KEY "sk_test_credits"
-#define PYTHON "/usr/bin/python3"
-#define FAKE_WAIT_MS 10000
 #define SPENDERS 20
 #define MIXED_SPENDERS 30
 
 static struct studiod_proc *const srv = &itest_server; /* no Stripe key */
-static struct studiod_proc fake;                       /* only port and base are used */
-static pid_t fake_pid;
-static struct studiod_proc paysrv; /* pid 0 when not started */
+static struct itest_stripe stripe;                     /* the stand-in */
+static struct studiod_proc paysrv;                     /* pid 0 when not started */
 static bool db_ready;
 
 /* ---- the stand-in and the servers ------------------------------------------------------ */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static int fake_start(void)
-{
-    const char *home = getenv("STUDIOD_HOME");
-    char script[512], portarg[16];
-    snprintf(script, sizeof(script), "%s/tests/fakes/stripe_fake.py", home ? home : ".");
-    fake.port = free_port();
-    if (fake.port < 0)
-        return -1;
-    snprintf(portarg, sizeof(portarg), "%d", fake.port);
-    snprintf(fake.base, sizeof(fake.base), "http://127.0.0.1:%d", fake.port);
-    fake_pid = fork();
-    if (fake_pid < 0)
-        return -1;
-    if (fake_pid == 0) {
-        char log[128];
-        snprintf(log, sizeof(log), "/tmp/itest-stripe-fake-%d.log", fake.port);
-        if (!freopen(log, "w", stderr))
-            _exit(126);
-        execl(PYTHON, PYTHON, script, portarg, (char *)NULL);
-        _exit(127);
-    }
-    double until = itest_now_ms() + FAKE_WAIT_MS;
-    while (itest_now_ms() < until) {
-        struct itest_resp *r =
-            itest_request(&fake, "GET", NULL, "/_fake/requests", NULL, NULL, NULL, NULL);
-        long st = r->status;
-        itest_resp_free(r);
-        if (st == 200)
-            return 0;
-        itest_pause_ms(50);
-    }
-    fprintf(stderr, "stripe fake did not answer on port %d\n", fake.port);
-    return -1;
-}
-
-static void fake_stop(void)
-{
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-        fake_pid = 0;
-    }
-}
 
 static int group_setup(void **state)
 {
@@ -122,11 +56,10 @@ static int group_setup(void **state)
         return -1;
     if (itest_missing_env)
         return 0;
-    if (fake_start() != 0)
+    if (itest_stripe_start(&stripe, NULL) != 0)
         return -1;
     char base[96];
-    snprintf(base, sizeof(base), "STRIPE_API_BASE=%s", fake.base);
-    const char *env[] = {base, "STRIPE_SECRET_KEY=" SECRET_KEY,
+    const char *env[] = {itest_stripe_env(&stripe, base), "STRIPE_SECRET_KEY=" SECRET_KEY,
                          "STRIPE_BILLING_WEBHOOK_SECRET=" BILLING_SECRET, NULL};
     if (itest_start(&paysrv, env) != 0)
         return -1;
@@ -148,7 +81,7 @@ static int group_teardown(void **state)
         db_shutdown();
     if (paysrv.pid && itest_stop(&paysrv) != 0)
         rc = -1;
-    fake_stop();
+    itest_stripe_stop(&stripe);
     if (itest_suite_teardown(state) != 0)
         rc = -1;
     return rc;
@@ -300,11 +233,8 @@ static void assert_ledger_matches_account(const char *org)
 
 static json_t *fake_requests(void)
 {
-    struct itest_resp *r =
-        itest_request(&fake, "GET", NULL, "/_fake/requests", NULL, NULL, NULL, NULL);
-    assert_int_equal(r->status, 200);
-    json_t *j = json_incref(json_object_get(r->json, "requests"));
-    itest_resp_free(r);
+    json_t *j = itest_stripe_requests(&stripe);
+    assert_non_null(j);
     return j;
 }
 
@@ -342,10 +272,7 @@ static void fake_fail(const char *path, int status, int count, double delay)
     char body[256];
     snprintf(body, sizeof(body), "{\"path\": \"%s\", \"status\": %d, \"count\": %d, \"delay\": %g}",
              path, status, count, delay);
-    struct itest_resp *r =
-        itest_request(&fake, "POST", NULL, "/_fake/fail", "application/json", body, NULL, NULL);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    assert_int_equal(itest_stripe_post(&stripe, "/_fake/fail", body), 200);
 }
 
 /* A completed, paid Checkout Session for pack as Stripe's event carries it. */
@@ -710,7 +637,7 @@ static void test_buying_a_pack_opens_checkout_on_the_platform_account(void **sta
     snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
     assert_true(strncmp(session, "cs_test_", 8) == 0);
     char pay_url[256];
-    snprintf(pay_url, sizeof(pay_url), "%s/pay/%s", fake.base, session);
+    snprintf(pay_url, sizeof(pay_url), "%s/pay/%s", stripe.http.base, session);
     assert_string_equal(str(r->json, "checkout_url"), pay_url);
     itest_resp_free(r);
 
