@@ -751,6 +751,7 @@ static void test_a_deposit_is_paid_into_the_studio_account_with_the_plan_fee(voi
     assert_string_equal(str(form, "metadata[booking_ref]"), ref);
     assert_string_equal(str(form, "metadata[tenant]"), st.s.slug);
     assert_string_equal(str(form, "payment_intent_data[metadata][tenant]"), st.s.slug);
+    assert_string_equal(str(form, "customer_email"), email);
     assert_non_null(strstr(str(form, "success_url"), "paid=1"));
     json_decref(sent);
     char row[160];
@@ -1314,6 +1315,7 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
     assert_string_equal(str(form, "payment_intent"), pi);
     assert_string_equal(str(form, "amount"), "2000");
     assert_non_null(str(form, "metadata[refund_id]"));
+    assert_string_equal(str(form, "refund_application_fee"), "true");
     json_decref(sent);
     expect_sql(st.s.db,
                "SELECT amount || ' ' || status || ' ' || reason || ' ' ||"

@@ -63,7 +63,7 @@
 
 /* What create-payment needs of a booking. */
 struct due {
-    const char *id, *status, *currency;
+    const char *id, *status, *currency, *email;
     int64_t deposit, paid;
     bool hold_over; /* pending, and its hold has run out (the expiry job may not have run) */
 };
@@ -247,10 +247,10 @@ void payments_mail_customer(struct arena *a, const struct tenant *tn, struct db_
 /* ---- create-payment ------------------------------------------------------------------- */
 
 static const char sql_due[] =
-    "SELECT id, status, deposit_amount, paid_amount, currency,"
-    "       (status = 'pending' AND hold_expires_at IS NOT NULL AND hold_expires_at <= now())"
-    "         AS hold_over"
-    "  FROM bookings WHERE ref = $1";
+    "SELECT b.id, b.status, b.deposit_amount, b.paid_amount, b.currency, c.email,"
+    "       (b.status = 'pending' AND b.hold_expires_at IS NOT NULL"
+    "        AND b.hold_expires_at <= now()) AS hold_over"
+    "  FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.ref = $1";
 
 static int load_due(struct arena *a, struct db_conn *t, const char *ref, struct due *d)
 {
@@ -263,6 +263,7 @@ static int load_due(struct arena *a, struct db_conn *t, const char *ref, struct 
         d->id = db_get_dup(a, r, 0, "id");
         d->status = db_get_dup(a, r, 0, "status");
         d->currency = db_get_dup(a, r, 0, "currency");
+        d->email = db_get_dup(a, r, 0, "email");
         d->deposit = strtoll(db_get(r, 0, "deposit_amount"), NULL, 10);
         d->paid = strtoll(db_get(r, 0, "paid_amount"), NULL, 10);
         d->hold_over = strcmp(db_get(r, 0, "hold_over"), "t") == 0;
@@ -362,10 +363,11 @@ int payments_checkout(struct arena *a, const struct tenant *tn, struct db_conn *
         {stripe_key(a, "payment_intent_data", "metadata", "booking_ref", NULL), ref},
         {stripe_key(a, "payment_intent_data", "metadata", "tenant", NULL), tn->slug},
         {"client_reference_id", ref},
+        {"customer_email", d.email},
         {"success_url", arena_printf(a, "%s&paid=1", return_url)},
         {"cancel_url", arena_printf(a, "%s&payment=cancelled", return_url)},
     };
-    size_t n = 12;
+    size_t n = 13;
     if (fee > 0)
         params[n++] = (struct stripe_param){
             stripe_key(a, "payment_intent_data", "application_fee_amount", NULL), fee_s};

@@ -13,7 +13,10 @@
  *   2. After the commit, each pending row without a Stripe id is sent:
  *      POST /v1/refunds {payment_intent, amount, metadata[refund_id],
  *      metadata[booking_ref]} with that key and the payment's Stripe-Account.
- *      Stripe's answer sets stripe_refund_id and status.
+ *      Stripe's answer sets stripe_refund_id and status. On a connected
+ *      account (a direct charge) refund_application_fee=true gives the
+ *      platform's fee back in proportion: the studio pays no fee on money
+ *      it returned.
  *   3. When Stripe does not answer, answers 5xx or 429, the row stays
  *      pending (attempts + 1) and the job "payments_refund_send" retries it
  *      with the same key, so Stripe makes the refund at most once even when
@@ -200,16 +203,19 @@ const char *payments_refunds_send(struct arena *a, const struct tenant *tn, stru
     for (int i = 0; i < n; i++) {
         const char *id = db_get(r, i, "id");
         const char *account = db_get(r, i, "stripe_account");
-        const struct stripe_param params[] = {
+        struct stripe_param params[6] = {
             {"payment_intent", db_get(r, i, "payment_intent_id")},
             {"amount", db_get(r, i, "amount")},
             {"reason", "requested_by_customer"},
             {stripe_key(a, "metadata", "refund_id", NULL), id},
             {stripe_key(a, "metadata", "booking_ref", NULL), db_get(r, i, "ref")},
         };
+        size_t np = 5;
+        if (account && *account) /* a direct charge: the platform's fee goes back pro rata */
+            params[np++] = (struct stripe_param){"refund_application_fee", "true"};
         json_t *refund = NULL;
         struct stripe_error serr;
-        int src = stripe_request(a, "POST", "/v1/refunds", params, 5,
+        int src = stripe_request(a, "POST", "/v1/refunds", params, np,
                                  db_get(r, i, "idempotency_key"), account, &refund, &serr);
         const char *sid = json_string_value(json_object_get(refund, "id"));
         if (src == STRIPE_OK && sid) {
