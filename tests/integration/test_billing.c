@@ -24,18 +24,14 @@
 
 #include <cmocka.h>
 
-#include <netinet/in.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "itest_harness.h"
+#include "itest_stripe.h"
 #include "studiod/arena.h"
 #include "studiod/crypto.h"
 
@@ -43,14 +39,11 @@
 #define TZ "Europe/Paris"
 #define BILLING_SECRET "whsec_billing_test"
 #define PAYMENTS_SECRET "whsec_payments_test"
-#define PYTHON "/usr/bin/python3"
-#define FAKE_WAIT_MS 10000
 #define CACHE_WAIT_MS 8000 /* the tenant cache keeps a studio 5 s (src/db/tenant.c) */
 
 static struct studiod_proc *const srv = &itest_server;
 
-static struct studiod_proc fake; /* only port and base are used */
-static pid_t fake_pid;
+static struct itest_stripe stripe;  /* the stand-in */
 static struct studiod_proc billsrv; /* pid 0 when not started */
 
 /* A studio of its own with its owner signed in. */
@@ -61,66 +54,7 @@ struct studio {
     char org_id[40];
 };
 
-/* ---- the fake and the server ------------------------------------------------------------ */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static int fake_start(void)
-{
-    const char *home = getenv("STUDIOD_HOME");
-    char script[512], portarg[16];
-    snprintf(script, sizeof(script), "%s/tests/fakes/stripe_fake.py", home ? home : ".");
-    fake.port = free_port();
-    if (fake.port < 0)
-        return -1;
-    snprintf(portarg, sizeof(portarg), "%d", fake.port);
-    snprintf(fake.base, sizeof(fake.base), "http://127.0.0.1:%d", fake.port);
-    fake_pid = fork();
-    if (fake_pid < 0)
-        return -1;
-    if (fake_pid == 0) {
-        char log[128];
-        snprintf(log, sizeof(log), "/tmp/itest-stripe-fake-billing-%d.log", fake.port);
-        if (!freopen(log, "w", stderr))
-            _exit(126);
-        execl(PYTHON, PYTHON, script, portarg, (char *)NULL);
-        _exit(127);
-    }
-    double until = itest_now_ms() + FAKE_WAIT_MS;
-    while (itest_now_ms() < until) {
-        struct itest_resp *r =
-            itest_request(&fake, "GET", NULL, "/_fake/requests", NULL, NULL, NULL, NULL);
-        long st = r->status;
-        itest_resp_free(r);
-        if (st == 200)
-            return 0;
-        itest_pause_ms(50);
-    }
-    fprintf(stderr, "stripe fake did not answer on port %d\n", fake.port);
-    return -1;
-}
-
-static void fake_stop(void)
-{
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-        fake_pid = 0;
-    }
-}
+/* ---- the stand-in and the server ------------------------------------------------------- */
 
 static int group_setup(void **state)
 {
@@ -128,10 +62,10 @@ static int group_setup(void **state)
         return -1;
     if (itest_missing_env)
         return 0;
-    if (fake_start() != 0)
+    if (itest_stripe_start(&stripe, NULL) != 0)
         return -1;
     char base[96];
-    snprintf(base, sizeof(base), "STRIPE_API_BASE=%s", fake.base);
+    itest_stripe_env(&stripe, base);
     const char *env[] = {base, "STRIPE_SECRET_KEY=sk_test_billing",
                          "STRIPE_BILLING_WEBHOOK_SECRET=" BILLING_SECRET,
                          "STRIPE_WEBHOOK_SECRET=" PAYMENTS_SECRET, NULL};
@@ -143,7 +77,7 @@ static int group_teardown(void **state)
     int rc = 0;
     if (billsrv.pid && itest_stop(&billsrv) != 0)
         rc = -1;
-    fake_stop();
+    itest_stripe_stop(&stripe);
     if (itest_suite_teardown(state) != 0)
         rc = -1;
     return rc;
@@ -214,17 +148,16 @@ static void expect(struct itest_resp *r, long status, const char *code)
 /* The fake's recorded requests to method path, in order (json_decref it). */
 static json_t *fake_requests(const char *method, const char *path)
 {
-    struct itest_resp *r =
-        itest_request(&fake, "GET", NULL, "/_fake/requests", NULL, NULL, NULL, NULL);
-    assert_int_equal(r->status, 200);
+    json_t *all = itest_stripe_requests(&stripe);
+    assert_non_null(all);
     json_t *out = json_array(), *req;
     size_t i;
-    json_array_foreach(json_object_get(r->json, "requests"), i, req)
+    json_array_foreach(all, i, req)
     {
         if (strcmp(str(req, "path"), path) == 0 && strcmp(str(req, "method"), method) == 0)
             json_array_append(out, req);
     }
-    itest_resp_free(r);
+    json_decref(all);
     return out;
 }
 
@@ -261,8 +194,8 @@ static const char *header(json_t *req, const char *name)
 /* POST to the fake's control path; its reply (itest_resp_free it). */
 static struct itest_resp *fake_post(const char *path, const char *body)
 {
-    return itest_request(&fake, "POST", NULL, path, body ? "application/json" : NULL, body, NULL,
-                         NULL);
+    return itest_request(&stripe.http, "POST", NULL, path, body ? "application/json" : NULL, body,
+                         NULL, NULL);
 }
 
 /* "target=...&secret=..." for billsrv's billing webhook (or a dead port when dead). */
@@ -316,7 +249,7 @@ static void subscribe(struct studio *st, const char *plan, const char *period, c
         fail_msg("completion webhook: %s", r->body);
     itest_resp_free(r);
     snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", session);
-    r = itest_request(&fake, "GET", NULL, path, NULL, NULL, NULL, NULL);
+    r = itest_request(&stripe.http, "GET", NULL, path, NULL, NULL, NULL, NULL);
     assert_int_equal(r->status, 200);
     snprintf(sub, 128, "%s", str(r->json, "subscription"));
     itest_resp_free(r);
@@ -510,7 +443,8 @@ static void test_checkout_makes_the_customer_once_and_a_subscription_session(voi
         call(&billsrv, &st, "GET", "/api/billing/create-checkout?plan_id=pro&billing_period=yearly",
              NULL);
     expect(r, 303, NULL);
-    assert_true(strncmp(itest_header(r, "Location"), fake.base, strlen(fake.base)) == 0);
+    assert_true(strncmp(itest_header(r, "Location"), stripe.http.base, strlen(stripe.http.base)) ==
+                0);
     itest_resp_free(r);
     cs = fake_last("POST", "/v1/checkout/sessions");
     assert_string_equal(form(cs, "customer"), customer);
@@ -615,7 +549,7 @@ static void test_portal_redirects_to_a_customer_portal_session(void **state)
     r = call(&billsrv, &st, "GET", "/api/billing/portal", NULL);
     expect(r, 303, NULL);
     char location[256];
-    snprintf(location, sizeof(location), "%s/p/session/", fake.base);
+    snprintf(location, sizeof(location), "%s/p/session/", stripe.http.base);
     assert_true(strncmp(itest_header(r, "Location"), location, strlen(location)) == 0);
     itest_resp_free(r);
     json_t *sent = fake_last("POST", "/v1/billing_portal/sessions");
@@ -1018,8 +952,8 @@ static void test_an_event_cannot_move_a_subscription_to_another_studio(void **st
     subscribe(&a, "studio_plus", "monthly", sub);
     /* an event naming b in the subscription's metadata */
     char t[256], body[1024];
-    struct itest_resp *r = itest_request(&fake, "GET", NULL, "/_fake/requests", NULL, NULL, NULL,
-                                         NULL); /* (keeps the fake warm) */
+    struct itest_resp *r = itest_request(&stripe.http, "GET", NULL, "/_fake/requests", NULL, NULL,
+                                         NULL, NULL); /* (keeps the fake warm) */
     itest_resp_free(r);
     snprintf(body, sizeof(body),
              "{\"type\":\"customer.subscription.updated\",\"created\":%ld,\"data\":{\"object\":"
