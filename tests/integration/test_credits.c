@@ -796,6 +796,83 @@ static void test_a_paid_session_is_credited_once_and_only_at_the_packs_price(voi
     assert_ledger_matches_account(st.org);
 }
 
+/* Asks the stand-in to sign and deliver an event to paysrv's billing webhook: action
+ * "complete" (what=session) or "resend" (what=event), signed with secret. The stand-in's
+ * reply: event_id, delivered_status, delivered_body (itest_resp_free it). */
+static struct itest_resp *deliver(const char *action, const char *what, const char *id,
+                                  const char *secret)
+{
+    char path[512];
+    snprintf(path, sizeof(path),
+             "/_fake/%s?%s=%s&target=http%%3A%%2F%%2F127.0.0.1%%3A%d"
+             "%%2Fapi%%2Fbilling%%2Fwebhooks%%2Fstripe&secret=%s",
+             action, what, id, paysrv.port, secret);
+    struct itest_resp *r = itest_request(&stripe.http, "POST", NULL, path, NULL, NULL, NULL, NULL);
+    assert_int_equal(r->status, 200);
+    return r;
+}
+
+static long delivered(const struct itest_resp *r)
+{
+    return (long)json_integer_value(json_object_get(r->json, "delivered_status"));
+}
+
+/* The whole way: buy, pay (the stand-in completes the session and Stripe's signed event
+ * reaches POST /api/billing/webhooks/stripe), credited once whatever is redelivered. */
+static void test_the_billing_webhook_credits_a_paid_pack_once(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    studio_new(&paysrv, "crhook", &st);
+    assert_int_equal(balance_of(&st), 500);
+    struct itest_resp *r = purchase(&st, "credits_2000", "hook");
+    assert_int_equal(r->status, 200);
+    char session[128];
+    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    itest_resp_free(r);
+
+    /* a delivery signed with another secret (the payments webhook's): 400, nothing */
+    r = deliver("complete", "session", session, "whsec_not_the_billing_one");
+    assert_int_equal(delivered(r), 400);
+    char event[128];
+    snprintf(event, sizeof(event), "%s", str(r->json, "event_id"));
+    itest_resp_free(r);
+    assert_int_equal(balance_of(&st), 500);
+
+    /* the real one: credited */
+    r = deliver("resend", "event", event, BILLING_SECRET);
+    if (delivered(r) != 200)
+        fail_msg("webhook: %s", r->body);
+    itest_resp_free(r);
+    json_t *j = summary(&st);
+    assert_int_equal(num(j, "balance"), 2500);
+    assert_int_equal(num(j, "purchased_balance"), 2000);
+    json_decref(j);
+
+    /* the same event again, and another event completing the same session: 200, no more */
+    r = deliver("resend", "event", event, BILLING_SECRET);
+    assert_int_equal(delivered(r), 200);
+    itest_resp_free(r);
+    r = deliver("complete", "session", session, BILLING_SECRET);
+    assert_int_equal(delivered(r), 200);
+    assert_string_not_equal(str(r->json, "event_id"), event);
+    itest_resp_free(r);
+    assert_int_equal(balance_of(&st), 2500);
+    assert_value(NULL,
+                 "SELECT count(*) || ' ' || sum(delta) || ' ' || min(amount) FROM credit_ledger"
+                 " WHERE checkout_session_id = $1 AND kind = 'purchase'",
+                 session, "1 2000 12900");
+    assert_ledger_matches_account(st.org);
+
+    /* and the history shows it */
+    r = owner_get(&paysrv, &st, "/api/billing/credits/history?limit=1");
+    json_t *e = json_array_get(json_object_get(r->json, "entries"), 0);
+    assert_string_equal(str(e, "kind"), "purchase");
+    assert_int_equal(num(e, "delta"), 2000);
+    itest_resp_free(r);
+}
+
 static void test_a_failing_stripe_leaves_nothing_behind(void **state)
 {
     (void)state;
@@ -1147,6 +1224,7 @@ int main(void)
         cmocka_unit_test(test_the_packs_on_sale_are_listed_in_order),
         cmocka_unit_test(test_buying_a_pack_opens_checkout_on_the_platform_account),
         cmocka_unit_test(test_a_paid_session_is_credited_once_and_only_at_the_packs_price),
+        cmocka_unit_test(test_the_billing_webhook_credits_a_paid_pack_once),
         cmocka_unit_test(test_a_failing_stripe_leaves_nothing_behind),
         cmocka_unit_test(test_bad_purchase_requests_are_refused_before_stripe),
         cmocka_unit_test(test_without_a_stripe_key_buying_is_unavailable),
