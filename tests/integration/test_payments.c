@@ -1124,6 +1124,51 @@ static void test_a_failed_or_expired_payment_keeps_the_hold(void **state)
     free(pi);
 }
 
+static void test_a_delayed_payment_counts_when_it_succeeds(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    studio_make(&paysrv, "delayed", "2000", &st);
+    connect_studio(&paysrv, &st, true);
+    char ref[128], token[128], email[128];
+    customer_email("delayed", email);
+    book(&paysrv, &st, 10, email, ref, token);
+    struct itest_resp *r = create_payment(&paysrv, &st, ref, token);
+    assert_int_equal(r->status, 200);
+    char session[128];
+    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    itest_resp_free(r);
+    const char *shape = "{\"type\": \"%s\", \"account\": \"%s\", \"data\": {\"object\":"
+                        " {\"id\": \"%s\", \"object\": \"checkout.session\","
+                        " \"amount_total\": 2000, \"currency\": \"eur\","
+                        " \"payment_status\": \"%s\", \"payment_intent\": \"pi_delayed\","
+                        " \"metadata\": {\"tenant\": \"%s\", \"booking_ref\": \"%s\"}}}}";
+    char ev[1024];
+    /* completed, but a bank debit still on its way: nothing is paid yet */
+    snprintf(ev, sizeof(ev), shape, "checkout.session.completed", st.account, session, "unpaid",
+             st.s.slug, ref);
+    fake_event(ev, NULL);
+    expect_sql(st.s.db,
+               "SELECT b.status || ' ' || b.paid_amount || ' ' || p.status FROM bookings b"
+               " JOIN payments p ON p.booking_id = b.id WHERE b.ref = $1",
+               ref, "pending 0 open");
+    /* the debit went through */
+    snprintf(ev, sizeof(ev), shape, "checkout.session.async_payment_succeeded", st.account, session,
+             "paid", st.s.slug, ref);
+    fake_event(ev, NULL);
+    expect_sql(st.s.db,
+               "SELECT b.status || ' ' || b.paid_amount || ' ' || p.status FROM bookings b"
+               " JOIN payments p ON p.booking_id = b.id WHERE b.ref = $1",
+               ref, "confirmed 2000 paid");
+    /* a late async_payment_failed for it changes nothing */
+    snprintf(ev, sizeof(ev), shape, "checkout.session.async_payment_failed", st.account, session,
+             "unpaid", st.s.slug, ref);
+    fake_event(ev, NULL);
+    expect_sql(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
+               "paid");
+}
+
 static void test_tampered_or_misrouted_events_change_nothing(void **state)
 {
     (void)state;
@@ -1650,6 +1695,7 @@ int main(void)
         cmocka_unit_test(test_stripe_failing_on_create_payment_or_connect_records_nothing),
         cmocka_unit_test(test_events_in_reverse_order_and_twice_end_as_in_order),
         cmocka_unit_test(test_a_failed_or_expired_payment_keeps_the_hold),
+        cmocka_unit_test(test_a_delayed_payment_counts_when_it_succeeds),
         cmocka_unit_test(test_tampered_or_misrouted_events_change_nothing),
         cmocka_unit_test(test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one),
         cmocka_unit_test(test_cancelling_a_paid_booking_refunds_what_the_policy_gives),

@@ -29,6 +29,9 @@
  * studio (a connected account cannot reach another studio's bookings); an
  * event of the platform's own account goes by metadata[tenant].
  *
+ * checkout.session.async_payment_succeeded / _failed (delayed payment
+ * methods) are handled as completed (paid) and as a failed payment.
+ *
  * A payment for a booking that is no longer holding its slot (its hold
  * expired, or it was cancelled while the customer was on the Checkout page)
  * re-activates an expired booking when the slot is still free — the
@@ -95,6 +98,7 @@ static int event_tenant(struct event *ev, const char *slug, struct tenant *tn);
 static const char *meta_tenant(json_t *object);
 static int on_session_completed(struct event *ev);
 static int on_session_expired(struct event *ev);
+static int on_session_async_failed(struct event *ev);
 static int on_payment_failed(struct event *ev);
 static int on_charge_refunded(struct event *ev);
 static int on_dispute_created(struct event *ev);
@@ -134,7 +138,9 @@ static const struct {
     int (*fn)(struct event *ev);
 } event_handlers[] = {
     {"checkout.session.completed", on_session_completed},
+    {"checkout.session.async_payment_succeeded", on_session_completed},
     {"checkout.session.expired", on_session_expired},
+    {"checkout.session.async_payment_failed", on_session_async_failed},
     {"payment_intent.payment_failed", on_payment_failed},
     {"charge.refunded", on_charge_refunded},
     {"charge.dispute.created", on_dispute_created},
@@ -795,6 +801,17 @@ static int on_session_expired(struct event *ev)
     const char *p[] = {sid, "expired"};
     return payment_update(ev, meta_tenant(ev->object), sql_payment_status_by_session, 2, p,
                           "expired");
+}
+
+/* A delayed payment method (a bank debit) that did not go through. */
+static int on_session_async_failed(struct event *ev)
+{
+    const char *sid = json_string_value(json_object_get(ev->object, "id"));
+    if (!sid)
+        return PAYMENTS_MALFORMED;
+    const char *p[] = {sid, "failed"};
+    return payment_update(ev, meta_tenant(ev->object), sql_payment_status_by_session, 2, p,
+                          "failed");
 }
 
 /* The booking keeps its hold until it expires: the customer may try again meanwhile. */
