@@ -39,7 +39,6 @@
 #include "studiod/rbac.h"
 #include "studiod/rooms.h"
 #include "studiod/server.h"
-#include "studiod/session_cache.h"
 #include "studiod/signup.h"
 #include "studiod/site.h"
 #include "studiod/staff.h"
@@ -107,10 +106,12 @@ static void after_request(struct request *req)
     bool unsafe = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
     if (!unsafe || req->status >= 400 || !req->route)
         return;
+    static const char staff[] = {CACHE_BUS_STAFF_CHANGE, CACHE_BUS_ANY_CHANGE, '\0'};
+    static const char any[] = {CACHE_BUS_ANY_CHANGE, '\0'};
     if (req->route->auth == AUTH_ADMIN)
-        cache_bus_publish("sa", NULL);
+        cache_bus_publish(staff, NULL);
     else if (req->tenant)
-        cache_bus_publish(req->route->auth == AUTH_STAFF ? "sa" : "a", req->tenant->id);
+        cache_bus_publish(req->route->auth == AUTH_STAFF ? staff : any, req->tenant->id);
 }
 
 static void block_signals(sigset_t *set)
@@ -134,7 +135,8 @@ static int cmd_serve(bool http)
                                .has_permission = rbac_has_permission,
                                .load_admin = admin_load_session,
                                .after = after_request};
-    if (http && (session_cache_start(g_config.session_cache_seconds) != 0 ||
+    if (http && (auth_cache_start(g_config.session_cache_seconds) != 0 ||
+                 rbac_cache_start(g_config.session_cache_seconds) != 0 ||
                  availability_cache_start(g_config.availability_cache_seconds) != 0 ||
                  cache_bus_start() != 0))
         return 1;
@@ -150,7 +152,8 @@ static int cmd_serve(bool http)
     if (http)
         server_stop(DRAIN_SECONDS);
     cache_bus_stop();
-    session_cache_stop();
+    auth_cache_stop();
+    rbac_cache_stop();
     availability_cache_stop();
     jobs_stop();
     db_shutdown();

@@ -2,8 +2,10 @@
  * cache_bus.h — how studiod processes tell each other to drop cached data:
  * PostgreSQL LISTEN/NOTIFY on the master database, channel "studiod_cache".
  *
- * A cache subscribes with a one-letter kind ('s' staff sessions, 'a'
- * availability answers) and a drop function. cache_bus_publish(kinds, studio)
+ * A cache subscribes with a one-letter kind of change and a drop function:
+ * 's', a change made by staff or a platform admin (staff sessions and
+ * permissions are kept until one); 'a', any change on a studio's host (public
+ * availability answers). cache_bus_publish(kinds, studio)
  * calls the drop functions in this process at once and hands the NOTIFY
  * (payload "<kinds>:<studio id>" or "<kinds>:*") to a sender thread, which
  * sends what piled up in one statement: the request does not wait, and other
@@ -19,14 +21,14 @@
 #include <stdbool.h>
 
 #define CACHE_BUS_CHANNEL "studiod_cache"
-#define CACHE_BUS_SESSIONS 's'
-#define CACHE_BUS_AVAILABILITY 'a'
+#define CACHE_BUS_STAFF_CHANGE 's' /* staff or a platform admin changed something */
+#define CACHE_BUS_ANY_CHANGE 'a'   /* anything changed on the studio's host */
 
-/* Drops what is cached for studio tenant_id (NULL: for every studio). Must be quick. */
-typedef void (*cache_bus_drop_fn)(const char *tenant_id);
+/* Drops what the cache ctx holds for studio tenant_id (NULL: for every studio). Quick. */
+typedef void (*cache_bus_drop_fn)(void *ctx, const char *tenant_id);
 
-/* Registers kind's drop function (before cache_bus_start; at most 8 kinds). */
-void cache_bus_subscribe(char kind, cache_bus_drop_fn drop);
+/* Registers a cache's drop function for kind (before cache_bus_start; at most 8). */
+void cache_bus_subscribe(char kind, cache_bus_drop_fn drop, void *ctx);
 /* Starts the LISTEN thread (db_init must have run). 0 or -1. */
 int cache_bus_start(void);
 /* Stops it; caches are dropped and cache_bus_listening() turns false. */

@@ -111,6 +111,10 @@ bool rbac_would_cycle(const struct rbac_graph *g, const char *role_id, const cha
 bool rbac_has_permission(struct request *req, const char *resource, const char *action);
 /* The session user's effective permissions (cached on the request), or NULL without a
  * session or when the database fails. */
+/* Turns the per-process permission cache on (like the session cache: at most ttl_seconds,
+ * capped at 50; 0: off); before cache_bus_start. rbac_cache_stop frees it. */
+int rbac_cache_start(int ttl_seconds);
+void rbac_cache_stop(void);
 const struct rbac_perms *rbac_request_perms(struct request *req);
 
 /* ---- for other modules ---------------------------------------------------------------- */

@@ -25,6 +25,7 @@ static struct {
     struct {
         char kind;
         cache_bus_drop_fn drop;
+        void *ctx;
     } subs[MAX_KINDS];
     int nsubs;
     atomic_bool listening;
@@ -44,11 +45,12 @@ static struct {
 static const char sql_notify[] =
     "SELECT count(pg_notify('" CACHE_BUS_CHANNEL "', p)) FROM unnest($1::text[]) p";
 
-void cache_bus_subscribe(char kind, cache_bus_drop_fn drop)
+void cache_bus_subscribe(char kind, cache_bus_drop_fn drop, void *ctx)
 {
     if (B.nsubs < MAX_KINDS) {
         B.subs[B.nsubs].kind = kind;
         B.subs[B.nsubs].drop = drop;
+        B.subs[B.nsubs].ctx = ctx;
         B.nsubs++;
     }
 }
@@ -63,7 +65,7 @@ static void drop_local(char kind, const char *tenant_id)
 {
     for (int i = 0; i < B.nsubs; i++)
         if (!kind || B.subs[i].kind == kind)
-            B.subs[i].drop(tenant_id);
+            B.subs[i].drop(B.subs[i].ctx, tenant_id);
 }
 
 /* Here at once; elsewhere through the sender thread, which NOTIFYs what piled up in one
@@ -117,7 +119,8 @@ static void *send_main(void *arg)
         if (B.overflow) { /* too many to name: every kind of every studio */
             int k = 0;
             for (int i = 0; i < B.nsubs && k < 8; i++)
-                items[0][k++] = B.subs[i].kind;
+                if (!memchr(items[0], B.subs[i].kind, (size_t)k))
+                    items[0][k++] = B.subs[i].kind;
             snprintf(items[0] + k, PAYLOAD_MAX - (size_t)k, ":*");
             n = 1;
         } else {
@@ -253,4 +256,5 @@ void cache_bus_stop(void)
     B.running = false;
     atomic_store(&B.listening, false);
     drop_local(0, NULL);
+    B.nsubs = 0; /* the caches are freed next */
 }

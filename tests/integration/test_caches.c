@@ -1,6 +1,6 @@
 /*
- * test_caches.c — what studiod processes cache (staff sessions: session_cache.h;
- * public availability answers: availability_cache.c) never outlives a change made
+ * test_caches.c — what studiod processes cache (staff sessions: auth.c;
+ * public availability answers: availability_cache.c; both in tcache.h) never outlives a change made
  * through studiod: two processes share one PostgreSQL, one (B) caches, the change is
  * made through the other (A), and B must show it at once (cache_bus.h).
  *

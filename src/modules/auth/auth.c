@@ -8,10 +8,17 @@
  * than STUDIOD_SESSION_IDLE_MINUTES), absolute expiry (expires_at), logout,
  * or the user being deactivated. last_seen_at is written at most once a
  * minute, so a busy user costs one read per request, not a write — and
- * with the session cache (session_cache.h) not even that: a cached session
- * is served without a query, for at most STUDIOD_SESSION_CACHE_SECONDS, and
- * every state change by staff or a platform admin drops the studio's cached
- * sessions in every process (after_request in main.c).
+ * with the session cache not even that: a session read once is kept in a
+ * tcache (tcache.h) for at most STUDIOD_SESSION_CACHE_SECONDS (at most 50 s,
+ * so that an active session's last_seen_at is still written once a minute
+ * from here), never past the session's absolute expiry or its first role's
+ * expiry, and every state change by staff or a platform admin drops the
+ * studio's cached sessions in every process (after_request in main.c). What
+ * the cache cannot see: a session, user or role changed by SQL outside
+ * studiod, which shows within the entry's lifetime. This departs from
+ * DESIGN.md's "processes keep no state of their own": the state is a cache
+ * whose loss changes nothing but speed, and cross-process correctness comes
+ * from PostgreSQL (LISTEN/NOTIFY, cache_bus.h), as DESIGN.md asks.
  *
  * Throttling counts failures in the master database (login_failures), so
  * every studiod process sees the same counts. The check runs before the
@@ -35,10 +42,11 @@
 #include <string.h>
 
 #include "studiod/audit.h"
+#include "studiod/cache_bus.h"
 #include "studiod/config.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
-#include "studiod/session_cache.h"
+#include "studiod/tcache.h"
 #include "studiod/tenant.h"
 
 static const char sql_load_session[] =
@@ -85,15 +93,40 @@ static enum auth_result refused(struct request *req, struct db_conn *t, const ch
 static enum auth_result open_session(struct request *req, struct db_conn *t, const char *user_email,
                                      struct auth_login_result *out);
 
+#define SESSION_CACHE_SLOTS 4096
+#define SESSION_CACHE_TTL_MAX 50 /* < the 60 s of "stale" above */
+
+static struct tcache *sessions; /* NULL: no cache */
+
+int auth_cache_start(int ttl_seconds)
+{
+    if (ttl_seconds > SESSION_CACHE_TTL_MAX)
+        ttl_seconds = SESSION_CACHE_TTL_MAX;
+    if (ttl_seconds > 0 &&
+        !(sessions = tcache_new(CACHE_BUS_STAFF_CHANGE, SESSION_CACHE_SLOTS, ttl_seconds)))
+        return -1;
+    return 0;
+}
+
+void auth_cache_stop(void)
+{
+    tcache_free(sessions);
+    sessions = NULL;
+}
+
 int auth_load_session(struct request *req, struct session *out)
 {
     const char *token = http_cookie(req, AUTH_COOKIE);
     if (!token || strlen(token) > 128)
         return -1;
     const char *hash = crypto_sha256_hex(req->arena, token, strlen(token));
-    if (session_cache_get(req->tenant->id, hash, out))
+    size_t len = 0;
+    const struct session *hit = tcache_get(sessions, req->arena, req->tenant->id, hash, &len);
+    if (hit && len == sizeof(*out)) {
+        *out = *hit;
         return 0;
-    uint64_t epoch = session_cache_epoch();
+    }
+    uint64_t epoch = tcache_epoch(sessions);
     struct db_conn *t = db_acquire(req->tenant->db_server, req->tenant->db_name);
     if (!t)
         return -2;
@@ -125,7 +158,7 @@ int auth_load_session(struct request *req, struct session *out)
     }
     /* The cache holds an entry at most 20 s (< the 60 s above), so a session in use
      * still has last_seen_at refreshed from here at least once a minute. */
-    session_cache_put(req->tenant->id, hash, out, valid_until, epoch);
+    tcache_put(sessions, req->tenant->id, hash, out, sizeof(*out), valid_until, epoch);
     return 0;
 }
 
@@ -250,6 +283,6 @@ int auth_logout(struct request *req)
         db_rollback(t);
         return -1;
     }
-    session_cache_forget(req->tenant->id, p[0]); /* other processes: after_request, main.c */
+    tcache_forget(sessions, req->tenant->id, p[0]); /* other processes: after_request, main.c */
     return 0;
 }

@@ -68,8 +68,10 @@
 #include <string.h>
 
 #include "studiod/audit.h"
+#include "studiod/cache_bus.h"
 #include "studiod/db.h"
 #include "studiod/log.h"
+#include "studiod/tcache.h"
 #include "studiod/tenant.h"
 
 #define NAME_MAX_CHARS 60
@@ -305,7 +307,11 @@ static const char sql_user_perms[] =
     "    SELECT r.parent_id FROM held h JOIN roles r ON r.id = h.role_id"
     "     WHERE r.parent_id IS NOT NULL"
     ")"
-    " SELECT DISTINCT p.resource, p.action"
+    " SELECT DISTINCT p.resource, p.action,"
+    /* until when this holds by itself: the first of the user's roles to expire */
+    "        extract(epoch FROM (SELECT min(ur.expires_at) FROM user_roles ur"
+    "                             WHERE ur.user_id = $1::uuid AND ur.expires_at > now()))"
+    "          AS valid_until"
     "   FROM held h JOIN role_permissions p ON p.role_id = h.role_id";
 
 /* Every role with its own permissions ("resource:action,..."), built-in ones first in
@@ -507,7 +513,10 @@ int rbac_lock(struct db_conn *t)
 
 /* ---- the request ----------------------------------------------------------------------- */
 
-int rbac_user_perms(struct db_conn *t, const char *user_id, struct rbac_perms *out)
+/* The permissions of a user; *valid_until (if given) when the first of its roles expires
+ * (0: none does). */
+static int user_perms(struct db_conn *t, const char *user_id, struct rbac_perms *out,
+                      double *valid_until)
 {
     memset(out, 0, sizeof(*out));
     const char *p[] = {user_id};
@@ -517,8 +526,40 @@ int rbac_user_perms(struct db_conn *t, const char *user_id, struct rbac_perms *o
     for (int i = 0; i < PQntuples(r); i++)
         rbac_perms_grant(out, rbac_resource_index(PQgetvalue(r, i, 0)),
                          rbac_action_index(PQgetvalue(r, i, 1)));
+    if (valid_until)
+        *valid_until = PQntuples(r) > 0 && db_get(r, 0, "valid_until")
+                           ? strtod(db_get(r, 0, "valid_until"), NULL)
+                           : 0;
     PQclear(r);
     return 0;
+}
+
+int rbac_user_perms(struct db_conn *t, const char *user_id, struct rbac_perms *out)
+{
+    return user_perms(t, user_id, out, NULL);
+}
+
+/* A user's permissions, kept like staff sessions (auth.c): until a change by staff or an
+ * admin in the studio, the first role expiry, or the lifetime. */
+#define PERMS_CACHE_SLOTS 4096
+#define PERMS_CACHE_TTL_MAX 50
+
+static struct tcache *perms_cache; /* NULL: no cache */
+
+int rbac_cache_start(int ttl_seconds)
+{
+    if (ttl_seconds > PERMS_CACHE_TTL_MAX)
+        ttl_seconds = PERMS_CACHE_TTL_MAX;
+    if (ttl_seconds > 0 &&
+        !(perms_cache = tcache_new(CACHE_BUS_STAFF_CHANGE, PERMS_CACHE_SLOTS, ttl_seconds)))
+        return -1;
+    return 0;
+}
+
+void rbac_cache_stop(void)
+{
+    tcache_free(perms_cache);
+    perms_cache = NULL;
 }
 
 const struct rbac_perms *rbac_request_perms(struct request *req)
@@ -527,15 +568,26 @@ const struct rbac_perms *rbac_request_perms(struct request *req)
         return NULL;
     if (req->perm_cache)
         return req->perm_cache;
+    size_t len = 0;
+    struct rbac_perms *p =
+        tcache_get(perms_cache, req->arena, req->tenant->id, req->session->user_id, &len);
+    if (p && len == sizeof(*p)) {
+        req->perm_cache = p;
+        return p;
+    }
+    uint64_t epoch = tcache_epoch(perms_cache);
     struct db_conn *t = request_tenant_db(req);
     if (!t)
         return NULL;
-    struct rbac_perms *p = arena_alloc(req->arena, sizeof(*p));
-    if (rbac_user_perms(t, req->session->user_id, p) != 0) {
+    p = arena_alloc(req->arena, sizeof(*p));
+    double valid_until = 0;
+    if (user_perms(t, req->session->user_id, p, &valid_until) != 0) {
         http_reply_error(req, 503, "database_unavailable",
                          "The studio's database is unavailable; try again shortly", NULL);
         return NULL;
     }
+    tcache_put(perms_cache, req->tenant->id, req->session->user_id, p, sizeof(*p), valid_until,
+               epoch);
     req->perm_cache = p;
     return p;
 }
