@@ -45,7 +45,7 @@
       ui.setText('c-allowance', count(d.allowance_balance) + ' of ' + count(d.monthly_allowance));
       ui.setText('c-purchased', count(d.purchased_balance));
       ui.setText('c-expires', d.monthly_allowance > 0
-        ? 'What is left of this month\'s allowance expires ' + ui.instantLabel(d.allowance_expires_at, TZ, true) + '.'
+        ? 'What is left of this month\'s allowance expires ' + ui.instantLabel(d.allowance_expires_at, TZ, false) + '.'
         : 'Your plan has no monthly allowance.');
       $('credits-summary').setAttribute('aria-busy', 'false');
     }, function () { message('credits-error', ui.NETWORK); });

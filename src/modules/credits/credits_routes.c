@@ -154,9 +154,9 @@ static void history_get(struct request *req)
 static void credits_page(struct request *req)
 {
     const struct tenant *t = req->tenant;
-    json_t *ctx = json_pack("{s:s, s:[s], s:s, s:s, s:b}", "title", "AI credits", "extra_css",
-                            "/static/css/booking.css", "timezone", t->timezone, "currency",
-                            t->currency, "nav_credits", 1);
+    json_t *ctx = json_pack("{s:s, s:[s, s], s:s, s:s, s:b}", "title", "AI credits", "extra_css",
+                            "/static/css/booking.css", "/static/css/credits.css", "timezone",
+                            t->timezone, "currency", t->currency, "nav_credits", 1);
     json_object_set_new(ctx, "can_buy",
                         json_boolean(rbac_has_permission(req, PERM_RESOURCE, "manage")));
     http_reply_page(req, 200, "staff/credits", ctx);

@@ -1,0 +1,127 @@
+// Browser end-to-end test of AI credits: the owner opens AI credits from the
+// staff navigation, sees the plan's monthly allowance (Pro: 500), buys the
+// 500-credit pack through the stand-in's Checkout page (which delivers the
+// signed checkout.session.completed to the billing webhook, which credits
+// the pack), comes back to a balance of 1,000 with the purchase at the top
+// of the history.
+//
+// Starts its own Stripe stand-in (tests/fakes/stripe_fake.py; the Checkout
+// page delivers to STRIPE_FAKE_WEBHOOK_URL, here /api/billing/webhooks/stripe)
+// and its own studiod pointed at it. Needs STUDIOD_BIN, STUDIOD_DATABASE_URL
+// (migrated), STUDIOD_HOME and SMTP_URL; Debian's /usr/bin/python3 and
+// /usr/bin/chromium.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  HERE, RESULTS, TEST_MS, browserLog, freePort, launchBrowser, pageChecks, randomDigits,
+  requireEnv, signupStudio, spawnStudiod,
+} from './harness.mjs';
+
+const WEBHOOK_SECRET = `whsec_e2e_credits_${randomDigits(8)}`;
+const FAKE_READY_MS = 10_000;
+
+async function startFake(port, webhookUrl) {
+  const script = path.join(process.env.STUDIOD_HOME || path.join(HERE, '..', '..'),
+    'tests', 'fakes', 'stripe_fake.py');
+  const logFile = createWriteStream(path.join(RESULTS, 'stripe-fake-credits.log'));
+  const child = spawn('/usr/bin/python3', [script, String(port)], {
+    env: { ...process.env, STRIPE_FAKE_WEBHOOK_URL: webhookUrl, STRIPE_FAKE_WEBHOOK_SECRET: WEBHOOK_SECRET },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(logFile);
+  child.stderr.pipe(logFile);
+  const deadline = Date.now() + FAKE_READY_MS;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/_fake/requests`);
+      if (res.ok) return child;
+    } catch { /* not listening yet */ }
+    if (child.exitCode !== null) break;
+    await delay(50); // poll interval, bounded by the deadline above
+  }
+  child.kill('SIGTERM');
+  throw new Error(`the Stripe stand-in did not answer on port ${port}`);
+}
+
+describe('buying AI credits, in a browser', { timeout: TEST_MS * 2 }, () => {
+  let studiod;
+  let fake;
+  let browser;
+  const log = browserLog();
+  let checks;
+
+  const owner = {
+    studioName: `Studio Credits ${randomDigits(4)}`,
+    slug: `e2ec${randomDigits(8)}`,
+    name: 'Ines Moreau',
+    password: `pw-${randomDigits(6)}-credits`,
+    timezone: 'Europe/Paris',
+    currency: 'EUR',
+  };
+  owner.email = `owner+${owner.slug}@example.test`;
+  const studioOrigin = () => studiod.studioOrigin(owner.slug);
+
+  before(async () => {
+    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
+    const fakePort = await freePort();
+    process.env.STRIPE_API_BASE = `http://127.0.0.1:${fakePort}`;
+    process.env.STRIPE_SECRET_KEY = 'sk_test_e2e_credits';
+    process.env.STRIPE_BILLING_WEBHOOK_SECRET = WEBHOOK_SECRET;
+    studiod = await spawnStudiod('studiod-credits.log');
+    checks = pageChecks(studiod, log, 1500);
+    await studiod.waitHealthy();
+    fake = await startFake(fakePort, `http://127.0.0.1:${studiod.port}/api/billing/webhooks/stripe`);
+    browser = await launchBrowser();
+    await signupStudio(studiod, owner);
+  });
+
+  after(async () => {
+    if (browser) await browser.close().catch(() => {});
+    if (fake) fake.kill('SIGTERM');
+    if (studiod) await studiod.stop();
+  });
+
+  test('the owner buys a pack through Checkout and sees it credited', { timeout: TEST_MS }, async () => {
+    const context = await log.newContext(browser);
+    const page = await context.newPage();
+    try {
+      await page.goto(`${studioOrigin()}/login`);
+      await page.getByLabel('E-mail', { exact: true }).fill(owner.email);
+      await page.getByLabel('Password', { exact: true }).fill(owner.password);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app', 'the staff dashboard');
+      await page.getByRole('navigation', { name: 'Staff' }).getByRole('link', { name: 'AI credits' }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app/credits', 'the AI credits page');
+
+      // the plan's allowance, granted on this first look
+      await checks.see(page, page.locator('#c-balance', { hasText: '500' }), 'a balance of 500');
+      assert.match(await page.locator('#c-allowance').innerText(), /500 of 500/);
+      assert.equal((await page.locator('#c-used').innerText()).trim(), '0');
+      await checks.see(page, page.locator('#history-body tr', { hasText: 'Monthly allowance' }),
+        'the monthly grant in the history');
+      assert.equal(await page.locator('#packs > li').count(), 3);
+
+      // buy 500 credits: Stripe's Checkout (the stand-in), pay, come back
+      await page.getByRole('button', { name: /^Buy 500 AI credits for/ }).click();
+      await checks.waitForPage(page, (u) => u.pathname.startsWith('/pay/cs_'), "Stripe's Checkout page");
+      assert.match(await page.locator('#amount').innerText(), /3900 EUR/);
+      await page.getByRole('button', { name: 'Pay' }).click();
+      await checks.waitForPage(page, (u) => u.pathname === '/app/credits' &&
+        u.searchParams.get('purchase') === 'success', 'the AI credits page again');
+      await checks.see(page, page.locator('#credits-return', { hasText: 'Thank you' }), 'the thank-you note');
+      await checks.see(page, page.locator('#c-balance', { hasText: /^1\D?000$/ }), 'a balance of 1,000');
+      assert.equal((await page.locator('#c-purchased').innerText()).trim(), '500');
+      const first = page.locator('#history-body tr').first();
+      await checks.see(page, first.filter({ hasText: 'Bought' }), 'the purchase at the top of the history');
+      assert.match(await first.innerText(), /\+500/);
+      await page.screenshot({ path: path.join(RESULTS, 'credits.png'), fullPage: true });
+      assert.deepEqual(log.problems, [], 'no console or page errors');
+    } finally {
+      await context.close();
+    }
+  });
+});
