@@ -21,6 +21,8 @@
 #include <cmocka.h>
 
 #include "itest_harness.h"
+#include "studiod/arena.h"
+#include "studiod/crypto.h"
 
 #define PASSWORD "cache-password-123"
 #define WAIT_MS 5000 /* for a change to reach the other process */
@@ -258,6 +260,68 @@ static void test_cached_sessions_stay_in_their_studio(void **state)
     assert_int_equal(me(b, &s2, &jar, NULL), 401);
 }
 
+static void
+test_a_role_taken_away_through_one_process_ends_its_permission_on_the_other(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies owner = {0}, member = {0};
+    char csrf[128], member_csrf[128];
+    studio_signed_in("cache-perm", &s, &owner, csrf);
+
+    /* A member who may view rooms (the built-in viewer role), signed in. */
+    assert_int_equal(crypto_init(), 0);
+    struct arena *ar = arena_new(1024);
+    const char *hash = crypto_password_hash(ar, PASSWORD);
+    assert_non_null(hash);
+    char *uid = itest_pg_value(s.db,
+                               "INSERT INTO users (email, name, password_hash)"
+                               " VALUES ('viewer@example.com', 'A viewer', $1) RETURNING id",
+                               hash);
+    arena_free(ar);
+    char *rid = itest_pg_value(s.db, "SELECT id FROM roles WHERE name = 'viewer'");
+    assert_non_null(uid);
+    assert_non_null(rid);
+    assert_int_equal(itest_pg_exec(s.db,
+                                   "INSERT INTO user_roles (user_id, role_id)"
+                                   " VALUES ($1::uuid, $2::uuid)",
+                                   uid, rid),
+                     0);
+    assert_int_equal(itest_login(a, s.slug, "viewer@example.com", PASSWORD, &member, member_csrf),
+                     200);
+    struct itest_resp *r = itest_request(b, "GET", s.host, "/api/rooms", NULL, NULL, NULL, &member);
+    assert_int_equal(r->status, 200); /* B has the session and its permissions cached */
+    itest_resp_free(r);
+
+    /* The owner takes the role away through A. */
+    char hdr[160], path[192];
+    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf);
+    snprintf(path, sizeof(path), "/api/users/%s/roles/%s", uid, rid);
+    const char *h[] = {hdr, NULL};
+    r = itest_request(a, "DELETE", s.host, path, NULL, NULL, h, &owner);
+    if (r->status >= 300)
+        fail_msg("taking the role away: %ld %s", r->status, r->body);
+    itest_resp_free(r);
+    free(uid);
+    free(rid);
+
+    double start = itest_now_ms(), now;
+    for (;;) {
+        r = itest_request(b, "GET", s.host, "/api/rooms", NULL, NULL, NULL, &member);
+        long st = r->status;
+        itest_resp_free(r);
+        now = itest_now_ms();
+        if (st == 403)
+            break;
+        if (now - start > WAIT_MS)
+            fail_msg("B still lets the member view rooms %.0f ms after the role was taken away",
+                     now - start);
+        itest_pause_ms(20);
+    }
+    print_message("the permission ended on B %.0f ms after the change on A\n", now - start);
+}
+
 /* ---- availability ------------------------------------------------------------------------ */
 
 /* GET /api/public/availability of room on the local day `day` from p: the number of free
@@ -400,6 +464,8 @@ int main(void)
         cmocka_unit_test(test_a_role_taken_away_by_sql_ends_with_its_expiry),
         cmocka_unit_test(test_without_its_listen_connection_a_process_does_not_serve_old_copies),
         cmocka_unit_test(test_cached_sessions_stay_in_their_studio),
+        cmocka_unit_test(
+            test_a_role_taken_away_through_one_process_ends_its_permission_on_the_other),
         cmocka_unit_test(
             test_a_booking_through_one_process_leaves_the_other_s_availability_at_once),
         cmocka_unit_test(test_a_change_outside_studiod_shows_within_the_answer_s_lifetime),
