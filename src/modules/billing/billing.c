@@ -706,6 +706,7 @@ int billing_change(struct request *req, struct db_conn *m, struct db_conn *t, bo
         return BILLING_INVALID;
     if (up && when != BILLING_WHEN_NOW)
         return BILLING_INVALID;
+    const char *action = up ? "upgrade" : "downgrade";
     if (db_begin(m) != 0)
         return BILLING_DB;
     struct live_sub cur;
@@ -743,7 +744,6 @@ int billing_change(struct request *req, struct db_conn *m, struct db_conn *t, bo
                                                             : BILLING_DOWNGRADE_AT_PERIOD_END;
     struct stripe_param params[BILLING_CHANGE_PARAMS_MAX];
     size_t n = billing_change_params(a, item, price, plan.id, timing, (int64_t)time(NULL), params);
-    const char *action = up ? "upgrade" : "downgrade";
     const char *key =
         arena_printf(a, "sub-%s-%s-%s-%s-%s", cur.stripe_id, action, price,
                      timing == BILLING_DOWNGRADE_AT_PERIOD_END ? "period_end" : "now", cur.version);
