@@ -448,6 +448,56 @@ static void test_unused_allowance_expires_at_month_end_but_purchased_credits_sta
     assert_ledger_matches_account(org);
 }
 
+/* After a trial that ended without a plan the studio is read-only: no allowance, but
+ * credits it bought still count; subscribing brings the month's allowance at once. */
+static void test_no_allowance_after_the_trial_until_the_studio_subscribes(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    studio_new(&paysrv, "crtrial", &st);
+    assert_int_equal(
+        itest_pg_exec(NULL,
+                      "UPDATE organizations SET trial_ends_at = now() - interval '1 day'"
+                      " WHERE id = $1 RETURNING id",
+                      st.org),
+        0);
+    json_t *j = summary(&st);
+    assert_int_equal(num(j, "monthly_allowance"), 0);
+    assert_int_equal(num(j, "balance"), 0);
+    json_decref(j);
+    assert_int_equal(spend(st.org, 1, "ai.chat", NULL), CREDITS_INSUFFICIENT);
+    /* buying is a billing action: still allowed, and the credits count */
+    struct itest_resp *r = purchase(&st, "credits_100", NULL);
+    assert_int_equal(r->status, 200);
+    itest_resp_free(r);
+    char sid[96];
+    snprintf(sid, sizeof(sid), "cs_test_trial_%s", st.s.slug);
+    json_t *s = paid_session(sid, st.org, "credits_100", 900, "eur");
+    assert_int_equal(apply(s), CREDITS_OK);
+    json_decref(s);
+    assert_int_equal(balance_of(&st), 100);
+    assert_int_equal(spend(st.org, 40, "ai.chat", NULL), CREDITS_OK);
+    assert_value(NULL,
+                 "SELECT count(*)::text FROM credit_ledger WHERE organization_id = $1"
+                 "   AND kind = 'monthly_grant'",
+                 st.org, "0");
+    /* subscribed (the billing webhook makes it active): this month's allowance now */
+    assert_int_equal(itest_pg_exec(NULL,
+                                   "UPDATE organizations SET status = 'active' WHERE id = $1"
+                                   " RETURNING id",
+                                   st.org),
+                     0);
+    j = summary(&st);
+    assert_int_equal(num(j, "monthly_allowance"), 500);
+    assert_int_equal(num(j, "allowance_balance"), 500);
+    assert_int_equal(num(j, "purchased_balance"), 60);
+    assert_int_equal(num(j, "used_this_month"), 40);
+    json_decref(j);
+    assert_int_equal(balance_of(&st), 560); /* granted once */
+    assert_ledger_matches_account(st.org);
+}
+
 static void test_the_ledger_is_append_only(void **state)
 {
     (void)state;
@@ -1217,6 +1267,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_studio_is_granted_its_plans_monthly_allowance_once),
         cmocka_unit_test(test_unused_allowance_expires_at_month_end_but_purchased_credits_stay),
+        cmocka_unit_test(test_no_allowance_after_the_trial_until_the_studio_subscribes),
         cmocka_unit_test(test_the_ledger_is_append_only),
         cmocka_unit_test(test_twenty_concurrent_spenders_of_7_from_100_leave_2),
         cmocka_unit_test(test_concurrent_spenders_drain_the_allowance_then_purchased_credits),

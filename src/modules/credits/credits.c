@@ -9,6 +9,10 @@
  * Spending takes the allowance first, then purchased credits. The allowance
  * is granted lazily, by the first read or spend of the month, with the plan
  * the studio has then (a mid-month plan change shows from the next month).
+ * Only a studio in its trial or with a paid plan is due an allowance: after a
+ * trial that ended without a plan (the read-only back office) nothing is
+ * granted, and the month's allowance comes on the first touch after it
+ * subscribes. Purchased credits stay usable whatever the plan.
  *
  * Every change to a balance runs in one transaction that first locks the
  * studio's credit_accounts row (SELECT ... FOR UPDATE), rolls the month over
@@ -93,13 +97,21 @@ static const char sql_account_ensure[] =
     " SELECT id FROM organizations WHERE id = $1::uuid AND status <> 'provisioning'"
     " ON CONFLICT (organization_id) DO NOTHING";
 
+/* The allowance a studio is due each month: its plan's, while it is in its trial or has
+ * a paid plan. A studio whose trial ended without one (read-only, as src/db/tenant.c
+ * says) or a suspended one gets none; it gets the month's allowance on the first touch
+ * after it subscribes. */
+#define SQL_MONTHLY_ALLOWANCE                                                                      \
+    "       CASE WHEN o.status NOT IN ('trial', 'active')"                                         \
+    "              OR (o.status = 'trial' AND o.trial_ends_at IS NOT NULL"                         \
+    "                  AND o.trial_ends_at <= now()) THEN 0"                                       \
+    "            ELSE coalesce(p.ai_credits_per_month, 0) END AS monthly_allowance,"
+
 static const char sql_account_lock[] =
     "SELECT a.allowance_balance, a.purchased_balance,"
     "       coalesce(to_char(a.allowance_month, 'YYYY-MM-DD'), '') AS allowance_month,"
     "       to_char(date_trunc('month', now() AT TIME ZONE o.timezone), 'YYYY-MM-DD')"
-    "         AS this_month,"
-    "       coalesce(p.ai_credits_per_month, 0) AS monthly_allowance,"
-    "       coalesce(p.name, '') AS plan_name"
+    "         AS this_month," SQL_MONTHLY_ALLOWANCE "       coalesce(p.name, '') AS plan_name"
     "  FROM credit_accounts a"
     "  JOIN organizations o ON o.id = a.organization_id"
     "  LEFT JOIN plans p ON p.id = o.plan_id"
@@ -117,10 +129,12 @@ static const char sql_ledger_grant[] =
     " VALUES ($1::uuid, 'monthly_grant', $2::bigint, $3, $4::date)"
     " ON CONFLICT (organization_id, month) WHERE kind = 'monthly_grant' DO NOTHING";
 
-/* After a roll-over the balances are re-read from the ledger, the source of truth. */
+/* After a roll-over the balances are re-read from the ledger, the source of truth.
+ * $2: the month now granted, or NULL to leave allowance_month as it is (nothing was due:
+ * the next touch looks again). */
 static const char sql_account_rolled[] =
     "UPDATE credit_accounts a"
-    "   SET allowance_month = $2::date, updated_at = now(),"
+    "   SET allowance_month = coalesce($2::date, a.allowance_month), updated_at = now(),"
     "       allowance_balance = (SELECT coalesce(sum(delta_allowance), 0) FROM credit_ledger"
     "                             WHERE organization_id = $1::uuid),"
     "       purchased_balance = (SELECT coalesce(sum(delta_purchased), 0) FROM credit_ledger"
@@ -172,7 +186,7 @@ static int account_lock(struct db_conn *m, const char *org_id, struct account *a
         if (db_run(m, sql_ledger_grant, 4, gp) != 0)
             return CREDITS_DB;
     }
-    const char *up[] = {org_id, acc->month};
+    const char *up[] = {org_id, acc->monthly_allowance > 0 ? acc->month : NULL};
     r = db_exec(m, sql_account_rolled, 2, up, NULL);
     if (!r || PQntuples(r) != 1) {
         PQclear(r);
@@ -360,8 +374,7 @@ int credits_apply_checkout(struct arena *a, struct db_conn *m, json_t *session)
 static const char sql_account_peek[] =
     "SELECT a.allowance_balance, a.purchased_balance,"
     "       to_char(date_trunc('month', now() AT TIME ZONE o.timezone), 'YYYY-MM-DD')"
-    "         AS this_month,"
-    "       coalesce(p.ai_credits_per_month, 0) AS monthly_allowance,"
+    "         AS this_month," SQL_MONTHLY_ALLOWANCE
     "       (a.organization_id IS NULL OR a.allowance_month IS NULL"
     "        OR a.allowance_month < date_trunc('month', now() AT TIME ZONE o.timezone)::date)"
     "         AS stale"
