@@ -652,6 +652,50 @@ static void test_account_updated_applies_newest_first_and_only_to_its_studio(voi
                "false");
 }
 
+struct connector {
+    struct studio *st;
+    long status;
+    char account[64];
+};
+
+static void *race_connect(void *arg)
+{
+    struct connector *c = arg;
+    struct itest_resp *r = staff(&paysrv, c->st, "POST", "/api/payments/connect", NULL);
+    c->status = r->status;
+    const char *acct = json_string_value(json_object_get(r->json, "account_id"));
+    snprintf(c->account, sizeof(c->account), "%s", acct ? acct : "");
+    itest_resp_free(r);
+    return NULL;
+}
+
+static void test_connects_racing_each_other_make_one_account(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    studio_make(&paysrv, "connrace", "2000", &st);
+    enum { RACERS = 4 };
+    struct connector cs[RACERS];
+    pthread_t threads[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        cs[i] = (struct connector){.st = &st};
+        assert_int_equal(pthread_create(&threads[i], NULL, race_connect, &cs[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < RACERS; i++) {
+        assert_int_equal(cs[i].status, 200);
+        assert_string_equal(cs[i].account, cs[0].account);
+    }
+    expect_sql(NULL, "SELECT stripe_account_id FROM organizations WHERE slug = $1", st.s.slug,
+               cs[0].account);
+    expect_sql(st.s.db,
+               "SELECT count(*)::text FROM audit_log WHERE resource = 'payments'"
+               " AND action = 'connect'",
+               NULL, "1");
+}
+
 /* A staff user of st holding only role, signed in (jar, csrf). */
 static void staff_with_role(const struct studiod_proc *p, const struct studio *st, const char *role,
                             struct itest_cookies *jar, char *csrf)
@@ -1227,6 +1271,25 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
     expect_sql(b.s.db, "SELECT paid_amount::text FROM bookings WHERE ref = $1", ref, "0");
     expect_sql(NULL, "SELECT count(*)::text FROM stripe_events WHERE event_id = $1", "evt_forged",
                "0");
+    /* refund and dispute events of A's account about B's payment intent: B is untouched */
+    char *pi = value(
+        b.s.db, "SELECT payment_intent_id FROM payments WHERE checkout_session_id = $1", session);
+    snprintf(ev, sizeof(ev),
+             "{\"type\": \"charge.refunded\", \"account\": \"%s\", \"data\": {\"object\":"
+             " {\"id\": \"ch_x\", \"payment_intent\": \"%s\", \"amount\": 2000,"
+             " \"amount_refunded\": 2000, \"metadata\": {\"tenant\": \"%s\"}}}}",
+             a.account, pi, b.s.slug);
+    fake_event(ev, NULL);
+    snprintf(ev, sizeof(ev),
+             "{\"type\": \"charge.dispute.created\", \"account\": \"%s\", \"data\":"
+             " {\"object\": {\"id\": \"dp_x\", \"payment_intent\": \"%s\"}}}",
+             a.account, pi);
+    fake_event(ev, NULL);
+    expect_sql(b.s.db,
+               "SELECT p.refunded_amount || ' ' || coalesce(b.payment_flag, '-') FROM payments p"
+               " JOIN bookings b ON b.id = p.booking_id WHERE p.payment_intent_id = $1",
+               pi, "0 -");
+    free(pi);
 }
 
 /* ---- a payment after the hold expired ----------------------------------------------------- */
@@ -1685,6 +1748,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_makes_one_express_account_and_an_onboarding_link),
+        cmocka_unit_test(test_connects_racing_each_other_make_one_account),
         cmocka_unit_test(test_status_refresh_reads_the_account_from_stripe),
         cmocka_unit_test(test_account_updated_applies_newest_first_and_only_to_its_studio),
         cmocka_unit_test(test_payments_routes_need_their_permissions),
