@@ -362,7 +362,7 @@ static void connect_studio(const struct studiod_proc *p, struct studio *st, bool
 static void book(const struct studiod_proc *p, const struct studio *st, int day, const char *email,
                  char *ref, char *token)
 {
-    char days[8];
+    char days[16];
     snprintf(days, sizeof(days), "%d", day);
     char *starts = itest_pg_value(NULL,
                                   "SELECT to_char((((now() AT TIME ZONE $1)::date + $2::int"
