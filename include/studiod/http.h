@@ -208,6 +208,41 @@ void http_reply_no_content(struct request *req);
 /* The entry of map listing rc, or NULL (the last entry is never returned). */
 const struct http_error_map *http_error_find(const struct http_error_map *map, int rc);
 
+/* A module's staff API on the tenant database, for the handlers that only check an id,
+ * read the body, call the module and answer: its status table, how its ids look and the
+ * status that says an id names nothing (looked up in errors, with the call's what). */
+struct http_api {
+    const struct http_error_map *errors;
+    bool (*id_valid)(const char *id);
+    int not_found;
+};
+/* Module calls by what they take; each returns 0 or a module status, and leaves out
+ * (and fields) to the caller either way. */
+typedef int (*http_read_fn)(struct db_conn *t, json_t **out);
+typedef int (*http_read_id_fn)(struct db_conn *t, const char *id, json_t **out);
+typedef int (*http_write_fn)(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                             json_t **fields);
+typedef int (*http_write_id_fn)(struct db_conn *t, struct request *req, const char *id,
+                                json_t *body, json_t **out, json_t **fields);
+/* The path parameter name when api->id_valid accepts it; else NULL after replying the
+ * not-found status about what (before any body or database is read). */
+const char *http_api_id(struct request *req, const struct http_api *api, const char *name,
+                        const char *what);
+/* GET without an id: fn(t, &out) answers 200 out, or the module's error about what. */
+void http_api_read(struct request *req, const struct http_api *api, http_read_fn fn,
+                   const char *what);
+/* GET of :id: the id checked, then fn(t, id, &out) answers 200 out. */
+void http_api_read_id(struct request *req, const struct http_api *api, http_read_id_fn fn,
+                      const char *what);
+/* A JSON body without an id: fn(t, req, body, &out, &fields) answers status out; with a
+ * location ("/api/rooms"), a success also sends Location: <location>/<out's "id">. */
+void http_api_write(struct request *req, const struct http_api *api, http_write_fn fn,
+                    int status, const char *location, const char *what);
+/* :id and a JSON body (in that order: a bad id is 404 whatever the body): fn(t, req, id,
+ * body, &out, &fields) answers 200 out. */
+void http_api_write_id(struct request *req, const struct http_api *api, http_write_id_fn fn,
+                       const char *what);
+
 /* The public URL of a studio (scheme, slug.base_domain, port when not default). */
 char *http_studio_url(struct request *req, const char *slug);
 /* The URL of the bare domain (signup site). */

@@ -116,6 +116,70 @@ const struct http_error_map *http_error_find(const struct http_error_map *map, i
     return NULL;
 }
 
+/* ---- staff API handlers (struct http_api) ----------------------------------------------- */
+
+const char *http_api_id(struct request *req, const struct http_api *api, const char *name,
+                        const char *what)
+{
+    const char *id = http_param(req, name);
+    if (api->id_valid(id))
+        return id;
+    http_reply_mapped(req, api->not_found, api->errors, NULL, what);
+    return NULL;
+}
+
+void http_api_read(struct request *req, const struct http_api *api, http_read_fn fn,
+                   const char *what)
+{
+    struct db_conn *t = request_tenant_db(req);
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = fn(t, &out);
+    http_reply_result(req, rc, 200, out, api->errors, NULL, what);
+}
+
+void http_api_read_id(struct request *req, const struct http_api *api, http_read_id_fn fn,
+                      const char *what)
+{
+    const char *id = http_api_id(req, api, "id", what);
+    struct db_conn *t = id ? request_tenant_db(req) : NULL;
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = fn(t, id, &out);
+    http_reply_result(req, rc, 200, out, api->errors, NULL, what);
+}
+
+void http_api_write(struct request *req, const struct http_api *api, http_write_fn fn,
+                    int status, const char *location, const char *what)
+{
+    json_t *body = http_body_json(req);
+    struct db_conn *t = body ? request_tenant_db(req) : NULL;
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = fn(t, req, body, &out, &fields);
+    if (rc == 0 && location)
+        http_add_header(req, "Location",
+                        arena_printf(req->arena, "%s/%s", location,
+                                     json_string_value(json_object_get(out, "id"))));
+    http_reply_result(req, rc, status, out, api->errors, fields, what);
+}
+
+void http_api_write_id(struct request *req, const struct http_api *api, http_write_id_fn fn,
+                       const char *what)
+{
+    const char *id = http_api_id(req, api, "id", what);
+    json_t *body = id ? http_body_json(req) : NULL;
+    struct db_conn *t = body ? request_tenant_db(req) : NULL;
+    if (!t)
+        return;
+    json_t *out = NULL, *fields = NULL;
+    int rc = fn(t, req, id, body, &out, &fields);
+    http_reply_result(req, rc, 200, out, api->errors, fields, what);
+}
+
 /* message with its "%s" replaced by what; not a format string: a "%" elsewhere stays. */
 static const char *with_what(struct request *req, const char *message, const char *what)
 {

@@ -46,7 +46,6 @@ static void user_role_delete(struct request *req);
 
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what);
-static bool id_or_404(struct request *req, const char *id, const char *what);
 static bool may_see_roles(struct request *req);
 
 #define STAFF TENANT_REQUIRED, AUTH_STAFF
@@ -94,14 +93,9 @@ static void reply(struct request *req, int rc, int status, json_t *out, json_t *
     http_reply_result(req, rc, status, out, rbac_errors, fields, what);
 }
 
-/* An id that is not a uuid names nothing: 404 before reading the body or the database. */
-static bool id_or_404(struct request *req, const char *id, const char *what)
-{
-    if (rbac_id_valid(id))
-        return true;
-    reply(req, RBAC_NOT_FOUND, 0, NULL, NULL, what);
-    return false;
-}
+/* The handlers that only check an id, read the body, call rbac.c and answer. An id that
+ * is not a uuid names nothing: 404 before reading the body or the database. */
+static const struct http_api rbac_api = {rbac_errors, rbac_id_valid, RBAC_NOT_FOUND};
 
 /* ---- the catalogue --------------------------------------------------------------------- */
 
@@ -117,76 +111,35 @@ static void actions_get(struct request *req)
 
 static void matrix_get(struct request *req)
 {
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rbac_matrix(t, &out);
-    reply(req, rc, 200, out, NULL, "role");
+    http_api_read(req, &rbac_api, rbac_matrix, "role");
 }
 
 /* ---- roles ----------------------------------------------------------------------------- */
 
 static void roles_index(struct request *req)
 {
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rbac_roles_list(t, &out);
-    reply(req, rc, 200, out, NULL, "role");
+    http_api_read(req, &rbac_api, rbac_roles_list, "role");
 }
 
 static void role_post(struct request *req)
 {
-    json_t *body = http_body_json(req);
-    if (!body)
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL, *fields = NULL;
-    int rc = rbac_role_create(t, req, body, &out, &fields);
-    if (rc == RBAC_OK)
-        http_add_header(req, "Location",
-                        arena_printf(req->arena, "/api/roles/%s",
-                                     json_string_value(json_object_get(out, "id"))));
-    reply(req, rc, 201, out, fields, "role");
+    http_api_write(req, &rbac_api, rbac_role_create, 201, "/api/roles", "role");
 }
 
 static void role_get(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "role"))
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rbac_role_get(t, id, &out);
-    reply(req, rc, 200, out, NULL, "role");
+    http_api_read_id(req, &rbac_api, rbac_role_get, "role");
 }
 
 static void role_put(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "role"))
-        return;
-    json_t *body = http_body_json(req);
-    if (!body)
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL, *fields = NULL;
-    int rc = rbac_role_update(t, req, id, body, &out, &fields);
-    reply(req, rc, 200, out, fields, "role");
+    http_api_write_id(req, &rbac_api, rbac_role_update, "role");
 }
 
 static void role_delete(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "role"))
+    const char *id = http_api_id(req, &rbac_api, "id", "role");
+    if (!id)
         return;
     struct db_conn *t = request_tenant_db(req);
     if (!t)
@@ -201,15 +154,7 @@ static void role_delete(struct request *req)
 
 static void role_permissions_get(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "role"))
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rbac_role_permissions(t, id, &out);
-    reply(req, rc, 200, out, NULL, "role");
+    http_api_read_id(req, &rbac_api, rbac_role_permissions, "role");
 }
 
 /* ---- assignments ----------------------------------------------------------------------- */
@@ -225,8 +170,8 @@ static bool may_see_roles(struct request *req)
 
 static void user_role_post(struct request *req)
 {
-    const char *user_id = http_param(req, "id");
-    if (!may_see_roles(req) || !id_or_404(req, user_id, "user"))
+    const char *user_id;
+    if (!may_see_roles(req) || !(user_id = http_api_id(req, &rbac_api, "id", "user")))
         return;
     json_t *body = http_body_json(req);
     if (!body)
@@ -251,10 +196,9 @@ static void user_role_post(struct request *req)
 
 static void user_role_delete(struct request *req)
 {
-    const char *user_id = http_param(req, "id");
-    const char *role_id = http_param(req, "role_id");
-    if (!may_see_roles(req) || !id_or_404(req, user_id, "user") ||
-        !id_or_404(req, role_id, "role assignment"))
+    const char *user_id, *role_id;
+    if (!may_see_roles(req) || !(user_id = http_api_id(req, &rbac_api, "id", "user")) ||
+        !(role_id = http_api_id(req, &rbac_api, "role_id", "role assignment")))
         return;
     struct db_conn *t = request_tenant_db(req);
     if (!t)

@@ -46,7 +46,9 @@ static void closure_post(struct request *req);
 static void closure_delete(struct request *req);
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *what);
-static bool id_or_404(struct request *req, const char *id, const char *what);
+static int studio_hours_get(struct db_conn *t, json_t **out);
+static int studio_hours_put(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                            json_t **fields);
 
 #define STAFF TENANT_REQUIRED, AUTH_STAFF
 
@@ -89,14 +91,9 @@ static void reply(struct request *req, int rc, int status, json_t *out, json_t *
     http_reply_result(req, rc, status, out, rooms_errors, fields, what);
 }
 
-/* An id that is not a uuid names nothing: 404 before reading the body or the database. */
-static bool id_or_404(struct request *req, const char *id, const char *what)
-{
-    if (rooms_id_valid(id))
-        return true;
-    reply(req, ROOMS_NOT_FOUND, 0, NULL, NULL, what);
-    return false;
-}
+/* The handlers that only check an id, read the body, call rooms.c and answer. An id that
+ * is not a uuid names nothing: 404 before reading the body or the database. */
+static const struct http_api rooms_api = {rooms_errors, rooms_id_valid, ROOMS_NOT_FOUND};
 
 /* ---- rooms ----------------------------------------------------------------------------- */
 
@@ -137,21 +134,13 @@ static void room_post(struct request *req)
 
 static void room_get(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "room"))
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rooms_get(t, id, &out);
-    reply(req, rc, 200, out, NULL, "room");
+    http_api_read_id(req, &rooms_api, rooms_get, "room");
 }
 
 static void room_put(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "room"))
+    const char *id = http_api_id(req, &rooms_api, "id", "room");
+    if (!id)
         return;
     json_t *body = http_body_json(req);
     if (!body)
@@ -167,8 +156,8 @@ static void room_put(struct request *req)
 
 static void room_delete(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "room"))
+    const char *id = http_api_id(req, &rooms_api, "id", "room");
+    if (!id)
         return;
     struct db_conn *t = request_tenant_db(req);
     if (!t)
@@ -184,108 +173,56 @@ static void room_delete(struct request *req)
 
 static void room_hours_get(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "room"))
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rooms_hours_get(t, id, &out);
-    reply(req, rc, 200, out, NULL, "room");
+    http_api_read_id(req, &rooms_api, rooms_hours_get, "room");
 }
 
 static void room_hours_put(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "room"))
-        return;
-    json_t *body = http_body_json(req);
-    if (!body)
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL, *fields = NULL;
-    int rc = rooms_hours_put(t, req, id, body, &out, &fields);
-    reply(req, rc, 200, out, fields, "room");
+    http_api_write_id(req, &rooms_api, rooms_hours_put, "room");
 }
 
 static void room_prices_get(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "room"))
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rooms_prices_get(t, id, &out);
-    reply(req, rc, 200, out, NULL, "room");
+    http_api_read_id(req, &rooms_api, rooms_prices_get, "room");
 }
 
 static void room_prices_put(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "room"))
-        return;
-    json_t *body = http_body_json(req);
-    if (!body)
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL, *fields = NULL;
-    int rc = rooms_prices_put(t, req, id, body, &out, &fields);
-    reply(req, rc, 200, out, fields, "room");
+    http_api_write_id(req, &rooms_api, rooms_prices_put, "room");
 }
 
 /* ---- the studio ------------------------------------------------------------------------ */
 
 static void settings_get(struct request *req)
 {
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rooms_settings_get(t, &out);
-    reply(req, rc, 200, out, NULL, "settings");
+    http_api_read(req, &rooms_api, rooms_settings_get, "settings");
 }
 
 static void settings_put(struct request *req)
 {
-    json_t *body = http_body_json(req);
-    if (!body)
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL, *fields = NULL;
-    int rc = rooms_settings_update(t, req, body, &out, &fields);
-    reply(req, rc, 200, out, fields, "settings");
+    http_api_write(req, &rooms_api, rooms_settings_update, 200, NULL, "settings");
+}
+
+/* The studio's own hours: the room calls without a room. */
+static int studio_hours_get(struct db_conn *t, json_t **out)
+{
+    return rooms_hours_get(t, NULL, out);
+}
+
+static int studio_hours_put(struct db_conn *t, struct request *req, json_t *body, json_t **out,
+                            json_t **fields)
+{
+    return rooms_hours_put(t, req, NULL, body, out, fields);
 }
 
 static void hours_get(struct request *req)
 {
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = rooms_hours_get(t, NULL, &out);
-    reply(req, rc, 200, out, NULL, "hours");
+    http_api_read(req, &rooms_api, studio_hours_get, "hours");
 }
 
 static void hours_put(struct request *req)
 {
-    json_t *body = http_body_json(req);
-    if (!body)
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL, *fields = NULL;
-    int rc = rooms_hours_put(t, req, NULL, body, &out, &fields);
-    reply(req, rc, 200, out, fields, "hours");
+    http_api_write(req, &rooms_api, studio_hours_put, 200, NULL, "hours");
 }
 
 /* ---- closures -------------------------------------------------------------------------- */
@@ -302,25 +239,13 @@ static void closures_index(struct request *req)
 
 static void closure_post(struct request *req)
 {
-    json_t *body = http_body_json(req);
-    if (!body)
-        return;
-    struct db_conn *t = request_tenant_db(req);
-    if (!t)
-        return;
-    json_t *out = NULL, *fields = NULL;
-    int rc = rooms_closure_create(t, req, body, &out, &fields);
-    if (rc == ROOMS_OK)
-        http_add_header(req, "Location",
-                        arena_printf(req->arena, "/api/closures/%s",
-                                     json_string_value(json_object_get(out, "id"))));
-    reply(req, rc, 201, out, fields, "closure");
+    http_api_write(req, &rooms_api, rooms_closure_create, 201, "/api/closures", "closure");
 }
 
 static void closure_delete(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id, "closure"))
+    const char *id = http_api_id(req, &rooms_api, "id", "closure");
+    if (!id)
         return;
     struct db_conn *t = request_tenant_db(req);
     if (!t)
