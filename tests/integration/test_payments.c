@@ -41,95 +41,30 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "itest_harness.h"
+#include "itest_stripe.h"
 #include "studiod/arena.h"
 #include "studiod/crypto.h"
 
 #define PASSWORD "correct horse battery staple"
 #define TZ "Europe/Paris"
 #define WEBHOOK_SECRET "whsec_test"
-#define PYTHON "/usr/bin/python3"
-#define FAKE_WAIT_MS 10000
 #define MAIL_WAIT_MS 20000
 #define JOB_WAIT_MS 20000
 
 static struct studiod_proc *const srv = &itest_server;
 
-/* The fake and the studiod that talks to it, shared by the tests that need them. */
-static struct studiod_proc fake; /* only port and base are used */
-static pid_t fake_pid;
+/* The stand-in (itest_stripe.h) and the studiod that talks to it, shared by the tests. */
+static struct itest_stripe stripe;
+static struct studiod_proc fake;   /* stripe.http: where the requests to the stand-in go */
 static struct studiod_proc paysrv; /* pid 0 when not started */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static int fake_start(void)
-{
-    const char *home = getenv("STUDIOD_HOME");
-    char script[512], portarg[16];
-    snprintf(script, sizeof(script), "%s/tests/fakes/stripe_fake.py", home ? home : ".");
-    fake.port = free_port();
-    if (fake.port < 0)
-        return -1;
-    snprintf(portarg, sizeof(portarg), "%d", fake.port);
-    snprintf(fake.base, sizeof(fake.base), "http://127.0.0.1:%d", fake.port);
-    fake_pid = fork();
-    if (fake_pid < 0)
-        return -1;
-    if (fake_pid == 0) {
-        char log[128];
-        snprintf(log, sizeof(log), "/tmp/itest-stripe-fake-%d.log", fake.port);
-        if (!freopen(log, "w", stderr))
-            _exit(126);
-        execl(PYTHON, PYTHON, script, portarg, (char *)NULL);
-        _exit(127);
-    }
-    double until = itest_now_ms() + FAKE_WAIT_MS;
-    while (itest_now_ms() < until) {
-        struct itest_resp *r =
-            itest_request(&fake, "GET", NULL, "/_fake/requests", NULL, NULL, NULL, NULL);
-        long st = r->status;
-        itest_resp_free(r);
-        if (st == 200)
-            return 0;
-        itest_pause_ms(50);
-    }
-    fprintf(stderr, "stripe fake did not answer on port %d\n", fake.port);
-    return -1;
-}
-
-static void fake_stop(void)
-{
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-        fake_pid = 0;
-    }
-}
 
 static int group_setup(void **state)
 {
@@ -137,10 +72,11 @@ static int group_setup(void **state)
         return -1;
     if (itest_missing_env)
         return 0;
-    if (fake_start() != 0)
+    if (itest_stripe_start(&stripe, NULL) != 0)
         return -1;
+    fake = stripe.http;
     char base[96];
-    snprintf(base, sizeof(base), "STRIPE_API_BASE=%s", fake.base);
+    itest_stripe_env(&stripe, base);
     const char *env[] = {base, "STRIPE_SECRET_KEY=sk_test_x",
                          "STRIPE_WEBHOOK_SECRET=" WEBHOOK_SECRET, "STUDIOD_JOB_POLL_MS=100", NULL};
     return itest_start(&paysrv, env);
@@ -151,7 +87,7 @@ static int group_teardown(void **state)
     int rc = 0;
     if (paysrv.pid && itest_stop(&paysrv) != 0)
         rc = -1;
-    fake_stop();
+    itest_stripe_stop(&stripe);
     if (itest_suite_teardown(state) != 0)
         rc = -1;
     return rc;
