@@ -205,6 +205,10 @@ void http_reply_result(struct request *req, int rc, int status, json_t *out,
                        const struct http_error_map *map, json_t *fields, const char *what);
 /* 204 No Content: no body, so no Content-Type. */
 void http_reply_no_content(struct request *req);
+/* A module's delete: rc 0 answers 204 No Content, any other what http_reply_mapped gives
+ * it. fields are stolen either way. */
+void http_reply_deleted(struct request *req, int rc, const struct http_error_map *map,
+                        json_t *fields, const char *what);
 /* The entry of map listing rc, or NULL (the last entry is never returned). */
 const struct http_error_map *http_error_find(const struct http_error_map *map, int rc);
 

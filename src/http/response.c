@@ -91,6 +91,17 @@ void http_reply_no_content(struct request *req)
     http_reply_bytes(req, 204, NULL, "", 0);
 }
 
+void http_reply_deleted(struct request *req, int rc, const struct http_error_map *map,
+                        json_t *fields, const char *what)
+{
+    if (rc == 0) {
+        json_decref(fields);
+        http_reply_no_content(req);
+        return;
+    }
+    http_reply_mapped(req, rc, map, fields, what);
+}
+
 void http_reply_mapped(struct request *req, int rc, const struct http_error_map *map,
                        json_t *fields, const char *what)
 {

@@ -44,8 +44,6 @@ static void role_permissions_get(struct request *req);
 static void user_role_post(struct request *req);
 static void user_role_delete(struct request *req);
 
-static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
-                  const char *what);
 static bool may_see_roles(struct request *req);
 
 #define STAFF TENANT_REQUIRED, AUTH_STAFF
@@ -85,16 +83,9 @@ static const struct http_error_map rbac_errors[] = {
     {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
 };
 
-/* The one mapping from a module status to a reply; out and fields are stolen. what names
- * the thing a 404 is about ("role"). */
-static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
-                  const char *what)
-{
-    http_reply_result(req, rc, status, out, rbac_errors, fields, what);
-}
-
-/* The handlers that only check an id, read the body, call rbac.c and answer. An id that
- * is not a uuid names nothing: 404 before reading the body or the database. */
+/* How a module status answers (rbac_errors; what names the thing a 404 is about: "role"),
+ * for the handlers that only check an id, read the body, call rbac.c and answer. An id
+ * that is not a uuid names nothing: 404 before reading the body or the database. */
 static const struct http_api rbac_api = {rbac_errors, rbac_id_valid, RBAC_NOT_FOUND};
 
 /* ---- the catalogue --------------------------------------------------------------------- */
@@ -146,10 +137,7 @@ static void role_delete(struct request *req)
         return;
     json_t *fields = NULL;
     int rc = rbac_role_delete(t, req, id, &fields);
-    if (rc == RBAC_OK)
-        http_reply_no_content(req);
-    else
-        reply(req, rc, 0, NULL, fields, "role");
+    http_reply_deleted(req, rc, rbac_errors, fields, "role");
 }
 
 static void role_permissions_get(struct request *req)
@@ -191,7 +179,7 @@ static void user_role_post(struct request *req)
             log_msg(LOG_WARN, "rbac: could not queue the expiry of a role of %s in %s", user_id,
                     req->tenant->slug);
     }
-    reply(req, rc, created ? 201 : 200, out, fields, "user");
+    http_reply_result(req, rc, created ? 201 : 200, out, rbac_errors, fields, "user");
 }
 
 static void user_role_delete(struct request *req)
@@ -205,8 +193,5 @@ static void user_role_delete(struct request *req)
         return;
     json_t *fields = NULL;
     int rc = rbac_user_role_remove(t, req, user_id, role_id, &fields);
-    if (rc == RBAC_OK)
-        http_reply_no_content(req);
-    else
-        reply(req, rc, 0, NULL, fields, "role assignment");
+    http_reply_deleted(req, rc, rbac_errors, fields, "role assignment");
 }

@@ -251,8 +251,5 @@ static void closure_delete(struct request *req)
     if (!t)
         return;
     int rc = rooms_closure_delete(t, req, id);
-    if (rc == ROOMS_OK)
-        http_reply_no_content(req);
-    else
-        reply(req, rc, 0, NULL, NULL, "closure");
+    http_reply_deleted(req, rc, rooms_errors, NULL, "closure");
 }

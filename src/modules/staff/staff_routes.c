@@ -32,7 +32,6 @@ static void invite_post(struct request *req);
 static void team_page(struct request *req);
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *self_message);
-static bool id_or_404(struct request *req, const char *id);
 static void actor_of(struct request *req, struct staff_actor *actor);
 static void studio_of(struct request *req, struct staff_studio *studio);
 static void invite_problem_page(struct request *req, int rc);
@@ -101,13 +100,7 @@ static void reply(struct request *req, int rc, int status, json_t *out, json_t *
 }
 
 /* An id that is not a uuid names nobody: 404 before reading the body or the database. */
-static bool id_or_404(struct request *req, const char *id)
-{
-    if (staff_id_valid(id))
-        return true;
-    reply(req, STAFF_NOT_FOUND, 0, NULL, NULL, NULL);
-    return false;
-}
+static const struct http_api staff_api = {staff_errors, staff_id_valid, STAFF_NOT_FOUND};
 
 /* The signed-in user; owner when "owner" is one of the session's current role names. */
 static void actor_of(struct request *req, struct staff_actor *actor)
@@ -171,8 +164,8 @@ static void staff_post(struct request *req)
 
 static void staff_put(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id))
+    const char *id = http_api_id(req, &staff_api, "id", NULL);
+    if (!id)
         return;
     json_t *body = http_body_json(req);
     if (!body)
@@ -190,8 +183,8 @@ static void staff_put(struct request *req)
 
 static void staff_delete(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id))
+    const char *id = http_api_id(req, &staff_api, "id", NULL);
+    if (!id)
         return;
     struct db_conn *t = request_tenant_db(req);
     if (!t)
@@ -209,8 +202,8 @@ static void staff_delete(struct request *req)
 
 static void staff_invite_post(struct request *req)
 {
-    const char *id = http_param(req, "id");
-    if (!id_or_404(req, id))
+    const char *id = http_api_id(req, &staff_api, "id", NULL);
+    if (!id)
         return;
     struct db_conn *t = request_tenant_db(req);
     struct db_conn *m = t ? request_master_db(req) : NULL;
