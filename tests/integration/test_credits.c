@@ -923,6 +923,59 @@ static void test_the_billing_webhook_credits_a_paid_pack_once(void **state)
     itest_resp_free(r);
 }
 
+/* Sends the stand-in's stored Checkout Session sid as an event of type to the billing
+ * webhook, with payment_status set as given; the HTTP status the webhook answered. */
+static long session_event(const char *type, const char *sid, const char *payment_status)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", sid);
+    struct itest_resp *r = itest_request(&stripe.http, "GET", NULL, path, NULL, NULL, NULL, NULL);
+    assert_int_equal(r->status, 200);
+    json_t *session = json_deep_copy(r->json);
+    itest_resp_free(r);
+    json_object_set_new(session, "status", json_string("complete"));
+    json_object_set_new(session, "payment_status", json_string(payment_status));
+    json_t *event = json_pack("{s:s, s:{s:o}}", "type", type, "data", "object", session);
+    char *body = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+    snprintf(path, sizeof(path),
+             "/_fake/event?target=http%%3A%%2F%%2F127.0.0.1%%3A%d"
+             "%%2Fapi%%2Fbilling%%2Fwebhooks%%2Fstripe&secret=%s",
+             paysrv.port, BILLING_SECRET);
+    r = itest_request(&stripe.http, "POST", NULL, path, "application/json", body, NULL, NULL);
+    free(body);
+    assert_int_equal(r->status, 200);
+    long delivered_status = delivered(r);
+    itest_resp_free(r);
+    return delivered_status;
+}
+
+/* A delayed payment method (SEPA debit): Checkout completes the session unpaid, and the
+ * money arrives later as checkout.session.async_payment_succeeded. Credited then, once. */
+static void test_a_pack_paid_later_is_credited_when_the_money_arrives(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    studio_new(&paysrv, "crlater", &st);
+    long long before = balance_of(&st);
+    struct itest_resp *r = purchase(&st, "credits_100", "later");
+    assert_int_equal(r->status, 200);
+    char session[128];
+    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    itest_resp_free(r);
+
+    assert_int_equal(session_event("checkout.session.completed", session, "unpaid"), 200);
+    assert_int_equal(balance_of(&st), before); /* not paid yet: nothing */
+    assert_int_equal(session_event("checkout.session.async_payment_succeeded", session, "paid"),
+                     200);
+    assert_int_equal(balance_of(&st), before + 100);
+    assert_int_equal(session_event("checkout.session.async_payment_succeeded", session, "paid"),
+                     200);
+    assert_int_equal(balance_of(&st), before + 100); /* a second event: no more */
+    assert_ledger_matches_account(st.org);
+}
+
 static void test_a_failing_stripe_leaves_nothing_behind(void **state)
 {
     (void)state;
@@ -1276,6 +1329,7 @@ int main(void)
         cmocka_unit_test(test_buying_a_pack_opens_checkout_on_the_platform_account),
         cmocka_unit_test(test_a_paid_session_is_credited_once_and_only_at_the_packs_price),
         cmocka_unit_test(test_the_billing_webhook_credits_a_paid_pack_once),
+        cmocka_unit_test(test_a_pack_paid_later_is_credited_when_the_money_arrives),
         cmocka_unit_test(test_a_failing_stripe_leaves_nothing_behind),
         cmocka_unit_test(test_bad_purchase_requests_are_refused_before_stripe),
         cmocka_unit_test(test_without_a_stripe_key_buying_is_unavailable),

@@ -1094,7 +1094,10 @@ int billing_webhook(struct arena *a, struct db_conn *m, const char *payload, siz
         *what = "duplicate";
     } else if (rc == BILLING_OK) {
         *what = "processed";
-        if (strcmp(type, "checkout.session.completed") == 0)
+        /* A delayed payment method (SEPA, ...) completes the session unpaid and pays later:
+         * credits_apply_checkout grants only a paid session, so both events go to it. */
+        if (strcmp(type, "checkout.session.completed") == 0 ||
+            strcmp(type, "checkout.session.async_payment_succeeded") == 0)
             rc = webhook_checkout(a, m, object);
         else if (strcmp(type, "customer.subscription.created") == 0 ||
                  strcmp(type, "customer.subscription.updated") == 0 ||
