@@ -75,8 +75,12 @@ static void calendar_feed(struct request *req);
 
 static const char *id_param(struct request *req, const char *name);
 static json_t *body_object(struct request *req, bool may_be_empty);
-static void reply_invalid(struct request *req, json_t *fields);
-static void reply_db(struct request *req);
+static struct db_conn *valid_tenant_db(struct request *req, json_t *fields);
+static void reply_call(struct request *req, int rc, int status, json_t *out,
+                       struct booking_error *err);
+static void reply_found(struct request *req, int rc, int status, json_t *out, const char *missing);
+static void reply_deleted(struct request *req, int rc, const char *missing);
+static void reply_list(struct request *req, int rc, json_t *out);
 static void bad(json_t *fields, const char *name, const char *message);
 static const char *body_str(json_t *body, const char *key, size_t max, json_t *fields);
 static const char *member_str(json_t *o, const char *key, const char *field, size_t max,
@@ -96,7 +100,7 @@ static bool valid_date(const char *s);
 static bool valid_rfc3339(const char *s);
 static bool digits(const char *s, int n);
 static size_t utf8_chars(const char *s);
-static bool bookings_move_input(json_t *body, json_t *fields, const char **room_id,
+static void bookings_move_input(json_t *body, json_t *fields, const char **room_id,
                                 const char **starts_at, const char **ends_at, bool *keep_price);
 
 static const char *const booking_statuses[] = {"pending", "confirmed", "cancelled",
@@ -163,14 +167,56 @@ static json_t *body_object(struct request *req, bool may_be_empty)
     return http_body_json(req);
 }
 
-/* 422 naming each bad field; steals fields. */
-static void reply_invalid(struct request *req, json_t *fields)
+/* The tenant database once the input is good: NULL after replying 422 naming each bad
+ * field of fields, or 503. Steals fields. */
+static struct db_conn *valid_tenant_db(struct request *req, json_t *fields)
 {
-    http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
+    if (json_object_size(fields)) {
+        http_reply_error(req, 422, "invalid_input", "Some fields are not valid", fields);
+        return NULL;
+    }
+    json_decref(fields);
+    return request_tenant_db(req);
 }
 
-static void reply_db(struct request *req)
+/* A module call's answer: status with out, or the call's error (out released). */
+static void reply_call(struct request *req, int rc, int status, json_t *out,
+                       struct booking_error *err)
 {
+    if (rc == BOOKING_OK) {
+        http_reply_json(req, status, out);
+        return;
+    }
+    json_decref(out);
+    booking_reply_error(req, rc, err);
+}
+
+/* The same for a call that says nothing but its status: missing is the error's message. */
+static void reply_found(struct request *req, int rc, int status, json_t *out, const char *missing)
+{
+    struct booking_error err = {0};
+    if (rc != BOOKING_OK)
+        snprintf(err.message, sizeof(err.message), "%s", missing);
+    reply_call(req, rc, status, out, &err);
+}
+
+/* A delete's answer: 204, or the error with missing as its message. */
+static void reply_deleted(struct request *req, int rc, const char *missing)
+{
+    if (rc == BOOKING_OK)
+        http_reply_bytes(req, 204, "text/plain; charset=utf-8", "", 0);
+    else
+        reply_found(req, rc, 0, NULL, missing);
+}
+
+/* A list's answer: 200 with out, or 503 (a list fails only with its database). */
+static void reply_list(struct request *req, int rc, json_t *out)
+{
+    if (rc == BOOKING_OK) {
+        http_reply_json(req, 200, out);
+        return;
+    }
+    json_decref(out);
     http_reply_error(req, 503, "database_unavailable",
                      "The studio's database is unavailable; try again shortly", NULL);
 }
@@ -457,20 +503,12 @@ static void bookings_list(struct request *req)
     query_page(req, fields, &f.limit, &f.offset);
     if (f.from && f.to && strcmp(f.from, f.to) > 0)
         bad(fields, "to", "Must not be before from");
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     json_t *out = NULL;
-    if (booking_staff_list(req->tenant, t, &f, &out) != BOOKING_OK) {
-        reply_db(req);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    int rc = booking_staff_list(req->tenant, t, &f, &out);
+    reply_list(req, rc, out);
 }
 
 static void bookings_create(struct request *req)
@@ -499,23 +537,14 @@ static void bookings_create(struct request *req)
         .override_rules = body_bool(body, "override_rules", fields),
         .created_by = req->session->user_id,
     };
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     struct db_conn *m = t ? request_master_db(req) : NULL;
     if (!m || !billing_allow_booking(req, t)) /* the plan's monthly bookings */
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
     int rc = booking_create(req->arena, req->tenant, t, m, req, &in, &out, &err);
-    if (rc != BOOKING_OK) {
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 201, out);
+    reply_call(req, rc, 201, out, &err);
 }
 
 static void bookings_get(struct request *req)
@@ -526,17 +555,11 @@ static void bookings_get(struct request *req)
         return;
     json_t *out = NULL;
     int rc = booking_get(req->arena, req->tenant, t, id, &out);
-    if (rc != BOOKING_OK) {
-        struct booking_error err = {0};
-        snprintf(err.message, sizeof(err.message), "No such booking");
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    reply_found(req, rc, 200, out, "No such booking");
 }
 
-/* The move's fields; false when one is bad (noted in fields). */
-static bool bookings_move_input(json_t *body, json_t *fields, const char **room_id,
+/* The move's fields; a bad one is noted in fields. */
+static void bookings_move_input(json_t *body, json_t *fields, const char **room_id,
                                 const char **starts_at, const char **ends_at, bool *keep_price)
 {
     *room_id = body_uuid(body, "room_id", fields, NULL);
@@ -544,12 +567,11 @@ static bool bookings_move_input(json_t *body, json_t *fields, const char **room_
     *ends_at = body_str(body, "ends_at", 64, fields);
     *keep_price = body_bool(body, "keep_price", fields);
     if (json_object_size(fields))
-        return false;
+        return;
     if (!*starts_at != !*ends_at)
         bad(fields, *starts_at ? "ends_at" : "starts_at", "Give both starts_at and ends_at");
     else if (!*room_id && !*starts_at)
         bad(fields, "starts_at", "Give new times, a new room_id, or both");
-    return json_object_size(fields) == 0;
 }
 
 static void bookings_move(struct request *req)
@@ -561,23 +583,15 @@ static void bookings_move(struct request *req)
     json_t *fields = json_object();
     const char *room_id, *starts_at, *ends_at;
     bool keep_price;
-    if (!bookings_move_input(body, fields, &room_id, &starts_at, &ends_at, &keep_price)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    bookings_move_input(body, fields, &room_id, &starts_at, &ends_at, &keep_price);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
     int rc = booking_move(req->arena, req->tenant, t, req, id, room_id, starts_at, ends_at,
                           keep_price, &out, &err);
-    if (rc != BOOKING_OK) {
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    reply_call(req, rc, 200, out, &err);
 }
 
 static void bookings_confirm(struct request *req)
@@ -590,11 +604,7 @@ static void bookings_confirm(struct request *req)
     struct booking_error err = {0};
     json_t *out = NULL;
     int rc = booking_confirm(req->arena, req->tenant, t, m, req, id, &out, &err);
-    if (rc != BOOKING_OK) {
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    reply_call(req, rc, 200, out, &err);
 }
 
 static void bookings_cancel(struct request *req)
@@ -613,12 +623,7 @@ static void bookings_cancel(struct request *req)
             refund = json_integer_value(v);
     }
     const char *reason = body_str(body, "reason", TEXT_MAX, fields);
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     struct db_conn *m = t ? request_master_db(req) : NULL;
     if (!m)
         return;
@@ -626,11 +631,7 @@ static void bookings_cancel(struct request *req)
     json_t *out = NULL;
     int rc =
         booking_cancel(req->arena, req->tenant, t, m, req, id, true, refund, reason, &out, &err);
-    if (rc != BOOKING_OK) {
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    reply_call(req, rc, 200, out, &err);
 }
 
 static void bookings_convert(struct request *req)
@@ -642,24 +643,15 @@ static void bookings_convert(struct request *req)
     json_t *fields = json_object();
     const char *engineer = body_uuid(body, "engineer_id", fields, NULL);
     const char *notes = body_str(body, "notes", NOTES_MAX, fields);
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
     int rc = booking_staff_convert(req->tenant, t, req, id, engineer, notes, &out, &err);
-    if (rc != BOOKING_OK) {
-        if (rc == BOOKING_NOT_FOUND)
-            snprintf(err.message, sizeof(err.message), "No such booking");
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 201, out);
+    if (rc == BOOKING_NOT_FOUND)
+        snprintf(err.message, sizeof(err.message), "No such booking");
+    reply_call(req, rc, 201, out, &err);
 }
 
 /* ---- studio sessions ---------------------------------------------------------------------- */
@@ -675,20 +667,12 @@ static void sessions_list(struct request *req)
     query_page(req, fields, &f.limit, &f.offset);
     if (f.from && f.to && strcmp(f.from, f.to) > 0)
         bad(fields, "to", "Must not be before from");
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     json_t *out = NULL;
-    if (booking_staff_sessions_list(req->tenant, t, &f, &out) != BOOKING_OK) {
-        reply_db(req);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    int rc = booking_staff_sessions_list(req->tenant, t, &f, &out);
+    reply_list(req, rc, out);
 }
 
 static void sessions_get(struct request *req)
@@ -698,14 +682,8 @@ static void sessions_get(struct request *req)
     if (!t)
         return;
     json_t *out = NULL;
-    struct booking_error err = {0};
     int rc = booking_staff_session_get(req->tenant, t, id, &out);
-    if (rc != BOOKING_OK) {
-        snprintf(err.message, sizeof(err.message), "No such session");
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    reply_found(req, rc, 200, out, "No such session");
 }
 
 static void sessions_update(struct request *req)
@@ -734,22 +712,13 @@ static void sessions_update(struct request *req)
         bad(fields, "check_in", "Give check_in or checked_in_at, not both");
     if (ch.check_out && ch.set_checked_out)
         bad(fields, "check_out", "Give check_out or checked_out_at, not both");
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
     int rc = booking_staff_session_update(req->tenant, t, req, id, &ch, &out, &err);
-    if (rc != BOOKING_OK) {
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    reply_call(req, rc, 200, out, &err);
 }
 
 static void session_items_add(struct request *req)
@@ -773,23 +742,14 @@ static void session_items_add(struct request *req)
     if (!json_is_integer(u) || json_integer_value(u) < 0 ||
         json_integer_value(u) > BOOKING_STAFF_UNIT_AMOUNT_MAX)
         bad(fields, "unit_amount", "A whole number of minor units, 0 or more");
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     struct booking_error err = {0};
     json_t *out = NULL;
     int rc = booking_staff_item_add(req->tenant, t, req, id, description, (int)quantity,
                                     json_integer_value(u), &out, &err);
-    if (rc != BOOKING_OK) {
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 201, out);
+    reply_call(req, rc, 201, out, &err);
 }
 
 static void session_items_delete(struct request *req)
@@ -800,13 +760,7 @@ static void session_items_delete(struct request *req)
     if (!t)
         return;
     int rc = booking_staff_item_delete(t, req, id, item);
-    if (rc != BOOKING_OK) {
-        struct booking_error err = {0};
-        snprintf(err.message, sizeof(err.message), "No such item");
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_bytes(req, 204, "text/plain; charset=utf-8", "", 0);
+    reply_deleted(req, rc, "No such item");
 }
 
 /* ---- customers ---------------------------------------------------------------------------- */
@@ -817,20 +771,12 @@ static void customers_list(struct request *req)
     const char *pattern = query_like(req, fields);
     int limit, offset;
     query_page(req, fields, &limit, &offset);
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     json_t *out = NULL;
-    if (booking_staff_customers_list(req->tenant, t, pattern, limit, offset, &out) != BOOKING_OK) {
-        reply_db(req);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    int rc = booking_staff_customers_list(req->tenant, t, pattern, limit, offset, &out);
+    reply_list(req, rc, out);
 }
 
 static void customers_get(struct request *req)
@@ -841,13 +787,7 @@ static void customers_get(struct request *req)
         return;
     json_t *out = NULL;
     int rc = booking_staff_customer_get(req->tenant, t, id, &out);
-    if (rc != BOOKING_OK) {
-        struct booking_error err = {0};
-        snprintf(err.message, sizeof(err.message), "No such customer");
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    reply_found(req, rc, 200, out, "No such customer");
 }
 
 /* ---- calendar feeds ----------------------------------------------------------------------- */
@@ -859,12 +799,7 @@ static void feeds_create(struct request *req)
         return;
     json_t *fields = json_object();
     const char *room_id = body_uuid(body, "room_id", fields, NULL);
-    if (json_object_size(fields)) {
-        reply_invalid(req, fields);
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *t = request_tenant_db(req);
+    struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
     const char *token = crypto_token(req->arena, BOOKING_STAFF_FEED_TOKEN_BYTES);
@@ -889,11 +824,8 @@ static void feeds_list(struct request *req)
     if (!t)
         return;
     json_t *out = NULL;
-    if (booking_staff_feeds_list(req->tenant, t, &out) != BOOKING_OK) {
-        reply_db(req);
-        return;
-    }
-    http_reply_json(req, 200, out);
+    int rc = booking_staff_feeds_list(req->tenant, t, &out);
+    reply_list(req, rc, out);
 }
 
 static void feeds_delete(struct request *req)
@@ -903,13 +835,7 @@ static void feeds_delete(struct request *req)
     if (!t)
         return;
     int rc = booking_staff_feed_delete(t, req, id);
-    if (rc != BOOKING_OK) {
-        struct booking_error err = {0};
-        snprintf(err.message, sizeof(err.message), "No such calendar feed");
-        booking_reply_error(req, rc, &err);
-        return;
-    }
-    http_reply_bytes(req, 204, "text/plain; charset=utf-8", "", 0);
+    reply_deleted(req, rc, "No such calendar feed");
 }
 
 /* GET /calendar/<token>.ics: a token that is not one of ours (by shape or by hash) is 404. */
@@ -935,9 +861,7 @@ static void calendar_feed(struct request *req)
     size_t len = 0;
     int rc = booking_staff_feed_ics(req->arena, req->tenant, t, hash, uid_domain, &ics, &len);
     if (rc != BOOKING_OK) {
-        struct booking_error err = {0};
-        snprintf(err.message, sizeof(err.message), "No such calendar");
-        booking_reply_error(req, rc, &err);
+        reply_found(req, rc, 0, NULL, "No such calendar");
         return;
     }
     http_add_header(req, "Cache-Control", "private, max-age=300");
