@@ -23,8 +23,9 @@ enum credits_status {
     CREDITS_NOT_FOUND = -4,    /* 404: no such organization */
     CREDITS_STRIPE = -5,       /* 502: Stripe refused the request (an error object) */
     CREDITS_STRIPE_DOWN = -6,  /* 503: Stripe did not answer (network, timeout) */
-    CREDITS_UNAVAILABLE = -7,  /* 422 payments_unavailable (as payments): STRIPE_SECRET_KEY not set */
-    CREDITS_BAD_KEY = -8,      /* 422: the caller's Idempotency-Key is not one we accept */
+    CREDITS_UNAVAILABLE =
+        -7,               /* 422 payments_unavailable (as payments): STRIPE_SECRET_KEY not set */
+    CREDITS_BAD_KEY = -8, /* 422: the caller's Idempotency-Key is not one we accept */
 };
 
 #define CREDITS_HISTORY_DEFAULT_LIMIT 20
@@ -77,6 +78,17 @@ int credits_history(struct db_conn *m, const char *org_id, long limit, long offs
 int credits_purchase(struct arena *a, struct db_conn *m, struct db_conn *t, struct request *req,
                      const char *org_id, const char *pack_id, const char *client_key,
                      const char *return_url, json_t **out);
+
+/* Called by the billing webhook when a credits purchase's money goes back: charge.refunded
+ * (refunded = the charge's amount_refunded so far, minor units) or charge.dispute.created
+ * (refunded = the disputed amount). Takes back the purchased credits that money stood for
+ * (pro rata, less what was taken back for this payment before, so a repeated or reordered
+ * event takes nothing twice), at most what is left of the purchased balance: credits
+ * already spent stay spent and the balance never goes below zero (the entry's reason says
+ * how many could not be taken back). A payment that is not a credits purchase: nothing,
+ * CREDITS_OK. why: "Refunded" or "Disputed" (1-120 characters). */
+int credits_apply_refund(struct db_conn *m, const char *payment_intent, int64_t refunded,
+                         const char *why);
 
 extern const struct route credits_routes[];
 

@@ -47,13 +47,17 @@ CREATE TABLE credit_ledger (
     id bigserial PRIMARY KEY,
     organization_id uuid NOT NULL REFERENCES organizations(id),
     kind text NOT NULL
-        CHECK (kind IN ('purchase', 'monthly_grant', 'expiry', 'spend', 'adjustment')),
+        CHECK (kind IN ('purchase', 'monthly_grant', 'expiry', 'spend', 'refund',
+                        'adjustment')),
     delta_allowance bigint NOT NULL DEFAULT 0,
     delta_purchased bigint NOT NULL DEFAULT 0,
     delta bigint GENERATED ALWAYS AS (delta_allowance + delta_purchased) STORED,
     reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 200),
     month date NOT NULL,           -- the calendar month (studio's zone) it belongs to
     checkout_session_id text UNIQUE,
+    -- the Stripe PaymentIntent that paid a purchase, and that a refund entry
+    -- takes credits back for (charge.refunded, charge.dispute.created)
+    payment_intent_id text,
     pack_id text REFERENCES credit_packs(id),
     amount bigint,                 -- what was paid, minor units (purchases)
     currency char(3),
@@ -64,8 +68,13 @@ CREATE TABLE credit_ledger (
     CHECK (kind <> 'monthly_grant' OR (delta_purchased = 0 AND delta_allowance > 0)),
     CHECK (kind <> 'expiry' OR (delta_purchased = 0 AND delta_allowance < 0)),
     CHECK (kind <> 'spend' OR (delta_allowance <= 0 AND delta_purchased <= 0
-                               AND delta_allowance + delta_purchased < 0))
+                               AND delta_allowance + delta_purchased < 0)),
+    CHECK (kind <> 'refund' OR (payment_intent_id IS NOT NULL AND delta_allowance = 0
+                                AND delta_purchased <= 0))
 );
+CREATE UNIQUE INDEX credit_ledger_purchase_intent ON credit_ledger (payment_intent_id)
+    WHERE kind = 'purchase';
+CREATE INDEX credit_ledger_refunds ON credit_ledger (payment_intent_id) WHERE kind = 'refund';
 -- One monthly grant per studio and month, whatever races.
 CREATE UNIQUE INDEX credit_ledger_monthly_grant ON credit_ledger (organization_id, month)
     WHERE kind = 'monthly_grant';

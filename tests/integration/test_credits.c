@@ -976,6 +976,93 @@ static void test_a_pack_paid_later_is_credited_when_the_money_arrives(void **sta
     assert_ledger_matches_account(st.org);
 }
 
+/* Sends a charge.refunded (a Charge of payment intent pi, amount_refunded so far) or a
+ * charge.dispute.created (a Dispute of amount) to the billing webhook; its HTTP status. */
+static long money_back_event(const char *type, const char *pi, long long amount)
+{
+    bool dispute = strcmp(type, "charge.dispute.created") == 0;
+    json_t *obj = json_pack("{s:s, s:s, s:I, s:s}", "object", dispute ? "dispute" : "charge",
+                            "payment_intent", pi, dispute ? "amount" : "amount_refunded",
+                            (json_int_t)amount, "currency", "eur");
+    json_t *event = json_pack("{s:s, s:{s:o}}", "type", type, "data", "object", obj);
+    char *body = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+    char path[256];
+    snprintf(path, sizeof(path),
+             "/_fake/event?target=http%%3A%%2F%%2F127.0.0.1%%3A%d"
+             "%%2Fapi%%2Fbilling%%2Fwebhooks%%2Fstripe&secret=%s",
+             paysrv.port, BILLING_SECRET);
+    struct itest_resp *r =
+        itest_request(&stripe.http, "POST", NULL, path, "application/json", body, NULL, NULL);
+    free(body);
+    assert_int_equal(r->status, 200);
+    long delivered_status = delivered(r);
+    itest_resp_free(r);
+    return delivered_status;
+}
+
+/* A pack bought and paid through the webhook; its payment intent into pi (≥ 64 bytes). */
+static void bought(struct studio *st, const char *pack, const char *key, char *pi)
+{
+    struct itest_resp *r = purchase(st, pack, key);
+    assert_int_equal(r->status, 200);
+    char session[128], path[192];
+    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    itest_resp_free(r);
+    assert_int_equal(session_event("checkout.session.completed", session, "paid"), 200);
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", session);
+    r = itest_request(&stripe.http, "GET", NULL, path, NULL, NULL, NULL, NULL);
+    assert_int_equal(r->status, 200);
+    snprintf(pi, 64, "%s", str(r->json, "payment_intent"));
+    itest_resp_free(r);
+}
+
+/* Money given back takes back the credits it paid for, once, never below zero. */
+static void test_a_refunded_or_disputed_pack_takes_its_credits_back(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct studio st;
+    studio_new(&paysrv, "crrefund", &st);
+    char pi[64], pi2[64];
+    bought(&st, "credits_500", "refund", pi); /* 500 credits for 39.00 */
+    json_t *j = summary(&st);
+    long long allowance = num(j, "allowance_balance");
+    assert_int_equal(num(j, "purchased_balance"), 500);
+    json_decref(j);
+
+    /* Half the money back: 250 credits go, once, however often Stripe says so. */
+    assert_int_equal(money_back_event("charge.refunded", pi, 1950), 200);
+    assert_int_equal(money_back_event("charge.refunded", pi, 1950), 200);
+    j = summary(&st);
+    assert_int_equal(num(j, "purchased_balance"), 250);
+    assert_int_equal(num(j, "allowance_balance"), allowance); /* the plan's stay */
+    json_decref(j);
+
+    /* Spend the allowance and 150 purchased, then the rest of the money goes back: only the
+     * 100 purchased credits left can be taken; the balance does not go below zero. */
+    int64_t after = -1;
+    assert_int_equal(spend(st.org, allowance + 150, "ai.chat", &after), CREDITS_OK);
+    assert_int_equal(after, 100);
+    assert_int_equal(money_back_event("charge.refunded", pi, 3900), 200);
+    j = summary(&st);
+    assert_int_equal(num(j, "purchased_balance"), 0);
+    assert_int_equal(num(j, "balance"), 0);
+    json_decref(j);
+    assert_value(NULL,
+                 "SELECT count(*) || ' ' || sum(delta) FROM credit_ledger"
+                 " WHERE payment_intent_id = $1 AND kind = 'refund'",
+                 pi, "2 -350");
+
+    /* A dispute over another pack takes all of it; an unknown payment changes nothing. */
+    bought(&st, "credits_100", "dispute", pi2);
+    assert_int_equal(balance_of(&st), 100);
+    assert_int_equal(money_back_event("charge.dispute.created", pi2, 900), 200);
+    assert_int_equal(balance_of(&st), 0);
+    assert_int_equal(money_back_event("charge.refunded", "pi_test_not_ours", 900), 200);
+    assert_ledger_matches_account(st.org);
+}
+
 static void test_a_failing_stripe_leaves_nothing_behind(void **state)
 {
     (void)state;
@@ -1330,6 +1417,7 @@ int main(void)
         cmocka_unit_test(test_a_paid_session_is_credited_once_and_only_at_the_packs_price),
         cmocka_unit_test(test_the_billing_webhook_credits_a_paid_pack_once),
         cmocka_unit_test(test_a_pack_paid_later_is_credited_when_the_money_arrives),
+        cmocka_unit_test(test_a_refunded_or_disputed_pack_takes_its_credits_back),
         cmocka_unit_test(test_a_failing_stripe_leaves_nothing_behind),
         cmocka_unit_test(test_bad_purchase_requests_are_refused_before_stripe),
         cmocka_unit_test(test_without_a_stripe_key_buying_is_unavailable),

@@ -989,6 +989,21 @@ static const char sql_link_customer[] =
     "       updated_at = now()"
     " WHERE id = $1::uuid";
 
+/* charge.refunded (a Charge: amount_refunded so far) or charge.dispute.created (a Dispute:
+ * the amount disputed): a credits pack's money going back takes its credits back (the
+ * credits module's; other payments are not its business and change nothing). */
+static int webhook_money_back(struct db_conn *m, const char *type, json_t *object)
+{
+    bool dispute = strcmp(type, "charge.dispute.created") == 0;
+    const char *pi = json_string_value(json_object_get(object, "payment_intent"));
+    json_t *amount = json_object_get(object, dispute ? "amount" : "amount_refunded");
+    if (!pi || !json_is_integer(amount))
+        return BILLING_OK;
+    int rc = credits_apply_refund(m, pi, (int64_t)json_integer_value(amount),
+                                  dispute ? "Disputed" : "Refunded");
+    return rc == CREDITS_OK ? BILLING_OK : BILLING_DB;
+}
+
 /* checkout.session.completed: a credits pack (the credits module's), or a subscription. */
 static int webhook_checkout(struct arena *a, struct db_conn *m, json_t *session)
 {
@@ -1103,6 +1118,9 @@ int billing_webhook(struct arena *a, struct db_conn *m, const char *payload, siz
                  strcmp(type, "customer.subscription.updated") == 0 ||
                  strcmp(type, "customer.subscription.deleted") == 0)
             rc = store_sub(a, m, NULL, object, created);
+        else if (strcmp(type, "charge.refunded") == 0 ||
+                 strcmp(type, "charge.dispute.created") == 0)
+            rc = webhook_money_back(m, type, object);
         else if (strcmp(type, "invoice.paid") == 0)
             rc = webhook_invoice(a, m, object, true, created);
         else if (strcmp(type, "invoice.payment_failed") == 0)

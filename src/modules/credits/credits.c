@@ -41,6 +41,7 @@
 #include "studiod/audit.h"
 #include "studiod/db.h"
 #include "studiod/log.h"
+#include "studiod/money.h"
 #include "studiod/stripe.h"
 
 #define KIND_CREDITS "credits"
@@ -273,8 +274,10 @@ static const char sql_pack[] =
  * for the same payment. */
 static const char sql_ledger_purchase[] =
     "INSERT INTO credit_ledger (organization_id, kind, delta_purchased, reason, month,"
-    "                           checkout_session_id, pack_id, amount, currency)"
-    " VALUES ($1::uuid, 'purchase', $2::bigint, $3, $4::date, $5, $6, $7::bigint, upper($8))"
+    "                           checkout_session_id, pack_id, amount, currency,"
+    "                           payment_intent_id)"
+    " VALUES ($1::uuid, 'purchase', $2::bigint, $3, $4::date, $5, $6, $7::bigint, upper($8),"
+    "         $9)"
     " ON CONFLICT (checkout_session_id) DO NOTHING"
     " RETURNING id";
 
@@ -339,8 +342,11 @@ int credits_apply_checkout(struct arena *a, struct db_conn *m, json_t *session)
         i64_str(c, credits);
         i64_str(amt, amount);
         snprintf(reason, sizeof(reason), "Bought %s", pack_name);
-        const char *lp[] = {org, c, reason, acc.month, sid, pack_id, amt, currency};
-        r = db_exec(m, sql_ledger_purchase, 8, lp, NULL);
+        const char *lp[] = {
+            org,       c,        reason,
+            acc.month, sid,      pack_id,
+            amt,       currency, json_string_value(json_object_get(session, "payment_intent"))};
+        r = db_exec(m, sql_ledger_purchase, 9, lp, NULL);
         if (!r) {
             rc = CREDITS_DB;
         } else if (PQntuples(r) == 1) {
@@ -359,6 +365,80 @@ int credits_apply_checkout(struct arena *a, struct db_conn *m, json_t *session)
         db_rollback(m);
         log_msg(LOG_WARN, "credits: session %s names unknown studio %s, nothing granted", sid, org);
         return CREDITS_OK;
+    }
+    if (rc != CREDITS_OK || db_commit(m) != 0) {
+        db_rollback(m);
+        return CREDITS_DB;
+    }
+    return CREDITS_OK;
+}
+
+/* ---- money given back: refunds and disputes ----------------------------------------------- */
+
+static const char sql_purchase_of_intent[] =
+    "SELECT organization_id, delta_purchased AS credits, amount, pack_id,"
+    "       coalesce((SELECT -sum(x.delta_purchased) FROM credit_ledger x"
+    "                  WHERE x.kind = 'refund' AND x.payment_intent_id = $1), 0) AS taken"
+    "  FROM credit_ledger WHERE kind = 'purchase' AND payment_intent_id = $1";
+
+static const char sql_ledger_refund[] =
+    "INSERT INTO credit_ledger (organization_id, kind, delta_purchased, reason, month,"
+    "                           payment_intent_id, pack_id)"
+    " VALUES ($1::uuid, 'refund', -$2::bigint, $3, $4::date, $5, $6)";
+
+static const char sql_account_refund[] =
+    "UPDATE credit_accounts"
+    "   SET purchased_balance = purchased_balance - $2::bigint, updated_at = now()"
+    " WHERE organization_id = $1::uuid";
+
+int credits_apply_refund(struct db_conn *m, const char *payment_intent, int64_t refunded,
+                         const char *why)
+{
+    if (!payment_intent || !*payment_intent || refunded < 0 || !valid_reason(why))
+        return CREDITS_INVALID;
+    if (db_begin(m) != 0)
+        return CREDITS_DB;
+    const char *p[] = {payment_intent};
+    PGresult *r = db_exec(m, sql_purchase_of_intent, 1, p, NULL);
+    if (!r) {
+        db_rollback(m);
+        return CREDITS_DB;
+    }
+    if (PQntuples(r) != 1) { /* not a credits purchase: another module's money */
+        PQclear(r);
+        db_rollback(m);
+        return CREDITS_OK;
+    }
+    char org[40], pack[40];
+    snprintf(org, sizeof(org), "%s", db_get(r, 0, "organization_id"));
+    snprintf(pack, sizeof(pack), "%s", db_get(r, 0, "pack_id"));
+    int64_t credits = get_i64(r, 0, "credits"), amount = get_i64(r, 0, "amount");
+    int64_t taken = get_i64(r, 0, "taken");
+    PQclear(r);
+    /* The credits that money stood for (pro rata, half-even), less what was taken back for
+     * this payment before: a repeated or older event takes nothing more. */
+    if (refunded > amount)
+        refunded = amount;
+    int64_t due = amount > 0 ? money_scale(credits, refunded, amount) - taken : 0;
+    struct account acc;
+    int rc = account_lock(m, org, &acc);
+    int64_t take = due < acc.purchased ? due : acc.purchased;
+    if (rc == CREDITS_OK && take > 0) {
+        char t[24], reason[200];
+        i64_str(t, take);
+        if (take < due)
+            snprintf(reason, sizeof(reason),
+                     "%s: %" PRId64 " credits taken back (%" PRId64 " were spent already)", why,
+                     take, due - take);
+        else
+            snprintf(reason, sizeof(reason), "%s: %" PRId64 " credits taken back", why, take);
+        const char *lp[] = {org, t, reason, acc.month, payment_intent, pack};
+        const char *ap[] = {org, t};
+        if (db_run(m, sql_ledger_refund, 6, lp) != 0 || db_run(m, sql_account_refund, 2, ap) != 0)
+            rc = CREDITS_DB;
+        else
+            log_msg(LOG_INFO, "credits: %s lost %" PRId64 " credits (%s, %s)", org, take, why,
+                    payment_intent);
     }
     if (rc != CREDITS_OK || db_commit(m) != 0) {
         db_rollback(m);
