@@ -22,7 +22,7 @@
   var CAN_BUY = root.getAttribute('data-can-buy') === '1';
   var PAGE = 20;
   var KIND_TEXT = { purchase: 'Bought', monthly_grant: 'Monthly allowance', expiry: 'Expired',
-    spend: 'Used', adjustment: 'Adjustment' };
+    spend: 'Used', refund: 'Refunded', adjustment: 'Adjustment' };
   var offset = 0;
 
   function count(n) { return Number(n).toLocaleString(); }
