@@ -58,6 +58,14 @@ static void staff_get(struct request *req);
 static void staff_post(struct request *req);
 static void staff_reset_password(struct request *req);
 static void staff_deactivate(struct request *req);
+typedef int (*user_action_fn)(struct request *req, struct db_conn *m, const struct admin_actor *who,
+                              const char *slug, const char *id, json_t **out,
+                              const char **conflict);
+static void user_action(struct request *req, user_action_fn act, const char *done);
+static int reset_password(struct request *req, struct db_conn *m, const struct admin_actor *who,
+                          const char *slug, const char *id, json_t **out, const char **conflict);
+static int deactivate(struct request *req, struct db_conn *m, const struct admin_actor *who,
+                      const char *slug, const char *id, json_t **out, const char **conflict);
 static void audit_get(struct request *req);
 static void audit_verify_get(struct request *req);
 
@@ -72,6 +80,7 @@ static void reply_done(struct request *req, int rc, int status, json_t *out, jso
                        const char *conflict, const char *what, const char *done);
 static const char *conflict_message(const char *code);
 static json_t *body_or_empty(struct request *req);
+static struct db_conn *valid_master_db(struct request *req, json_t *fields, const char *what);
 static bool slug_param(struct request *req, const char **slug);
 static const char *user_param(struct request *req);
 static bool int_query(struct request *req, const char *name, int def, int lo, int hi, int *out,
@@ -175,25 +184,22 @@ static const struct http_error_map admin_errors[] = {
     {0, 503, "database_unavailable", "The database is unavailable; try again shortly", false},
 };
 
-/* The one mapping from a module status to a reply; out and fields are stolen. */
+/* The one mapping from a module status to a reply (http_reply_result with admin_errors,
+ * but for the conflict's code and a 503 already made); out and fields are stolen. */
 static void reply(struct request *req, int rc, int status, json_t *out, json_t *fields,
                   const char *conflict, const char *what)
 {
-    if (rc == ADMIN_OK) {
-        json_decref(fields);
-        http_reply_json(req, status, out);
+    bool replied_503 = !http_error_find(admin_errors, rc) && req->replied && req->status == 503;
+    if (rc == ADMIN_OK || (rc != ADMIN_CONFLICT && !replied_503)) {
+        http_reply_result(req, rc, status, out, admin_errors, fields, what);
         return;
     }
     json_decref(out);
+    json_decref(fields);
     if (rc == ADMIN_CONFLICT) {
-        json_decref(fields);
         conflict = conflict ? conflict : "conflict";
         http_reply_error(req, 409, conflict, conflict_message(conflict), NULL);
-    } else if (!http_error_find(admin_errors, rc) && req->replied && req->status == 503) {
-        json_decref(fields); /* the 503 already made (request_*_db) stands */
-    } else {
-        http_reply_mapped(req, rc, admin_errors, fields, what);
-    }
+    } /* else the 503 already made (request_*_db) stands */
 }
 
 /* Like reply; a successful form post goes back to its studio's page with a notice. */
@@ -228,6 +234,18 @@ static const char *done_notice(const char *done)
         if (strcmp(notices[i].done, done) == 0)
             return notices[i].notice;
     return NULL;
+}
+
+/* The master database once the input is good: NULL after replying 422 naming each bad
+ * field of fields, or 503. Steals fields. */
+static struct db_conn *valid_master_db(struct request *req, json_t *fields, const char *what)
+{
+    if (json_object_size(fields) > 0) {
+        reply(req, ADMIN_INVALID, 0, NULL, fields, NULL, what);
+        return NULL;
+    }
+    json_decref(fields);
+    return request_master_db(req);
 }
 
 /* The body as an object, {} when there is none (actions whose body is optional). */
@@ -449,12 +467,7 @@ static void studios_get(struct request *req)
     if (!known)
         json_object_set_new(fields, "status",
                             json_string("trial, active, suspended or provisioning"));
-    if (json_object_size(fields) > 0) {
-        reply(req, ADMIN_INVALID, 0, NULL, fields, NULL, "studio");
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *m = request_master_db(req);
+    struct db_conn *m = valid_master_db(req, fields, "studio");
     if (!m)
         return;
     json_t *out = NULL;
@@ -555,12 +568,10 @@ static void studio_change(struct request *req, enum admin_studio_change change)
     if (!body)
         return;
     const char *reason = json_string_value(json_object_get(body, "reason"));
-    if (reason && strlen(reason) > REASON_MAX) {
-        reply(req, ADMIN_INVALID, 0, NULL, json_pack("{s:s}", "reason", "At most 500 characters"),
-              NULL, "studio");
-        return;
-    }
-    struct db_conn *m = request_master_db(req);
+    json_t *fields = json_object();
+    if (reason && strlen(reason) > REASON_MAX)
+        json_object_set_new(fields, "reason", json_string("At most 500 characters"));
+    struct db_conn *m = valid_master_db(req, fields, "studio");
     if (!m)
         return;
     struct admin_actor who = actor(req);
@@ -591,12 +602,10 @@ static void studio_extend_trial(struct request *req)
     if (!body)
         return;
     long days = 0;
-    if (!int_value(json_object_get(body, "days"), &days) || days < 1 || days > EXTEND_DAYS_MAX) {
-        reply(req, ADMIN_INVALID, 0, NULL,
-              json_pack("{s:s}", "days", "A whole number of days from 1 to 90"), NULL, "studio");
-        return;
-    }
-    struct db_conn *m = request_master_db(req);
+    json_t *fields = json_object();
+    if (!int_value(json_object_get(body, "days"), &days) || days < 1 || days > EXTEND_DAYS_MAX)
+        json_object_set_new(fields, "days", json_string("A whole number of days from 1 to 90"));
+    struct db_conn *m = valid_master_db(req, fields, "studio");
     if (!m)
         return;
     struct admin_actor who = actor(req);
@@ -660,7 +669,8 @@ static const char *user_param(struct request *req)
     return NULL;
 }
 
-static void staff_reset_password(struct request *req)
+/* An action on :slug's user :id: act calls the module; done names a form post's notice. */
+static void user_action(struct request *req, user_action_fn act, const char *done)
 {
     const char *slug, *id;
     if (!slug_param(req, &slug) || !(id = user_param(req)))
@@ -671,24 +681,32 @@ static void staff_reset_password(struct request *req)
     struct admin_actor who = actor(req);
     json_t *out = NULL;
     const char *conflict = NULL;
-    int rc = admin_staff_reset_password(m, req->arena, &who, slug, http_studio_url(req, slug), id,
-                                        &out, &conflict);
-    reply_done(req, rc, 200, out, NULL, conflict, "studio or user", "reset");
+    int rc = act(req, m, &who, slug, id, &out, &conflict);
+    reply_done(req, rc, 200, out, NULL, conflict, "studio or user", done);
+}
+
+static int reset_password(struct request *req, struct db_conn *m, const struct admin_actor *who,
+                          const char *slug, const char *id, json_t **out, const char **conflict)
+{
+    return admin_staff_reset_password(m, req->arena, who, slug, http_studio_url(req, slug), id, out,
+                                      conflict);
+}
+
+static int deactivate(struct request *req, struct db_conn *m, const struct admin_actor *who,
+                      const char *slug, const char *id, json_t **out, const char **conflict)
+{
+    (void)req;
+    return admin_staff_deactivate(m, who, slug, id, out, conflict);
+}
+
+static void staff_reset_password(struct request *req)
+{
+    user_action(req, reset_password, "reset");
 }
 
 static void staff_deactivate(struct request *req)
 {
-    const char *slug, *id;
-    if (!slug_param(req, &slug) || !(id = user_param(req)))
-        return;
-    struct db_conn *m = request_master_db(req);
-    if (!m)
-        return;
-    struct admin_actor who = actor(req);
-    json_t *out = NULL;
-    const char *conflict = NULL;
-    int rc = admin_staff_deactivate(m, &who, slug, id, &out, &conflict);
-    reply_done(req, rc, 200, out, NULL, conflict, "studio or user", "deactivated");
+    user_action(req, deactivate, "deactivated");
 }
 
 /* ---- audit log ------------------------------------------------------------------------- */
@@ -702,12 +720,7 @@ static void audit_get(struct request *req)
     const char *studio = http_query(req, "studio");
     if (studio && strlen(studio) > 40)
         json_object_set_new(fields, "studio", json_string("A studio's slug"));
-    if (json_object_size(fields) > 0) {
-        reply(req, ADMIN_INVALID, 0, NULL, fields, NULL, "entry");
-        return;
-    }
-    json_decref(fields);
-    struct db_conn *m = request_master_db(req);
+    struct db_conn *m = valid_master_db(req, fields, "entry");
     if (!m)
         return;
     json_t *out = NULL;

@@ -81,6 +81,10 @@ static void reply_call(struct request *req, int rc, int status, json_t *out,
 static void reply_found(struct request *req, int rc, int status, json_t *out, const char *missing);
 static void reply_deleted(struct request *req, int rc, const char *missing);
 static void reply_list(struct request *req, int rc, json_t *out);
+static void get_by_id(struct request *req,
+                      int (*get)(const struct tenant *tn, struct db_conn *t, const char *id,
+                                 json_t **out),
+                      const char *missing);
 static void bad(json_t *fields, const char *name, const char *message);
 static const char *body_str(json_t *body, const char *key, size_t max, json_t *fields);
 static const char *member_str(json_t *o, const char *key, const char *field, size_t max,
@@ -207,6 +211,21 @@ static void reply_deleted(struct request *req, int rc, const char *missing)
         http_reply_bytes(req, 204, "text/plain; charset=utf-8", "", 0);
     else
         reply_found(req, rc, 0, NULL, missing);
+}
+
+/* GET of the :id staff.c's get shows; missing is the message of a 404. */
+static void get_by_id(struct request *req,
+                      int (*get)(const struct tenant *tn, struct db_conn *t, const char *id,
+                                 json_t **out),
+                      const char *missing)
+{
+    const char *id = id_param(req, "id");
+    struct db_conn *t = id ? request_tenant_db(req) : NULL;
+    if (!t)
+        return;
+    json_t *out = NULL;
+    int rc = get(req->tenant, t, id, &out);
+    reply_found(req, rc, 200, out, missing);
 }
 
 /* A list's answer: 200 with out, or 503 (a list fails only with its database). */
@@ -677,13 +696,7 @@ static void sessions_list(struct request *req)
 
 static void sessions_get(struct request *req)
 {
-    const char *id = id_param(req, "id");
-    struct db_conn *t = id ? request_tenant_db(req) : NULL;
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = booking_staff_session_get(req->tenant, t, id, &out);
-    reply_found(req, rc, 200, out, "No such session");
+    get_by_id(req, booking_staff_session_get, "No such session");
 }
 
 static void sessions_update(struct request *req)
@@ -781,13 +794,7 @@ static void customers_list(struct request *req)
 
 static void customers_get(struct request *req)
 {
-    const char *id = id_param(req, "id");
-    struct db_conn *t = id ? request_tenant_db(req) : NULL;
-    if (!t)
-        return;
-    json_t *out = NULL;
-    int rc = booking_staff_customer_get(req->tenant, t, id, &out);
-    reply_found(req, rc, 200, out, "No such customer");
+    get_by_id(req, booking_staff_customer_get, "No such customer");
 }
 
 /* ---- calendar feeds ----------------------------------------------------------------------- */
