@@ -58,6 +58,7 @@
 #include "studiod/mail.h"
 #include "studiod/money.h"
 #include "studiod/stripe.h"
+#include "studiod/stripe_events.h"
 #include "studiod/tenant.h"
 
 #define ACTION_PAYMENT "payment"
@@ -92,8 +93,6 @@ static int load_due(struct arena *a, struct db_conn *t, const char *ref, struct 
 static int record_payment(struct db_conn *t, struct request *req, const struct due *d,
                           json_t *session, const char *account, int64_t fee);
 static char *lower_dup(struct arena *a, const char *s);
-static int event_seen(struct db_conn *m, const char *id, bool *seen);
-static int event_record(struct db_conn *m, const char *id, const char *type, const char *account);
 static int event_tenant(struct event *ev, const char *slug, struct tenant *tn);
 static const char *meta_tenant(json_t *object);
 static int on_session_completed(struct event *ev);
@@ -403,31 +402,8 @@ int payments_checkout(struct arena *a, const struct tenant *tn, struct db_conn *
 
 /* ---- the webhook: bookkeeping ------------------------------------------------------------ */
 
-static const char sql_event_seen[] = "SELECT 1 FROM stripe_events WHERE event_id = $1";
-
-static const char sql_event_record[] =
-    "INSERT INTO stripe_events (event_id, type, account) VALUES ($1, $2, $3)"
-    " ON CONFLICT (event_id) DO NOTHING";
-
 static const char sql_org_by_account[] =
     "SELECT slug FROM organizations WHERE stripe_account_id = $1";
-
-static int event_seen(struct db_conn *m, const char *id, bool *seen)
-{
-    const char *p[] = {id};
-    PGresult *r = db_exec(m, sql_event_seen, 1, p, NULL);
-    if (!r)
-        return PAYMENTS_DB;
-    *seen = PQntuples(r) > 0;
-    PQclear(r);
-    return PAYMENTS_OK;
-}
-
-static int event_record(struct db_conn *m, const char *id, const char *type, const char *account)
-{
-    const char *p[] = {id, type, account};
-    return db_run(m, sql_event_record, 3, p) == 0 ? PAYMENTS_OK : PAYMENTS_DB;
-}
 
 static const char *meta_tenant(json_t *object)
 {
@@ -492,7 +468,7 @@ int payments_webhook(struct arena *a, struct db_conn *m, const char *payload, si
     if (ev.created <= 0)
         ev.created = (long long)time(NULL);
     bool seen = false;
-    int rc = event_seen(m, ev.id, &seen);
+    int rc = stripe_event_seen(m, ev.id, &seen) == 0 ? PAYMENTS_OK : PAYMENTS_DB;
     if (rc == PAYMENTS_OK && seen) {
         *what = "duplicate";
     } else if (rc == PAYMENTS_OK) {
@@ -507,7 +483,8 @@ int payments_webhook(struct arena *a, struct db_conn *m, const char *payload, si
             log_msg(LOG_INFO, "payments: event %s of type %s ignored", ev.id, ev.type);
         /* Recorded only once handled: a failure is handled again on Stripe's retry. */
         if (rc == PAYMENTS_OK)
-            rc = event_record(m, ev.id, ev.type, ev.account);
+            rc =
+                stripe_event_record(m, ev.id, ev.type, ev.account) == 0 ? PAYMENTS_OK : PAYMENTS_DB;
     }
     json_decref(event);
     return rc;
