@@ -105,7 +105,14 @@ int payments_refund_prepare(struct db_conn *t, const char *booking_id, int64_t a
     if (!r)
         return PAYMENTS_DB;
     int n = PQntuples(r);
-    int64_t refundable[64], share[64];
+    int64_t *refundable = calloc((size_t)n + 1, sizeof(*refundable));
+    int64_t *share = calloc((size_t)n + 1, sizeof(*share));
+    if (!refundable || !share) {
+        free(refundable);
+        free(share);
+        PQclear(r);
+        return PAYMENTS_DB;
+    }
     for (int i = 0; i < n; i++)
         refundable[i] = strtoll(db_get(r, i, "refundable"), NULL, 10);
     int64_t placed = payments_refund_split(amount, refundable, n, share);
@@ -126,6 +133,8 @@ int payments_refund_prepare(struct db_conn *t, const char *booking_id, int64_t a
             rc = PAYMENTS_DB;
     }
     PQclear(r);
+    free(refundable);
+    free(share);
     return rc;
 }
 
