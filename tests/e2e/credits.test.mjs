@@ -12,40 +12,13 @@
 // /usr/bin/chromium.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
-  HERE, RESULTS, TEST_MS, browserLog, freePort, launchBrowser, pageChecks, randomDigits,
-  requireEnv, signupStudio, spawnStudiod,
+  RESULTS, TEST_MS, browserLog, freePort, launchBrowser, pageChecks, randomDigits,
+  requireEnv, signInPage, signupStudio, spawnStudiod, startStripeFake,
 } from './harness.mjs';
 
 const WEBHOOK_SECRET = `whsec_e2e_credits_${randomDigits(8)}`;
-const FAKE_READY_MS = 10_000;
-
-async function startFake(port, webhookUrl) {
-  const script = path.join(process.env.STUDIOD_HOME || path.join(HERE, '..', '..'),
-    'tests', 'fakes', 'stripe_fake.py');
-  const logFile = createWriteStream(path.join(RESULTS, 'stripe-fake-credits.log'));
-  const child = spawn('/usr/bin/python3', [script, String(port)], {
-    env: { ...process.env, STRIPE_FAKE_WEBHOOK_URL: webhookUrl, STRIPE_FAKE_WEBHOOK_SECRET: WEBHOOK_SECRET },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.pipe(logFile);
-  child.stderr.pipe(logFile);
-  const deadline = Date.now() + FAKE_READY_MS;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/_fake/requests`);
-      if (res.ok) return child;
-    } catch { /* not listening yet */ }
-    if (child.exitCode !== null) break;
-    await delay(50); // poll interval, bounded by the deadline above
-  }
-  child.kill('SIGTERM');
-  throw new Error(`the Stripe stand-in did not answer on port ${port}`);
-}
 
 describe('buying AI credits, in a browser', { timeout: TEST_MS * 2 }, () => {
   let studiod;
@@ -74,7 +47,11 @@ describe('buying AI credits, in a browser', { timeout: TEST_MS * 2 }, () => {
     studiod = await spawnStudiod('studiod-credits.log');
     checks = pageChecks(studiod, log, 1500);
     await studiod.waitHealthy();
-    fake = await startFake(fakePort, `http://127.0.0.1:${studiod.port}/api/billing/webhooks/stripe`);
+    fake = await startStripeFake(fakePort, {
+      webhookUrl: `http://127.0.0.1:${studiod.port}/api/billing/webhooks/stripe`,
+      secret: WEBHOOK_SECRET,
+      logName: 'stripe-fake-credits.log',
+    });
     browser = await launchBrowser();
     await signupStudio(studiod, owner);
   });
@@ -89,11 +66,7 @@ describe('buying AI credits, in a browser', { timeout: TEST_MS * 2 }, () => {
     const context = await log.newContext(browser);
     const page = await context.newPage();
     try {
-      await page.goto(`${studioOrigin()}/login`);
-      await page.getByLabel('E-mail', { exact: true }).fill(owner.email);
-      await page.getByLabel('Password', { exact: true }).fill(owner.password);
-      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-      await checks.waitForPage(page, (u) => u.pathname === '/app', 'the staff dashboard');
+      await signInPage(page, checks.waitForPage, studioOrigin(), owner);
       await page.getByRole('navigation', { name: 'Staff' }).getByRole('link', { name: 'AI credits' }).click();
       await checks.waitForPage(page, (u) => u.pathname === '/app/credits', 'the AI credits page');
 

@@ -301,3 +301,40 @@ export function pageChecks(studiod, log, maxShown = 1200) {
   };
   return checks;
 }
+
+// The Stripe stand-in (tests/fakes/stripe_fake.py and its area modules) on port, its
+// pages (Checkout, onboarding) delivering signed events to webhookUrl with secret; its
+// output in test-results/<logName>. Resolves to the child process once it answers.
+export async function startStripeFake(port, { webhookUrl, secret, logName }) {
+  const script = path.join(process.env.STUDIOD_HOME || path.join(HERE, '..', '..'),
+    'tests', 'fakes', 'stripe_fake.py');
+  await mkdir(RESULTS, { recursive: true });
+  const logFile = createWriteStream(path.join(RESULTS, logName));
+  const child = spawn('/usr/bin/python3', [script, String(port)], {
+    env: { ...process.env, STRIPE_FAKE_WEBHOOK_URL: webhookUrl, STRIPE_FAKE_WEBHOOK_SECRET: secret },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(logFile);
+  child.stderr.pipe(logFile);
+  const deadline = Date.now() + HEALTH_MS;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/_fake/requests`);
+      if (res.ok) return child;
+    } catch { /* not listening yet */ }
+    if (child.exitCode !== null) break;
+    await delay(50); // poll interval, bounded by the deadline above
+  }
+  child.kill('SIGTERM');
+  throw new Error(`the Stripe stand-in did not answer on port ${port}`);
+}
+
+// Signs person ({email, password}) in through origin's /login page and waits for the
+// staff dashboard (waitForPage: a pageChecks' waitForPage).
+export async function signInPage(page, waitForPage, origin, person) {
+  await page.goto(`${origin}/login`);
+  await page.getByLabel('E-mail', { exact: true }).fill(person.email);
+  await page.getByLabel('Password', { exact: true }).fill(person.password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await waitForPage(page, (u) => u.pathname === '/app', 'the staff dashboard');
+}

@@ -15,41 +15,13 @@
 // STUDIOD_HOME and SMTP_URL; Debian's /usr/bin/python3 and /usr/bin/chromium.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
-  HERE, RESULTS, TEST_MS, browserLog, freePort, launchBrowser, loginJson, pageChecks, randomDigits,
-  requireEnv, signupStudio, spawnStudiod,
+  RESULTS, TEST_MS, browserLog, freePort, launchBrowser, loginJson, pageChecks, randomDigits,
+  requireEnv, signInPage, signupStudio, spawnStudiod, startStripeFake,
 } from './harness.mjs';
 
 const WEBHOOK_SECRET = `whsec_e2e_${randomDigits(8)}`;
-const FAKE_READY_MS = 10_000;
-
-// The stand-in on port, delivering its pages' events to webhookUrl.
-async function startFake(port, webhookUrl) {
-  const script = path.join(process.env.STUDIOD_HOME || path.join(HERE, '..', '..'),
-    'tests', 'fakes', 'stripe_fake.py');
-  const logFile = createWriteStream(path.join(RESULTS, 'stripe-fake-payments.log'));
-  const child = spawn('/usr/bin/python3', [script, String(port)], {
-    env: { ...process.env, STRIPE_FAKE_WEBHOOK_URL: webhookUrl, STRIPE_FAKE_WEBHOOK_SECRET: WEBHOOK_SECRET },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.pipe(logFile);
-  child.stderr.pipe(logFile);
-  const deadline = Date.now() + FAKE_READY_MS;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/_fake/requests`);
-      if (res.ok) return child;
-    } catch { /* not listening yet */ }
-    if (child.exitCode !== null) break;
-    await delay(50); // poll interval, bounded by the deadline above
-  }
-  child.kill('SIGTERM');
-  throw new Error(`the Stripe stand-in did not answer on port ${port}`);
-}
 
 describe('paying a booking deposit through Stripe, in a browser', { timeout: TEST_MS * 3 }, () => {
   let studiod;
@@ -84,7 +56,11 @@ describe('paying a booking deposit through Stripe, in a browser', { timeout: TES
     studiod = await spawnStudiod('studiod-payments.log');
     checks = pageChecks(studiod, log, 1500);
     await studiod.waitHealthy();
-    fake = await startFake(fakePort, `http://127.0.0.1:${studiod.port}/api/stripe/webhook`);
+    fake = await startStripeFake(fakePort, {
+      webhookUrl: `http://127.0.0.1:${studiod.port}/api/stripe/webhook`,
+      secret: WEBHOOK_SECRET,
+      logName: 'stripe-fake-payments.log',
+    });
     browser = await launchBrowser();
 
     await signupStudio(studiod, owner);
@@ -107,11 +83,7 @@ describe('paying a booking deposit through Stripe, in a browser', { timeout: TES
     const context = await newContext();
     const page = await context.newPage();
     try {
-      await page.goto(`${studioOrigin()}/login`);
-      await page.getByLabel('E-mail', { exact: true }).fill(owner.email);
-      await page.getByLabel('Password', { exact: true }).fill(owner.password);
-      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-      await checks.waitForPage(page, (u) => u.pathname === '/app', 'the staff dashboard');
+      await signInPage(page, checks.waitForPage, studioOrigin(), owner);
       await page.getByRole('navigation', { name: 'Staff' }).getByRole('link', { name: 'Payments' }).click();
       await checks.waitForPage(page, (u) => u.pathname === '/app/payments', 'the payments page');
       await checks.see(page, page.locator('#pay-summary', { hasText: 'Connect a Stripe account' }),
