@@ -47,6 +47,7 @@
 #define ICS_LINE_OCTETS 75 /* RFC 5545 3.1: lines longer than this are folded */
 #define SQLSTATE_CHECK_VIOLATION "23514"
 #define SQLSTATE_FK_VIOLATION "23503"
+#define PAGE_FILTERS_MAX 8 /* the most parameters a list's filter takes */
 
 /* ---- SQL (compile-time constants; values are always $n parameters) ---------------------- */
 
@@ -269,13 +270,19 @@ static const char sql_feed_events[] =
 /* ---- static helpers ----------------------------------------------------------------------- */
 
 static json_t *rows_json(PGresult *r, const char *col);
+static json_t *items_of(struct db_conn *t, const char *sql, int n, const char *const *p);
 static json_t *row_json(PGresult *r, int row, const char *col);
 static long long count_of(PGresult *r);
 static json_t *page_json(json_t *items, long long total, int limit, int offset);
+static int page_query(struct db_conn *t, const char *count_sql, int count_n,
+                      const char *const *count_p, const char *page_sql, int n, const char *const *p,
+                      int limit, int offset, json_t **out);
 static int fail_db(struct db_conn *t, struct booking_error *err);
 static int audit_commit(struct db_conn *t, struct request *req, const char *action,
                         const char *resource, const char *id, json_t *before, json_t *after);
 static int session_locked(struct db_conn *t, const char *id, struct booking_error *err);
+static int has_row(struct db_conn *t, const char *sql, const char *id);
+static int deleted_row(struct db_conn *t, struct request *req, PGresult *r, const char *table);
 static const char *id_of(json_t *o);
 static void set_error(struct booking_error *err, const char *code, const char *message);
 static void set_field(struct booking_error *err, const char *field, const char *message);
@@ -315,6 +322,16 @@ static json_t *rows_json(PGresult *r, const char *col)
     return items;
 }
 
+/* The rows of sql (their JSON in column "item") as an array; NULL on a database error or
+ * a row that is not JSON. */
+static json_t *items_of(struct db_conn *t, const char *sql, int n, const char *const *p)
+{
+    PGresult *r = db_exec(t, sql, n, p, NULL);
+    json_t *items = r ? rows_json(r, "item") : NULL;
+    PQclear(r);
+    return items;
+}
+
 static json_t *row_json(PGresult *r, int row, const char *col)
 {
     const char *text = db_get(r, row, col);
@@ -335,6 +352,34 @@ static json_t *page_json(json_t *items, long long total, int limit, int offset)
 {
     return json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total", (json_int_t)total, "limit",
                      limit, "offset", offset);
+}
+
+/* A page of a list as page_json: count_sql with its count_n parameters count_p, then
+ * page_sql with the n filter parameters p followed by limit and offset ($n+1, $n+2); the
+ * rows' JSON is in column "item". */
+static int page_query(struct db_conn *t, const char *count_sql, int count_n,
+                      const char *const *count_p, const char *page_sql, int n, const char *const *p,
+                      int limit, int offset, json_t **out)
+{
+    char lim[16], off[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    snprintf(off, sizeof(off), "%d", offset);
+    const char *all[PAGE_FILTERS_MAX + 2];
+    if (n > PAGE_FILTERS_MAX)
+        return BOOKING_DB;
+    memcpy(all, p, sizeof(*p) * (size_t)n);
+    all[n] = lim;
+    all[n + 1] = off;
+    PGresult *r = db_exec(t, count_sql, count_n, count_p, NULL);
+    if (!r)
+        return BOOKING_DB;
+    long long total = count_of(r);
+    PQclear(r);
+    json_t *items = items_of(t, page_sql, n + 2, all);
+    if (!items)
+        return BOOKING_DB;
+    *out = page_json(items, total, limit, offset);
+    return BOOKING_OK;
 }
 
 /* Ends a failed transaction: BOOKING_DB after rolling back. */
@@ -376,16 +421,41 @@ static void set_field(struct booking_error *err, const char *field, const char *
     set_error(err, "invalid_input", "Some fields are not valid");
 }
 
+/* Whether sql with its one parameter id returns a row: 1, 0, or -1 (database error). */
+static int has_row(struct db_conn *t, const char *sql, const char *id)
+{
+    const char *p[] = {id};
+    PGresult *r = db_exec(t, sql, 1, p, NULL);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    PQclear(r);
+    return found;
+}
+
+/* Ends the delete whose RETURNING row (the thing as JSON, column "item") is r: audited as
+ * "delete" on table and committed, or rolled back. BOOKING_OK, BOOKING_NOT_FOUND when r has
+ * no row, or BOOKING_DB. Clears r. */
+static int deleted_row(struct db_conn *t, struct request *req, PGresult *r, const char *table)
+{
+    json_t *item = PQntuples(r) == 1 ? row_json(r, 0, "item") : NULL;
+    int rc = PQntuples(r) == 1 ? (item ? BOOKING_OK : BOOKING_DB) : BOOKING_NOT_FOUND;
+    PQclear(r);
+    if (rc == BOOKING_OK)
+        rc = audit_commit(t, req, AUDIT_ACTION_DELETE, table, id_of(item), item, NULL);
+    json_decref(item);
+    if (rc != BOOKING_OK)
+        db_rollback(t);
+    return rc;
+}
+
 /* Locks session id until the transaction ends. BOOKING_OK, BOOKING_NOT_FOUND (err says so)
  * or BOOKING_DB. */
 static int session_locked(struct db_conn *t, const char *id, struct booking_error *err)
 {
-    const char *p[] = {id};
-    PGresult *r = db_exec(t, sql_session_lock, 1, p, NULL);
-    if (!r)
+    int found = has_row(t, sql_session_lock, id);
+    if (found < 0)
         return BOOKING_DB;
-    bool found = PQntuples(r) == 1;
-    PQclear(r);
     if (found)
         return BOOKING_OK;
     set_error(err, "not_found", "No such session");
@@ -395,14 +465,9 @@ static int session_locked(struct db_conn *t, const char *id, struct booking_erro
 /* BOOKING_OK when engineer_id (if any) is an active user of this studio. */
 static int engineer_check(struct db_conn *t, const char *engineer_id, struct booking_error *err)
 {
-    if (!engineer_id)
-        return BOOKING_OK;
-    const char *p[] = {engineer_id};
-    PGresult *r = db_exec(t, sql_engineer_ok, 1, p, NULL);
-    if (!r)
+    int ok = engineer_id ? has_row(t, sql_engineer_ok, engineer_id) : 1;
+    if (ok < 0)
         return BOOKING_DB;
-    bool ok = PQntuples(r) == 1;
-    PQclear(r);
     if (ok)
         return BOOKING_OK;
     set_field(err, "engineer_id", "Not an active user of this studio");
@@ -414,26 +479,10 @@ static int engineer_check(struct db_conn *t, const char *engineer_id, struct boo
 int booking_staff_list(const struct tenant *tn, struct db_conn *t,
                        const struct booking_staff_filter *f, json_t **out)
 {
-    char lim[16], off[16];
-    snprintf(lim, sizeof(lim), "%d", f->limit);
-    snprintf(off, sizeof(off), "%d", f->offset);
     const char *paid = f->paid < 0 ? NULL : f->paid ? "true" : "false";
-    const char *p[] = {tn->timezone, f->statuses, f->room_id, f->from, f->to,
-                       f->q_pattern, paid,        lim,        off};
-    PGresult *r = db_exec(t, sql_bookings_count, 7, p, NULL);
-    if (!r)
-        return BOOKING_DB;
-    long long total = count_of(r);
-    PQclear(r);
-    r = db_exec(t, sql_bookings_page[f->sort], 9, p, NULL);
-    if (!r)
-        return BOOKING_DB;
-    json_t *items = rows_json(r, "item");
-    PQclear(r);
-    if (!items)
-        return BOOKING_DB;
-    *out = page_json(items, total, f->limit, f->offset);
-    return BOOKING_OK;
+    const char *p[] = {tn->timezone, f->statuses, f->room_id, f->from, f->to, f->q_pattern, paid};
+    return page_query(t, sql_bookings_count, 7, p, sql_bookings_page[f->sort], 7, p, f->limit,
+                      f->offset, out);
 }
 
 /* ---- studio sessions ---------------------------------------------------------------------- */
@@ -500,24 +549,9 @@ int booking_staff_convert(const struct tenant *tn, struct db_conn *t, struct req
 int booking_staff_sessions_list(const struct tenant *tn, struct db_conn *t,
                                 const struct booking_staff_session_filter *f, json_t **out)
 {
-    char lim[16], off[16];
-    snprintf(lim, sizeof(lim), "%d", f->limit);
-    snprintf(off, sizeof(off), "%d", f->offset);
-    const char *p[] = {tn->timezone, f->statuses, f->room_id, f->from, f->to, lim, off};
-    PGresult *r = db_exec(t, sql_sessions_count, 5, p, NULL);
-    if (!r)
-        return BOOKING_DB;
-    long long total = count_of(r);
-    PQclear(r);
-    r = db_exec(t, sql_sessions_page, 7, p, NULL);
-    if (!r)
-        return BOOKING_DB;
-    json_t *items = rows_json(r, "item");
-    PQclear(r);
-    if (!items)
-        return BOOKING_DB;
-    *out = page_json(items, total, f->limit, f->offset);
-    return BOOKING_OK;
+    const char *p[] = {tn->timezone, f->statuses, f->room_id, f->from, f->to};
+    return page_query(t, sql_sessions_count, 5, p, sql_sessions_page, 5, p, f->limit, f->offset,
+                      out);
 }
 
 /* The session of a sql_session_get row with "items" and "totals" added. */
@@ -686,17 +720,11 @@ int booking_staff_item_delete(struct db_conn *t, struct request *req, const char
     PGresult *r = db_exec(t, sql_item_delete, 2, p, NULL);
     if (!r)
         return fail_db(t, &err);
-    json_t *item = PQntuples(r) == 1 ? row_json(r, 0, "item") : NULL;
-    rc = PQntuples(r) == 1 ? (item ? BOOKING_OK : BOOKING_DB) : BOOKING_NOT_FOUND;
-    PQclear(r);
-    if (rc == BOOKING_OK && db_run(t, sql_session_touch, 1, p) != 0)
-        rc = BOOKING_DB;
-    if (rc == BOOKING_OK)
-        rc = audit_commit(t, req, AUDIT_ACTION_DELETE, "session_items", id_of(item), item, NULL);
-    json_decref(item);
-    if (rc != BOOKING_OK)
-        db_rollback(t);
-    return rc;
+    if (PQntuples(r) == 1 && db_run(t, sql_session_touch, 1, p) != 0) {
+        PQclear(r);
+        return fail_db(t, &err);
+    }
+    return deleted_row(t, req, r, "session_items");
 }
 
 /* ---- customers ---------------------------------------------------------------------------- */
@@ -704,24 +732,9 @@ int booking_staff_item_delete(struct db_conn *t, struct request *req, const char
 int booking_staff_customers_list(const struct tenant *tn, struct db_conn *t, const char *q_pattern,
                                  int limit, int offset, json_t **out)
 {
-    char lim[16], off[16];
-    snprintf(lim, sizeof(lim), "%d", limit);
-    snprintf(off, sizeof(off), "%d", offset);
-    const char *p[] = {tn->timezone, q_pattern, lim, off};
-    PGresult *r = db_exec(t, sql_customers_count, 1, p + 1, NULL);
-    if (!r)
-        return BOOKING_DB;
-    long long total = count_of(r);
-    PQclear(r);
-    r = db_exec(t, sql_customers_page, 4, p, NULL);
-    if (!r)
-        return BOOKING_DB;
-    json_t *items = rows_json(r, "item");
-    PQclear(r);
-    if (!items)
-        return BOOKING_DB;
-    *out = page_json(items, total, limit, offset);
-    return BOOKING_OK;
+    const char *p[] = {tn->timezone, q_pattern};
+    return page_query(t, sql_customers_count, 1, p + 1, sql_customers_page, 2, p, limit, offset,
+                      out);
 }
 
 int booking_staff_customer_get(const struct tenant *tn, struct db_conn *t, const char *id,
@@ -741,9 +754,7 @@ int booking_staff_customer_get(const struct tenant *tn, struct db_conn *t, const
     PQclear(r);
     if (!customer)
         return BOOKING_DB;
-    r = db_exec(t, sql_customer_history, 3, p, NULL);
-    json_t *history = r ? rows_json(r, "item") : NULL;
-    PQclear(r);
+    json_t *history = items_of(t, sql_customer_history, 3, p);
     if (!history) {
         json_decref(customer);
         return BOOKING_DB;
@@ -762,18 +773,13 @@ int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, struct
     *out = NULL;
     if (db_begin(t) != 0)
         return fail_db(t, err);
-    if (room_id) {
-        const char *pr[] = {room_id};
-        PGresult *r = db_exec(t, sql_room_ok, 1, pr, NULL);
-        if (!r)
-            return fail_db(t, err);
-        bool ok = PQntuples(r) == 1;
-        PQclear(r);
-        if (!ok) {
-            db_rollback(t);
-            set_field(err, "room_id", "No such room");
-            return BOOKING_INVALID;
-        }
+    int room_ok = room_id ? has_row(t, sql_room_ok, room_id) : 1;
+    if (room_ok < 0)
+        return fail_db(t, err);
+    if (!room_ok) {
+        db_rollback(t);
+        set_field(err, "room_id", "No such room");
+        return BOOKING_INVALID;
     }
     const char *p[] = {tn->timezone, room_id, token_hash};
     const char *state = NULL;
@@ -800,11 +806,7 @@ int booking_staff_feed_create(const struct tenant *tn, struct db_conn *t, struct
 int booking_staff_feeds_list(const struct tenant *tn, struct db_conn *t, json_t **out)
 {
     const char *p[] = {tn->timezone};
-    PGresult *r = db_exec(t, sql_feeds_list, 1, p, NULL);
-    if (!r)
-        return BOOKING_DB;
-    json_t *items = rows_json(r, "item");
-    PQclear(r);
+    json_t *items = items_of(t, sql_feeds_list, 1, p);
     if (!items)
         return BOOKING_DB;
     *out = json_pack("{s:o}", "items", items);
@@ -821,15 +823,7 @@ int booking_staff_feed_delete(struct db_conn *t, struct request *req, const char
         db_rollback(t);
         return BOOKING_DB;
     }
-    json_t *feed = PQntuples(r) == 1 ? row_json(r, 0, "item") : NULL;
-    int rc = PQntuples(r) == 1 ? (feed ? BOOKING_OK : BOOKING_DB) : BOOKING_NOT_FOUND;
-    PQclear(r);
-    if (rc == BOOKING_OK)
-        rc = audit_commit(t, req, AUDIT_ACTION_DELETE, "calendar_feeds", id_of(feed), feed, NULL);
-    json_decref(feed);
-    if (rc != BOOKING_OK)
-        db_rollback(t);
-    return rc;
+    return deleted_row(t, req, r, "calendar_feeds");
 }
 
 int booking_staff_feed_ics(struct arena *a, const struct tenant *tn, struct db_conn *t,
