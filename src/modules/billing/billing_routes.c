@@ -31,7 +31,8 @@
 #include "studiod/tenant.h"
 
 #define BILLING_PAGE "/app/billing"
-#define STAFF_PAGE_CSS "/static/css/booking.css" /* the staff pages' shared styles */
+#define STAFF_PAGE_CSS "/static/css/booking.css"   /* the staff pages' shared styles */
+#define ACCOUNT_PAGE_CSS "/static/css/credits.css" /* summary tiles and plan cards */
 
 static void plans_get(struct request *req);
 static void checkout_get(struct request *req);
@@ -323,9 +324,9 @@ static void billing_page(struct request *req)
     const struct tenant *tn = req->tenant;
     const char *notice = http_query(req, "checkout");
     http_reply_page(req, 200, "staff/billing",
-                    json_pack("{s:s, s:[s], s:s, s:s, s:b, s:b, s:b}", "title", "Billing",
-                              "extra_css", STAFF_PAGE_CSS, "timezone", tn->timezone, "currency",
-                              tn->currency, "nav_billing", 1, "checkout_success",
-                              notice && strcmp(notice, "success") == 0, "checkout_cancelled",
-                              notice && strcmp(notice, "cancelled") == 0));
+                    json_pack("{s:s, s:[s, s], s:s, s:s, s:b, s:b, s:b}", "title", "Billing",
+                              "extra_css", STAFF_PAGE_CSS, ACCOUNT_PAGE_CSS, "timezone",
+                              tn->timezone, "currency", tn->currency, "nav_billing", 1,
+                              "checkout_success", notice && strcmp(notice, "success") == 0,
+                              "checkout_cancelled", notice && strcmp(notice, "cancelled") == 0));
 }
