@@ -88,6 +88,18 @@ struct span {
     size_t index;
 };
 
+/* What rooms_hours_put writes (replace_audited): $1 the room or NULL, $2 the rows. */
+struct hours_change {
+    const char *p[2];
+    bool inherit;
+};
+
+/* What rooms_prices_put writes: pr {room, rate}, pl {room, rules}; rate/rules: sent. */
+struct prices_change {
+    const char *pr[2], *pl[2];
+    bool rate, rules;
+};
+
 static void field_error(json_t *f, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static json_t *finish_fields(json_t *f);
@@ -103,6 +115,13 @@ static int span_cmp(const void *a, const void *b);
 static int query_json(struct db_conn *t, const char *sql, int n, const char *const *p, json_t **out,
                       const char **sqlstate);
 static int fail(struct db_conn *t, int rc, json_t **fields);
+static int replace_audited(struct db_conn *t, struct request *req, const char *room_id,
+                           const char *resource,
+                           int (*get)(struct db_conn *t, const char *room_id, json_t **out),
+                           bool (*write)(struct db_conn *t, void *change), void *change,
+                           json_t **out);
+static bool hours_write(struct db_conn *t, void *change);
+static bool prices_write(struct db_conn *t, void *change);
 static int audit_commit(struct db_conn *t, struct request *req, const char *action,
                         const char *resource, const char *id, json_t *before, json_t *after);
 static const char *id_of(json_t *o);
@@ -520,6 +539,43 @@ static int fail(struct db_conn *t, int rc, json_t **fields)
         json_decref(*fields);
         *fields = NULL;
     }
+    return rc;
+}
+
+/* Replaces a room's (room_id) or the studio's (NULL) resource in one audited transaction:
+ * locks the owner's row (which serializes concurrent replacements), reads the resource with
+ * get, lets write change it, reads it again into *out and records the update. ROOMS_OK,
+ * ROOMS_NOT_FOUND (no such room) or ROOMS_DB, with *out NULL but on success. */
+static int replace_audited(struct db_conn *t, struct request *req, const char *room_id,
+                           const char *resource,
+                           int (*get)(struct db_conn *t, const char *room_id, json_t **out),
+                           bool (*write)(struct db_conn *t, void *change), void *change,
+                           json_t **out)
+{
+    *out = NULL;
+    if (db_begin(t) != 0)
+        return ROOMS_DB;
+    const char *p[] = {room_id};
+    PGresult *r = room_id ? db_exec(t, sql_room_exists_locked, 1, p, NULL)
+                          : db_exec(t, sql_studio_lock, 0, NULL, NULL);
+    if (!r)
+        return fail(t, ROOMS_DB, NULL);
+    bool found = PQntuples(r) > 0;
+    PQclear(r);
+    if (!found)
+        return fail(t, ROOMS_NOT_FOUND, NULL);
+    json_t *before = NULL;
+    int rc;
+    if (get(t, room_id, &before) != ROOMS_OK || !write(t, change) ||
+        get(t, room_id, out) != ROOMS_OK)
+        rc = fail(t, ROOMS_DB, NULL);
+    else
+        rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, resource, room_id, before, *out);
+    if (rc != ROOMS_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    json_decref(before);
     return rc;
 }
 
@@ -1235,40 +1291,20 @@ int rooms_hours_put(struct db_conn *t, struct request *req, const char *room_id,
 
     char *text = json_dumps(rows, JSON_COMPACT);
     json_decref(rows);
-    const char *p[] = {room_id, text};
-    int rc = ROOMS_DB;
-    PGresult *r = NULL;
-    json_t *before = NULL;
-    if (!text || db_begin(t) != 0)
-        goto out;
-    /* the owner's row serializes concurrent replacements */
-    r = room_id ? db_exec(t, sql_room_exists_locked, 1, p, NULL)
-                : db_exec(t, sql_studio_lock, 0, NULL, NULL);
-    if (!r) {
-        rc = fail(t, ROOMS_DB, NULL);
-        goto out;
-    }
-    if (PQntuples(r) == 0) {
-        rc = fail(t, ROOMS_NOT_FOUND, NULL);
-        goto out;
-    }
-    if (rooms_hours_get(t, room_id, &before) != ROOMS_OK ||
-        db_run(t, sql_hours_delete, 1, p) != 0 ||
-        (!inherit && db_run(t, sql_hours_insert, 2, p) != 0) ||
-        rooms_hours_get(t, room_id, out) != ROOMS_OK) {
-        rc = fail(t, ROOMS_DB, NULL);
-        goto out;
-    }
-    rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "opening_hours", room_id, before, *out);
-out:
-    if (rc != ROOMS_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    json_decref(before);
-    PQclear(r);
+    struct hours_change ch = {{room_id, text}, inherit};
+    int rc = text ? replace_audited(t, req, room_id, "opening_hours", rooms_hours_get, hours_write,
+                                    &ch, out)
+                  : ROOMS_DB;
     free(text);
     return rc;
+}
+
+/* The writes of rooms_hours_put: its rows replace the owner's (none when it inherits). */
+static bool hours_write(struct db_conn *t, void *change)
+{
+    const struct hours_change *ch = change;
+    return db_run(t, sql_hours_delete, 1, ch->p) == 0 &&
+           (ch->inherit || db_run(t, sql_hours_insert, 2, ch->p) == 0);
 }
 
 /* ---- closures -------------------------------------------------------------------------- */
@@ -1485,39 +1521,22 @@ int rooms_prices_put(struct db_conn *t, struct request *req, const char *room_id
     snprintf(rate_text, sizeof(rate_text), "%lld", rate);
     char *text = json_dumps(rules, JSON_COMPACT);
     json_decref(rules);
-    const char *pr[] = {room_id, rate_text};
-    const char *pl[] = {room_id, text};
-    int rc = ROOMS_DB;
-    PGresult *r = NULL;
-    json_t *before = NULL;
-    if (!text || db_begin(t) != 0)
-        goto out;
-    if (!(r = db_exec(t, sql_room_exists_locked, 1, pr, NULL))) {
-        rc = fail(t, ROOMS_DB, NULL);
-        goto out;
-    }
-    if (PQntuples(r) == 0) {
-        rc = fail(t, ROOMS_NOT_FOUND, NULL);
-        goto out;
-    }
-    if (rooms_prices_get(t, room_id, &before) != ROOMS_OK ||
-        (rate_v && db_run(t, sql_room_rate, 2, pr) != 0) ||
-        (rules_v &&
-         (db_run(t, sql_rules_delete, 1, pl) != 0 || db_run(t, sql_rules_insert, 2, pl) != 0)) ||
-        rooms_prices_get(t, room_id, out) != ROOMS_OK) {
-        rc = fail(t, ROOMS_DB, NULL);
-        goto out;
-    }
-    rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "prices", room_id, before, *out);
-out:
-    if (rc != ROOMS_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    json_decref(before);
-    PQclear(r);
+    struct prices_change ch = {
+        {room_id, rate_text}, {room_id, text}, rate_v != NULL, rules_v != NULL};
+    int rc =
+        text ? replace_audited(t, req, room_id, "prices", rooms_prices_get, prices_write, &ch, out)
+             : ROOMS_DB;
     free(text);
     return rc;
+}
+
+/* The writes of rooms_prices_put: the rate and/or the whole set of rules, as sent. */
+static bool prices_write(struct db_conn *t, void *change)
+{
+    const struct prices_change *ch = change;
+    return (!ch->rate || db_run(t, sql_room_rate, 2, ch->pr) == 0) &&
+           (!ch->rules || (db_run(t, sql_rules_delete, 1, ch->pl) == 0 &&
+                           db_run(t, sql_rules_insert, 2, ch->pl) == 0));
 }
 
 /* ---- the contract with the booking module (rooms.h) ------------------------------------ */
