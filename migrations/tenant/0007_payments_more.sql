@@ -34,8 +34,10 @@ ALTER TABLE refunds
     ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
 CREATE INDEX refunds_pending ON refunds (booking_id) WHERE status = 'pending';
 
--- A dispute (chargeback) on a booking's payment: staff see the flag.
+-- A dispute (chargeback) on a booking's payment: staff see the flag, and how
+-- it ended (charge.dispute.closed: won or lost).
 ALTER TABLE bookings
     ADD COLUMN disputed_at timestamptz,
     ADD COLUMN dispute_id text,
-    ADD COLUMN payment_flag text CHECK (payment_flag IN ('disputed'));
+    ADD COLUMN payment_flag text
+        CHECK (payment_flag IN ('disputed', 'dispute_won', 'dispute_lost'));

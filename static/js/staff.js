@@ -471,7 +471,10 @@
         (b.cancel_reason ? ' — ' + b.cancel_reason : '') : '—');
       // Stripe's side (src/modules/payments): a dispute, refunds done, pending or refused.
       var pay = b.payment || null, pbits = [];
-      if (pay && pay.flag === 'disputed') pbits.push('Disputed by the customer' + (pay.disputed_at ? ' on ' + dateTimeLabel(pay.disputed_at) : ''));
+      var disputed = pay && pay.disputed_at ? ' on ' + dateTimeLabel(pay.disputed_at) : '';
+      if (pay && pay.flag === 'disputed') pbits.push('Disputed by the customer' + disputed);
+      if (pay && pay.flag === 'dispute_won') pbits.push('Disputed by the customer' + disputed + ': dispute won');
+      if (pay && pay.flag === 'dispute_lost') pbits.push('Disputed by the customer' + disputed + ': dispute lost, the money went back');
       if (pay && pay.refunded > 0) pbits.push('Refunded ' + money(pay.refunded, pay.currency));
       if (pay && pay.refund_pending > 0) pbits.push(money(pay.refund_pending, pay.currency) + ' refund pending at Stripe');
       (b.refunds || []).forEach(function (r) {

@@ -937,10 +937,12 @@ static void test_stripe_failing_on_create_payment_or_connect_records_nothing(voi
 
 /* ---- webhook events in any order ------------------------------------------------------------ */
 
-/* The events of one paid booking's life after payment, as JSON texts into ev[0..3]: a
- * partial refund, a second refund, a dispute, a late "session expired". */
+#define LIFE_EVENTS 5
+
+/* The events of one paid booking's life after payment, as JSON texts into ev[0..4]: a
+ * partial refund, a second refund, a dispute, a late "session expired", the dispute won. */
 static void life_events(const struct studio *st, const char *pi, const char *session, long long t0,
-                        char ev[4][1024])
+                        char ev[LIFE_EVENTS][1024])
 {
     snprintf(ev[0], 1024,
              "{\"type\": \"charge.refunded\", \"account\": \"%s\", \"created\": %lld,"
@@ -970,6 +972,12 @@ static void life_events(const struct studio *st, const char *pi, const char *ses
              " \"status\": \"expired\", \"payment_status\": \"unpaid\","
              " \"metadata\": {\"tenant\": \"%s\"}}}}",
              st->account, t0 + 4, session, st->s.slug);
+    snprintf(ev[4], 1024,
+             "{\"type\": \"charge.dispute.closed\", \"account\": \"%s\", \"created\": %lld,"
+             " \"data\": {\"object\": {\"id\": \"dp_%s\", \"object\": \"dispute\","
+             " \"payment_intent\": \"%s\", \"charge\": \"ch_%s\", \"amount\": 1200,"
+             " \"created\": %lld, \"reason\": \"fraudulent\", \"status\": \"won\"}}}",
+             st->account, t0 + 5, pi, pi, pi, t0 + 3);
 }
 
 /* Everything the events change on a booking, as one line. */
@@ -1010,28 +1018,28 @@ static void test_events_in_reverse_order_and_twice_end_as_in_order(void **state)
         free(id);
         char *pi =
             value(st.s.db, "SELECT payment_intent_id FROM payments WHERE booking_id = $1", bid[k]);
-        char ev[4][1024], ids[5][64];
+        char ev[LIFE_EVENTS][1024], ids[LIFE_EVENTS + 1][64];
         life_events(&st, pi, session[k], t0, ev);
         free(pi);
         if (k == 0) {
             r = fake_send("complete", "session", session[k], WEBHOOK_SECRET);
             assert_int_equal(delivered(r), 200);
             itest_resp_free(r);
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < LIFE_EVENTS; i++)
                 fake_event(ev[i], ids[i]);
         } else {
-            for (int i = 3; i >= 0; i--)
+            for (int i = LIFE_EVENTS - 1; i >= 0; i--)
                 fake_event(ev[i], ids[i]);
             r = fake_send("complete", "session", session[k], WEBHOOK_SECRET);
             assert_int_equal(delivered(r), 200);
-            snprintf(ids[4], 64, "%s", str(r->json, "event_id"));
+            snprintf(ids[LIFE_EVENTS], 64, "%s", str(r->json, "event_id"));
             itest_resp_free(r);
-            for (int i = 4; i >= 0; i--)
+            for (int i = LIFE_EVENTS; i >= 0; i--)
                 resend(ids[i], "duplicate");
         }
         state_of[k] = money_state(&st, bid[k]);
     }
-    assert_string_equal(state_of[0], "confirmed paid=2000 flag=disputed refunded=paid:800 "
+    assert_string_equal(state_of[0], "confirmed paid=2000 flag=dispute_won refunded=paid:800 "
                                      "refunds=300:succeeded:stripe,500:succeeded:stripe");
     assert_string_equal(state_of[1], state_of[0]);
     /* staff see the dispute and the refunds on the booking */
@@ -1041,7 +1049,7 @@ static void test_events_in_reverse_order_and_twice_end_as_in_order(void **state)
     assert_int_equal(r->status, 200);
     json_t *b = json_object_get(r->json, "booking") ? json_object_get(r->json, "booking") : r->json;
     json_t *pay = json_object_get(b, "payment");
-    assert_string_equal(str(pay, "flag"), "disputed");
+    assert_string_equal(str(pay, "flag"), "dispute_won");
     assert_non_null(str(pay, "disputed_at"));
     assert_int_equal(num(pay, "refunded"), 800);
     assert_int_equal(json_array_size(json_object_get(b, "refunds")), 2);

@@ -21,7 +21,9 @@
  *   - payments.refunded_amount takes the greatest amount_refunded seen (it
  *     only grows at Stripe), refunds are upserted by Stripe's refund id and
  *     their status only moves up (payments_refund_rank);
- *   - a dispute flags the booking once (the first disputed_at stays);
+ *   - a dispute flags the booking once (the first disputed_at stays), and its
+ *     closing records won or lost (payment_flag dispute_won / dispute_lost),
+ *     also when the closing arrives first;
  *   - account.updated applies only when its "created" is not older than
  *     the state's (organizations.account_updated_at).
  * Routing: an event with a top-level "account" (Connect) goes to the studio
@@ -101,6 +103,7 @@ static int on_session_async_failed(struct event *ev);
 static int on_payment_failed(struct event *ev);
 static int on_charge_refunded(struct event *ev);
 static int on_dispute_created(struct event *ev);
+static int on_dispute_closed(struct event *ev);
 static int on_account_updated(struct event *ev);
 static int apply_payment_to_booking(struct arena *a, struct db_conn *t, struct db_conn *m,
                                     const char *booking_id, const char *payment_id,
@@ -143,6 +146,7 @@ static const struct {
     {"payment_intent.payment_failed", on_payment_failed},
     {"charge.refunded", on_charge_refunded},
     {"charge.dispute.created", on_dispute_created},
+    {"charge.dispute.closed", on_dispute_closed},
     {"account.updated", on_account_updated},
 };
 
@@ -935,8 +939,10 @@ static int on_charge_refunded(struct event *ev)
     return rc;
 }
 
-/* ---- charge.dispute.created ----------------------------------------------------------- */
+/* ---- charge.dispute.created / .closed ----------------------------------------------------- */
 
+/* Opened: the flag, once (the first disputed_at stays), unless the dispute is known closed
+ * already (a reordered delivery). $3: the dispute's creation (Unix seconds). */
 static const char sql_dispute[] =
     "UPDATE bookings b SET disputed_at = to_timestamp($3::bigint), dispute_id = $2,"
     "       payment_flag = 'disputed', updated_at = now()"
@@ -944,7 +950,18 @@ static const char sql_dispute[] =
     " WHERE p.payment_intent_id = $1 AND b.id = p.booking_id AND b.disputed_at IS NULL"
     " RETURNING b.id";
 
-static int on_dispute_created(struct event *ev)
+/* Closed: won or lost ($4), whether or not its opening was seen. */
+static const char sql_dispute_closed[] =
+    "UPDATE bookings b SET disputed_at = coalesce(b.disputed_at, to_timestamp($3::bigint)),"
+    "       dispute_id = $2, payment_flag = $4, updated_at = now()"
+    "  FROM payments p"
+    " WHERE p.payment_intent_id = $1 AND b.id = p.booking_id"
+    "   AND b.payment_flag IS DISTINCT FROM $4"
+    " RETURNING b.id";
+
+/* Applies a dispute event: flag (the booking's payment_flag afterwards) by sql, one audit
+ * entry ("dispute", by the system) per booking it changed, in the studio's transaction. */
+static int dispute_apply(struct event *ev, const char *sql, const char *flag)
 {
     const char *pi = json_string_value(json_object_get(ev->object, "payment_intent"));
     const char *did = json_string_value(json_object_get(ev->object, "id"));
@@ -961,14 +978,16 @@ static int on_dispute_created(struct event *ev)
         db_release(t);
         return PAYMENTS_DB;
     }
+    json_t *opened = json_object_get(ev->object, "created");
     char created[24];
-    snprintf(created, sizeof(created), "%lld", ev->created);
-    const char *p[] = {pi, did, created};
-    PGresult *r = db_exec(t, sql_dispute, 3, p, NULL);
+    snprintf(created, sizeof(created), "%lld",
+             json_is_integer(opened) ? (long long)json_integer_value(opened) : ev->created);
+    const char *p[] = {pi, did, created, flag};
+    PGresult *r = db_exec(t, sql, sql == sql_dispute ? 3 : 4, p, NULL);
     rc = r ? PAYMENTS_OK : PAYMENTS_DB;
     for (int i = 0; r && i < PQntuples(r) && rc == PAYMENTS_OK; i++) {
         const char *reason = json_string_value(json_object_get(ev->object, "reason"));
-        json_t *after = json_pack("{s:s, s:s, s:s?}", "payment_flag", "disputed", "dispute_id", did,
+        json_t *after = json_pack("{s:s, s:s, s:s?}", "payment_flag", flag, "dispute_id", did,
                                   "reason", reason);
         if (audit_record_system(t, ev->m, ACTION_DISPUTE, BOOKINGS_RESOURCE, db_get(r, i, "id"),
                                 NULL, after) != AUDIT_OK)
@@ -982,6 +1001,23 @@ static int on_dispute_created(struct event *ev)
     }
     db_release(t);
     return rc;
+}
+
+static int on_dispute_created(struct event *ev)
+{
+    return dispute_apply(ev, sql_dispute, "disputed");
+}
+
+/* status "won" or "lost"; a dispute closed otherwise (an inquiry: "warning_closed") leaves
+ * the flag as it is. */
+static int on_dispute_closed(struct event *ev)
+{
+    const char *status = json_string_value(json_object_get(ev->object, "status"));
+    if (status && strcmp(status, "won") == 0)
+        return dispute_apply(ev, sql_dispute_closed, "dispute_won");
+    if (status && strcmp(status, "lost") == 0)
+        return dispute_apply(ev, sql_dispute_closed, "dispute_lost");
+    return PAYMENTS_OK;
 }
 
 /* ---- account.updated (master database) --------------------------------------------------- */
