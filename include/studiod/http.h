@@ -158,6 +158,11 @@ bool http_wants_html(struct request *req);
 bool http_accepts_html(struct request *req);
 /* Keeps j alive until the request ends, then decrefs it; returns j. */
 json_t *http_own_json(struct request *req, json_t *j);
+/* True for a canonical uuid (8-4-4-4-12 hex digits): the shape of every id a route takes. */
+bool http_uuid_valid(const char *s);
+/* A JSON string of min..max characters once trimmed, without control characters (newlines
+ * and tabs allowed when multiline): a new reference to the trimmed copy, or NULL. */
+json_t *http_clean_text(json_t *v, size_t min_chars, size_t max_chars, bool multiline);
 
 /* Replies. The last one made wins; body memory comes from the request arena. */
 void http_reply_json(struct request *req, int status, json_t *body); /* steals body */

@@ -3,6 +3,7 @@
  * form, and studio URLs. Every error leaves in one shape:
  *   {"error": {"code": "...", "message": "...", "fields": {...}}}
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -331,6 +332,48 @@ json_t *http_body_object(struct request *req)
         if (!json_object_get(o, p->key))
             json_object_set_new(o, p->key, json_string(p->value));
     return http_own_json(req, o);
+}
+
+bool http_uuid_valid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+json_t *http_clean_text(json_t *v, size_t min_chars, size_t max_chars, bool multiline)
+{
+    if (!json_is_string(v))
+        return NULL;
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (strlen(s) != len)
+        return NULL; /* an encoded NUL */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7F)
+            return NULL;
+    }
+    size_t a = 0, b = len;
+    while (a < b && isspace((unsigned char)s[a]))
+        a++;
+    while (b > a && isspace((unsigned char)s[b - 1]))
+        b--;
+    size_t n = 0; /* characters: the bytes that start one */
+    for (size_t i = a; i < b; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            n++;
+    if (n < min_chars || n > max_chars)
+        return NULL;
+    return json_stringn(s + a, b - a);
 }
 
 bool http_accepts_html(struct request *req)

@@ -320,17 +320,7 @@ static void day_text(const char *day0, int offset, char *out, size_t n);
 
 bool admin_uuid_valid(const char *s)
 {
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
+    return http_uuid_valid(s);
 }
 
 static bool valid_email(const char *s)

@@ -113,8 +113,6 @@ struct role_input {
 };
 
 static bool uuid_norm(const char *in, char out[UUID_LEN + 1]);
-static size_t utf8_chars(const char *s, size_t len);
-static json_t *clean_text(json_t *v, size_t min_chars, size_t max_chars, bool multiline);
 static void field_error(json_t *f, const char *key, const char *msg);
 static json_t *finish_fields(json_t *f);
 static int fail(struct db_conn *t, int rc, json_t **fields);
@@ -387,17 +385,7 @@ static const char sql_expire[] =
 
 bool rbac_id_valid(const char *id)
 {
-    if (!id || strlen(id) != UUID_LEN)
-        return false;
-    for (int i = 0; i < UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (id[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)id[i])) {
-            return false;
-        }
-    }
-    return true;
+    return http_uuid_valid(id);
 }
 
 /* A uuid in PostgreSQL's own spelling (lower case), so it compares with the graph's ids. */
@@ -408,41 +396,6 @@ static bool uuid_norm(const char *in, char out[UUID_LEN + 1])
     for (int i = 0; i <= UUID_LEN; i++)
         out[i] = (char)tolower((unsigned char)in[i]);
     return true;
-}
-
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
-/* A string of min..max characters once trimmed, without control characters (newlines and
- * tabs allowed when multiline): the trimmed copy, or NULL. */
-static json_t *clean_text(json_t *v, size_t min_chars, size_t max_chars, bool multiline)
-{
-    if (!json_is_string(v))
-        return NULL;
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (strlen(s) != len)
-        return NULL; /* an encoded NUL */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7F)
-            return NULL;
-    }
-    size_t a = 0, b = len;
-    while (a < b && isspace((unsigned char)s[a]))
-        a++;
-    while (b > a && isspace((unsigned char)s[b - 1]))
-        b--;
-    size_t n = utf8_chars(s + a, b - a);
-    if (n < min_chars || n > max_chars)
-        return NULL;
-    return json_stringn(s + a, b - a);
 }
 
 /* Records why key is bad; the first reason for a key stays. */
@@ -857,13 +810,13 @@ static json_t *role_input_parse(json_t *body, bool creating, struct role_input *
     memset(in, 0, sizeof(*in));
 
     if ((v = json_object_get(body, "name")) || creating) {
-        in->name = clean_text(v, 1, NAME_MAX_CHARS, false);
+        in->name = http_clean_text(v, 1, NAME_MAX_CHARS, false);
         if (!in->name)
             field_error(f, "name", "Required: 1 to 60 characters");
     }
     if ((v = json_object_get(body, "description"))) {
         in->description =
-            json_is_null(v) ? json_string("") : clean_text(v, 0, DESCRIPTION_MAX_CHARS, true);
+            json_is_null(v) ? json_string("") : http_clean_text(v, 0, DESCRIPTION_MAX_CHARS, true);
         if (!in->description)
             field_error(f, "description", "Text of at most 500 characters");
     } else if (creating) {

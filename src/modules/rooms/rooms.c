@@ -103,8 +103,6 @@ struct prices_change {
 static void field_error(json_t *f, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static json_t *finish_fields(json_t *f);
-static size_t utf8_chars(const char *s, size_t len);
-static json_t *clean_text(json_t *v, size_t min_chars, size_t max_chars, bool multiline);
 static bool int_in(json_t *v, long long min, long long max, long long *out);
 static bool valid_step(long long step);
 static int parse_hhmm(json_t *v, bool allow_end);
@@ -365,41 +363,6 @@ static json_t *finish_fields(json_t *f)
     return NULL;
 }
 
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
-/* A string of min..max characters once trimmed, without control characters (newlines and
- * tabs allowed when multiline): the trimmed copy, or NULL. */
-static json_t *clean_text(json_t *v, size_t min_chars, size_t max_chars, bool multiline)
-{
-    if (!json_is_string(v))
-        return NULL;
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (strlen(s) != len)
-        return NULL; /* an encoded NUL */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7F)
-            return NULL;
-    }
-    size_t a = 0, b = len;
-    while (a < b && isspace((unsigned char)s[a]))
-        a++;
-    while (b > a && isspace((unsigned char)s[b - 1]))
-        b--;
-    size_t n = utf8_chars(s + a, b - a);
-    if (n < min_chars || n > max_chars)
-        return NULL;
-    return json_stringn(s + a, b - a);
-}
-
 /* A JSON integer (not a real, not a string) in min..max. */
 static bool int_in(json_t *v, long long min, long long max, long long *out)
 {
@@ -496,17 +459,7 @@ static int span_cmp(const void *a, const void *b)
 
 bool rooms_id_valid(const char *id)
 {
-    if (!id || strlen(id) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (id[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)id[i])) {
-            return false;
-        }
-    }
-    return true;
+    return http_uuid_valid(id);
 }
 
 /* Runs sql, whose one row has one JSON column, into *out: ROOMS_OK, ROOMS_NOT_FOUND (no
@@ -659,7 +612,7 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
     json_t *v, *c;
     long long n;
 
-    if ((c = clean_text(json_object_get(in, "name"), 1, NAME_MAX_CHARS, false)))
+    if ((c = http_clean_text(json_object_get(in, "name"), 1, NAME_MAX_CHARS, false)))
         json_object_set_new(clean, "name", c);
     else
         field_error(f, "name", "Required: 1 to %d characters", NAME_MAX_CHARS);
@@ -667,7 +620,7 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
     v = json_object_get(in, "description");
     if (json_is_null(v))
         json_object_set_new(clean, "description", json_string(""));
-    else if ((c = clean_text(v, 0, DESCRIPTION_MAX_CHARS, true)))
+    else if ((c = http_clean_text(v, 0, DESCRIPTION_MAX_CHARS, true)))
         json_object_set_new(clean, "description", c);
     else
         field_error(f, "description", "Text of at most %d characters", DESCRIPTION_MAX_CHARS);
@@ -693,7 +646,7 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
         json_t *item;
         json_array_foreach(v, i, item)
         {
-            if ((c = clean_text(item, 1, EQUIPMENT_ITEM_MAX_CHARS, false))) {
+            if ((c = http_clean_text(item, 1, EQUIPMENT_ITEM_MAX_CHARS, false))) {
                 json_array_append_new(list, c);
             } else {
                 field_error(f, "equipment", "Each item: text of 1 to %d characters",
@@ -1354,7 +1307,7 @@ int rooms_closure_create(struct db_conn *t, struct request *req, json_t *body, j
         field_error(f, "ends_on", "On or after starts_on");
     v = json_object_get(body, "reason");
     json_t *reason =
-        !v || json_is_null(v) ? json_string("") : clean_text(v, 0, REASON_MAX_CHARS, false);
+        !v || json_is_null(v) ? json_string("") : http_clean_text(v, 0, REASON_MAX_CHARS, false);
     if (!reason)
         field_error(f, "reason", "Text of at most %d characters", REASON_MAX_CHARS);
     if ((*fields = finish_fields(f))) {
@@ -1417,7 +1370,7 @@ static void rule_validate(json_t *rule, size_t i, json_t *f, json_t *clean)
     bool ok = true;
     json_t *v = json_object_get(rule, "name");
     json_t *name =
-        !v || json_is_null(v) ? json_string("") : clean_text(v, 0, RULE_NAME_MAX_CHARS, false);
+        !v || json_is_null(v) ? json_string("") : http_clean_text(v, 0, RULE_NAME_MAX_CHARS, false);
     if (!name) {
         snprintf(key, sizeof(key), "rules[%zu].name", i);
         field_error(f, key, "Text of at most %d characters", RULE_NAME_MAX_CHARS);

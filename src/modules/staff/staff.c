@@ -83,7 +83,6 @@
 #define OWNER_ROLE "owner"
 
 static bool valid_email(const char *s);
-static json_t *clean_text(json_t *v, size_t min_chars, size_t max_chars);
 static int two_digits(const char *s);
 static bool valid_timestamp(const char *s);
 static void normalize_id(const char *id, char out[UUID_LEN + 1]);
@@ -209,33 +208,6 @@ static bool valid_email(const char *s)
     return true;
 }
 
-/* A string of min..max characters once trimmed, without control characters: the trimmed
- * copy, or NULL. */
-static json_t *clean_text(json_t *v, size_t min_chars, size_t max_chars)
-{
-    if (!json_is_string(v))
-        return NULL;
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (strlen(s) != len)
-        return NULL; /* an encoded NUL */
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
-            return NULL;
-    size_t a = 0, b = len;
-    while (a < b && isspace((unsigned char)s[a]))
-        a++;
-    while (b > a && isspace((unsigned char)s[b - 1]))
-        b--;
-    size_t n = 0;
-    for (size_t i = a; i < b; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    if (n < min_chars || n > max_chars)
-        return NULL;
-    return json_stringn(s + a, b - a);
-}
-
 /* The number of two decimal digits, or -1. */
 static int two_digits(const char *s)
 {
@@ -287,17 +259,7 @@ static bool valid_timestamp(const char *s)
 
 bool staff_id_valid(const char *id)
 {
-    if (!id || strlen(id) != UUID_LEN)
-        return false;
-    for (int i = 0; i < UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (id[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)id[i])) {
-            return false;
-        }
-    }
-    return true;
+    return http_uuid_valid(id);
 }
 
 bool staff_token_valid(const char *token)
@@ -417,12 +379,12 @@ static json_t *new_member_validate(json_t *body, json_t *clean)
 {
     json_t *f = json_object();
     json_t *c, *v;
-    if ((c = clean_text(json_object_get(body, "name"), 1, NAME_MAX_CHARS)))
+    if ((c = http_clean_text(json_object_get(body, "name"), 1, NAME_MAX_CHARS, false)))
         json_object_set_new(clean, "name", c);
     else
         json_object_set_new(f, "name", json_pack("s", "Required: 1 to 120 characters"));
 
-    if ((c = clean_text(json_object_get(body, "email"), 3, EMAIL_MAX_BYTES)) &&
+    if ((c = http_clean_text(json_object_get(body, "email"), 3, EMAIL_MAX_BYTES, false)) &&
         valid_email(json_string_value(c)))
         json_object_set_new(clean, "email", c);
     else {
@@ -693,7 +655,8 @@ int staff_update(struct db_conn *t, const struct staff_actor *actor, const char 
 
     json_t *f = json_object();
     json_t *name = NULL, *v;
-    if ((v = json_object_get(body, "name")) && !(name = clean_text(v, 1, NAME_MAX_CHARS)))
+    if ((v = json_object_get(body, "name")) &&
+        !(name = http_clean_text(v, 1, NAME_MAX_CHARS, false)))
         json_object_set_new(f, "name", json_string("1 to 120 characters"));
     v = json_object_get(body, "active");
     if (v && !json_is_boolean(v))
