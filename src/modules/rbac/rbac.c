@@ -126,6 +126,7 @@ static const char *assignment_key(char out[ASSIGNMENT_KEY_LEN + 1], const char *
 static int roles_load(struct db_conn *t, struct roles *out);
 static void roles_release(struct roles *rs);
 static int roles_row(const struct roles *rs, const char *id);
+static int own_role_locked(struct db_conn *t, struct roles *rs, const char *id, int *row);
 static bool roles_is_owner(const struct roles *rs, int row);
 static json_t *role_json(const struct roles *rs, int row);
 static int role_reply(struct db_conn *t, const char *id, json_t **out);
@@ -134,6 +135,8 @@ static void role_input_release(struct role_input *in);
 static void permissions_parse(json_t *v, json_t *f, struct rbac_perms *out);
 static int escalation(struct db_conn *t, const char *actor_id, const struct rbac_perms *wanted,
                       json_t **fields);
+static int may_touch_assignment(struct db_conn *t, struct request *req, const struct roles *rs,
+                                int row, const char *user, bool owner_matters, json_t **fields);
 static int role_write_perms(struct db_conn *t, const char *id, const struct rbac_perms *p);
 static int role_write(struct db_conn *t, const char *sql, int n, const char *const *p,
                       PGresult **res, json_t **fields);
@@ -604,6 +607,21 @@ static void roles_release(struct roles *rs)
 }
 
 /* The row of role id, or -1. */
+/* In a transaction: takes the roles lock, loads the roles into rs (release it either way)
+ * and finds id, a role the studio made (so it may be changed): RBAC_OK with *row,
+ * RBAC_NOT_FOUND, RBAC_BUILTIN or RBAC_DB. */
+static int own_role_locked(struct db_conn *t, struct roles *rs, const char *id, int *row)
+{
+    if (rbac_lock(t) != 0 || roles_load(t, rs) != RBAC_OK)
+        return RBAC_DB;
+    *row = roles_row(rs, id);
+    if (*row < 0)
+        return RBAC_NOT_FOUND;
+    if (strcmp(db_get(rs->res, *row, "builtin"), "t") == 0)
+        return RBAC_BUILTIN;
+    return RBAC_OK;
+}
+
 static int roles_row(const struct roles *rs, const char *id)
 {
     const struct rbac_role *r = rbac_graph_find(&rs->g, id);
@@ -843,6 +861,23 @@ static void role_input_release(struct role_input *in)
 
 /* RBAC_OK when actor_id holds everything wanted grants, else RBAC_ESCALATION naming what
  * is missing (or RBAC_DB). */
+/* Whether the request's user may give user the role at row of rs, or take it away: the
+ * role's permissions (with its ancestors') must be the actor's, and when owner_matters, an
+ * owner role may not leave the studio's last owner. RBAC_OK, RBAC_ESCALATION (fields say
+ * so), RBAC_LAST_OWNER or RBAC_DB. */
+static int may_touch_assignment(struct db_conn *t, struct request *req, const struct roles *rs,
+                                int row, const char *user, bool owner_matters, json_t **fields)
+{
+    struct rbac_perms wanted;
+    if (rbac_resolve(&rs->g, rs->v[row].id, &wanted) != 0)
+        return RBAC_DB;
+    int rc = escalation(t, actor_of(req), &wanted, fields);
+    if (rc != RBAC_OK || !owner_matters || !roles_is_owner(rs, row))
+        return rc;
+    int last = rbac_is_last_owner(t, user);
+    return last == 0 ? RBAC_OK : last < 0 ? RBAC_DB : RBAC_LAST_OWNER;
+}
+
 static int escalation(struct db_conn *t, const char *actor_id, const struct rbac_perms *wanted,
                       json_t **fields)
 {
@@ -978,19 +1013,9 @@ int rbac_role_update(struct db_conn *t, struct request *req, const char *id, jso
         role_input_release(&in);
         return RBAC_DB;
     }
-    if (rbac_lock(t) != 0 || roles_load(t, &rs) != RBAC_OK) {
-        rc = RBAC_DB;
+    int row;
+    if ((rc = own_role_locked(t, &rs, norm, &row)) != RBAC_OK)
         goto done;
-    }
-    int row = roles_row(&rs, norm);
-    if (row < 0) {
-        rc = RBAC_NOT_FOUND;
-        goto done;
-    }
-    if (strcmp(db_get(rs.res, row, "builtin"), "t") == 0) {
-        rc = RBAC_BUILTIN;
-        goto done;
-    }
     if (bad) {
         *fields = bad;
         bad = NULL;
@@ -1074,19 +1099,9 @@ int rbac_role_delete(struct db_conn *t, struct request *req, const char *id, jso
     int rc;
     if (db_begin(t) != 0)
         return RBAC_DB;
-    if (rbac_lock(t) != 0 || roles_load(t, &rs) != RBAC_OK) {
-        rc = RBAC_DB;
+    int row;
+    if ((rc = own_role_locked(t, &rs, norm, &row)) != RBAC_OK)
         goto done;
-    }
-    int row = roles_row(&rs, norm);
-    if (row < 0) {
-        rc = RBAC_NOT_FOUND;
-        goto done;
-    }
-    if (strcmp(db_get(rs.res, row, "builtin"), "t") == 0) {
-        rc = RBAC_BUILTIN;
-        goto done;
-    }
     json_t *children = json_array();
     for (size_t i = 0; i < rs.g.n; i++)
         if (rs.v[i].parent_id && strcmp(rs.v[i].parent_id, norm) == 0)
@@ -1235,20 +1250,9 @@ int rbac_user_role_assign(struct db_conn *t, struct request *req, const char *us
         rc = RBAC_INVALID;
         goto done;
     }
-    struct rbac_perms wanted;
-    if (rbac_resolve(&rs.g, role_id, &wanted) != 0) {
-        rc = RBAC_DB;
+    /* an expiry on the owner role takes it away later */
+    if ((rc = may_touch_assignment(t, req, &rs, row, user, expires != NULL, fields)) != RBAC_OK)
         goto done;
-    }
-    if ((rc = escalation(t, actor_of(req), &wanted, fields)) != RBAC_OK)
-        goto done;
-    if (expires && roles_is_owner(&rs, row)) {
-        int last = rbac_is_last_owner(t, user);
-        if (last != 0) {
-            rc = last < 0 ? RBAC_DB : RBAC_LAST_OWNER;
-            goto done;
-        }
-    }
     PQclear(r);
     /* The assignment as it was (locked), for the entry of a changed expiry. */
     const char *pa[] = {user, role_id, expires};
@@ -1313,20 +1317,8 @@ int rbac_user_role_remove(struct db_conn *t, struct request *req, const char *us
         rc = RBAC_NOT_FOUND;
         goto done;
     }
-    struct rbac_perms wanted;
-    if (rbac_resolve(&rs.g, role, &wanted) != 0) {
-        rc = RBAC_DB;
+    if ((rc = may_touch_assignment(t, req, &rs, row, user, true, fields)) != RBAC_OK)
         goto done;
-    }
-    if ((rc = escalation(t, actor_of(req), &wanted, fields)) != RBAC_OK)
-        goto done;
-    if (roles_is_owner(&rs, row)) {
-        int last = rbac_is_last_owner(t, user);
-        if (last != 0) {
-            rc = last < 0 ? RBAC_DB : RBAC_LAST_OWNER;
-            goto done;
-        }
-    }
     before = assignment_json(user, role, db_get(rs.res, row, "name"), db_get(r, 0, "expires_at"));
     rc = db_run(t, sql_unassign, 2, p) == 0
              ? commit_audited(t, req, AUDIT_ACTION_DELETE, AUDIT_USER_ROLES,
