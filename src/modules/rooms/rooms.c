@@ -119,6 +119,9 @@ static int replace_audited(struct db_conn *t, struct request *req, const char *r
                            bool (*write)(struct db_conn *t, void *change), void *change,
                            json_t **out);
 static bool hours_write(struct db_conn *t, void *change);
+static int write_end(struct db_conn *t, struct request *req, int rc, const char *action,
+                     const char *resource, const char *id, json_t *before, json_t **out,
+                     json_t **fields);
 static bool prices_write(struct db_conn *t, void *change);
 static int audit_commit(struct db_conn *t, struct request *req, const char *action,
                         const char *resource, const char *id, json_t *before, json_t *after);
@@ -518,18 +521,27 @@ static int replace_audited(struct db_conn *t, struct request *req, const char *r
     if (!found)
         return fail(t, ROOMS_NOT_FOUND, NULL);
     json_t *before = NULL;
-    int rc;
-    if (get(t, room_id, &before) != ROOMS_OK || !write(t, change) ||
-        get(t, room_id, out) != ROOMS_OK)
-        rc = fail(t, ROOMS_DB, NULL);
-    else
-        rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, resource, room_id, before, *out);
-    if (rc != ROOMS_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
+    bool done = get(t, room_id, &before) == ROOMS_OK && write(t, change) &&
+                get(t, room_id, out) == ROOMS_OK;
+    int rc = done ? ROOMS_OK : ROOMS_DB;
+    return write_end(t, req, rc, AUDIT_ACTION_UPDATE, resource, room_id, before, out, NULL);
+}
+
+/* Ends the change (rc its status so far) whose result is *out: its entry (action on
+ * resource id, before to *out) and the commit; or, when rc or either of those failed, the
+ * rollback with *out released. Releases before; returns the status. */
+static int write_end(struct db_conn *t, struct request *req, int rc, const char *action,
+                     const char *resource, const char *id, json_t *before, json_t **out,
+                     json_t **fields)
+{
+    if (rc == ROOMS_OK)
+        rc = audit_commit(t, req, action, resource, id, before, *out);
     json_decref(before);
-    return rc;
+    if (rc == ROOMS_OK)
+        return ROOMS_OK;
+    json_decref(*out);
+    *out = NULL;
+    return fail(t, rc, fields);
 }
 
 /* Ends a change: its audit entry as the transaction's last statement, then the commit.
@@ -792,14 +804,8 @@ int rooms_create(struct db_conn *t, struct request *req, json_t *body, json_t **
     int rc =
         text && db_begin(t) == 0 ? room_write(t, sql_room_insert, 1, p, out, fields) : ROOMS_DB;
     free(text);
-    if (rc == ROOMS_OK)
-        rc = audit_commit(t, req, AUDIT_ACTION_CREATE, "rooms", id_of(*out), NULL, *out);
-    if (rc != ROOMS_OK) {
-        json_decref(*out);
-        *out = NULL;
-        return fail(t, rc == ROOMS_NOT_FOUND ? ROOMS_DB : rc, fields);
-    }
-    return ROOMS_OK;
+    return write_end(t, req, rc == ROOMS_NOT_FOUND ? ROOMS_DB : rc, AUDIT_ACTION_CREATE, "rooms",
+                     id_of(*out), NULL, out, fields);
 }
 
 /* The stored room is locked, merged with the change and validated whole, then written. */
@@ -838,15 +844,8 @@ int rooms_update(struct db_conn *t, struct request *req, const char *id, json_t 
     p[1] = text;
     rc = text ? room_write(t, sql_room_update, 2, p, out, fields) : ROOMS_DB;
     free(text);
-    if (rc == ROOMS_OK)
-        rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "rooms", id, before, *out);
-    json_decref(before);
-    if (rc != ROOMS_OK) {
-        json_decref(*out);
-        *out = NULL;
-        return fail(t, rc == ROOMS_NOT_FOUND ? ROOMS_DB : rc, fields);
-    }
-    return ROOMS_OK;
+    return write_end(t, req, rc == ROOMS_NOT_FOUND ? ROOMS_DB : rc, AUDIT_ACTION_UPDATE, "rooms",
+                     id, before, out, fields);
 }
 
 /* Deletes the room (it never had a booking) or archives it, with the entry that says
@@ -1041,15 +1040,8 @@ int rooms_settings_update(struct db_conn *t, struct request *req, json_t *body, 
     const char *p[] = {text};
     rc = text ? query_json(t, sql_settings_update, 1, p, out, NULL) : ROOMS_DB;
     free(text);
-    if (rc == ROOMS_OK)
-        rc = audit_commit(t, req, AUDIT_ACTION_UPDATE, "settings", "booking", before, *out);
-    json_decref(before);
-    if (rc != ROOMS_OK) {
-        json_decref(*out);
-        *out = NULL;
-        return fail(t, ROOMS_DB, fields);
-    }
-    return ROOMS_OK;
+    return write_end(t, req, rc == ROOMS_OK ? ROOMS_OK : ROOMS_DB, AUDIT_ACTION_UPDATE, "settings",
+                     "booking", before, out, fields);
 }
 
 /* ---- opening hours --------------------------------------------------------------------- */
@@ -1323,14 +1315,7 @@ int rooms_closure_create(struct db_conn *t, struct request *req, json_t *body, j
         *fields = json_pack("{s:s}", "room_id", "No such room");
         return fail(t, ROOMS_INVALID, fields);
     }
-    if (rc == ROOMS_OK)
-        rc = audit_commit(t, req, AUDIT_ACTION_CREATE, "closures", id_of(*out), NULL, *out);
-    if (rc != ROOMS_OK) {
-        json_decref(*out);
-        *out = NULL;
-        return fail(t, rc, fields);
-    }
-    return ROOMS_OK;
+    return write_end(t, req, rc, AUDIT_ACTION_CREATE, "closures", id_of(*out), NULL, out, fields);
 }
 
 int rooms_closure_delete(struct db_conn *t, struct request *req, const char *id)
