@@ -123,6 +123,7 @@ static int write_end(struct db_conn *t, struct request *req, int rc, const char 
                      const char *resource, const char *id, json_t *before, json_t **out,
                      json_t **fields);
 static bool prices_write(struct db_conn *t, void *change);
+static PGresult *room_query(struct db_conn *t, const char *sql, const char *room_id, int *rc);
 static int audit_commit(struct db_conn *t, struct request *req, const char *action,
                         const char *resource, const char *id, json_t *before, json_t *after);
 static const char *id_of(json_t *o);
@@ -1554,18 +1555,26 @@ int rooms_policy_load(struct db_conn *t, const char *room_id, struct booking_pol
     return rc;
 }
 
+/* sql run with room_id as $1 (the contract's loads): NULL with *rc -1 when room_id is not a
+ * uuid, or -2 when the database fails. */
+static PGresult *room_query(struct db_conn *t, const char *sql, const char *room_id, int *rc)
+{
+    const char *p[] = {room_id};
+    bool valid = rooms_id_valid(room_id);
+    *rc = valid ? -2 : -1;
+    return valid ? db_exec(t, sql, 1, p, NULL) : NULL;
+}
+
 int rooms_room_with_policy_load(struct db_conn *t, const char *room_id, struct room_info *room,
                                 struct booking_policy *pol)
 {
     memset(room, 0, sizeof(*room));
     memset(pol, 0, sizeof(*pol));
-    if (!rooms_id_valid(room_id))
-        return -1;
-    const char *p[] = {room_id};
-    PGresult *r = db_exec(t, sql_room_with_policy, 1, p, NULL);
+    int rc;
+    PGresult *r = room_query(t, sql_room_with_policy, room_id, &rc);
     if (!r)
-        return -2;
-    int rc = PQntuples(r) == 1 ? 0 : -1;
+        return rc;
+    rc = PQntuples(r) == 1 ? 0 : -1;
     if (rc == 0 && (room_from(r, room) != 0 || policy_from(r, pol) != 0))
         rc = -2;
     if (rc == 0)
@@ -1590,17 +1599,11 @@ void rooms_policy_release(struct booking_policy *p)
 int rooms_room_load(struct db_conn *t, const char *room_id, struct room_info *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!rooms_id_valid(room_id))
-        return -1;
-    const char *p[] = {room_id};
-    PGresult *r = db_exec(t, sql_room_load, 1, p, NULL);
+    int rc;
+    PGresult *r = room_query(t, sql_room_load, room_id, &rc);
     if (!r)
-        return -2;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return -1;
-    }
-    int rc = room_from(r, out);
+        return rc;
+    rc = PQntuples(r) == 0 ? -1 : room_from(r, out);
     PQclear(r);
     return rc;
 }
