@@ -32,6 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h> /* cmocka.h needs these first */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 extern char **environ;
 
 #define START_TIMEOUT_MS 15000
@@ -1015,4 +1021,101 @@ int itest_pg_ctl(const char *action)
 bool itest_pg_running(void)
 {
     return itest_pg_ctl("status") == 0;
+}
+
+/* ---- a signed-in studio and its staff API -------------------------------------------------- */
+
+/* What cmocka's fail_msg does, at the caller's line. */
+static void fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+
+static void fail_at(const char *file, int line, const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    print_error("ERROR: %s\n", msg);
+    _fail(file, line);
+    abort(); /* _fail does not return */
+}
+
+void itest_open_studio(const struct studiod_proc *p, const char *prefix, struct itest_studio *s,
+                       const char *password, struct itest_cookies *jar, char *csrf)
+{
+    itest_name_studio(prefix, s);
+    int status = itest_signup_studio(p, s, password);
+    if (status != 201)
+        fail_at(__FILE__, __LINE__, "signup of %s: %d", s->slug, status);
+    memset(jar, 0, sizeof(*jar));
+    status = itest_login(p, s->slug, s->email, password, jar, csrf);
+    if (status != 200 || !csrf[0])
+        fail_at(__FILE__, __LINE__, "login to %s: %d", s->slug, status);
+}
+
+void itest_user_id(const struct itest_studio *s, const char *email, char *out)
+{
+    char *id = itest_pg_value(s->db, "SELECT id FROM users WHERE email = $1", email);
+    if (!id)
+        fail_at(__FILE__, __LINE__, "no user %s in %s", email, s->slug);
+    snprintf(out, 40, "%s", id);
+    free(id);
+}
+
+struct itest_resp *itest_staff_send(const struct studiod_proc *p, const char *method,
+                                    const char *host, const char *path, const char *body,
+                                    struct itest_cookies *jar, const char *csrf)
+{
+    char hdr[200];
+    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", csrf ? csrf : "");
+    const char *headers[] = {hdr, NULL};
+    return itest_request(p, method, host, path, body ? "application/json" : NULL, body,
+                         csrf ? headers : NULL, jar);
+}
+
+struct itest_resp *itest_staff_request(const struct studiod_proc *p, const char *method,
+                                       const char *host, const char *path, json_t *body,
+                                       struct itest_cookies *jar, const char *csrf)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (body && !text)
+        fail_at(__FILE__, __LINE__, "%s %s: the body does not encode", method, path);
+    struct itest_resp *r = itest_staff_send(p, method, host, path, text, jar, csrf);
+    free(text);
+    return r;
+}
+
+char *itest_add_room(const struct itest_studio *s, const char *name, long long hourly_rate)
+{
+    char rate[32];
+    snprintf(rate, sizeof(rate), "%lld", hourly_rate);
+    char *id = itest_pg_value(s->db,
+                              "INSERT INTO rooms (name, hourly_rate) VALUES ($1, $2::bigint)"
+                              " RETURNING id",
+                              name, rate);
+    if (!id)
+        fail_at(__FILE__, __LINE__, "room %s in %s", name, s->slug);
+    return id;
+}
+
+void itest_assert_error_(const struct itest_resp *r, long status, const char *code,
+                         const char *file, int line)
+{
+    if (r->status != status)
+        fail_at(file, line, "expected %ld %s, got %ld: %s%s", status, code ? code : "", r->status,
+                r->body, r->error);
+    const char *got = itest_error_code(r);
+    if (!got || (code && strcmp(got, code) != 0))
+        fail_at(file, line, "expected error.code %s, got: %s", code ? code : "(any)", r->body);
+}
+
+void itest_assert_field_(const struct itest_resp *r, const char *field, const char *file,
+                         int line)
+{
+    itest_assert_error_(r, 422, "invalid_input", file, line);
+    json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
+    if (!json_is_string(json_object_get(fields, field)))
+        fail_at(file, line, "expected error.fields.%s, got: %s", field, r->body);
 }

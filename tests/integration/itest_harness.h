@@ -154,6 +154,36 @@ int itest_signup(const struct studiod_proc *p, const char *slug, const char *ema
 int itest_login(const struct studiod_proc *p, const char *slug, const char *email,
                 const char *password, struct itest_cookies *jar, char *csrf_out);
 
+/* ---- a signed-in studio and its staff API (these fail the running cmocka test) ---- */
+
+/* Names (prefix) and signs up a studio s with password, then signs its owner in: the
+ * session in jar, the CSRF token in csrf (≥ 128 bytes). */
+void itest_open_studio(const struct studiod_proc *p, const char *prefix, struct itest_studio *s,
+                       const char *password, struct itest_cookies *jar, char *csrf);
+/* The id of the user of s with this e-mail address into out (≥ 40 bytes). */
+void itest_user_id(const struct itest_studio *s, const char *email, char *out);
+/* method path on host with jar's session and, unless csrf is NULL, the X-CSRF-Token header;
+ * body (text, or NULL for none) sent as application/json. */
+struct itest_resp *itest_staff_send(const struct studiod_proc *p, const char *method,
+                                    const char *host, const char *path, const char *body,
+                                    struct itest_cookies *jar, const char *csrf);
+/* itest_staff_send with a JSON body (stolen; NULL: none). */
+struct itest_resp *itest_staff_request(const struct studiod_proc *p, const char *method,
+                                       const char *host, const char *path, json_t *body,
+                                       struct itest_cookies *jar, const char *csrf);
+/* A room made in the studio's database (name, hourly rate in minor units): its id (free it).
+ * No API call: for suites that need a room, not its audit entry. */
+char *itest_add_room(const struct itest_studio *s, const char *name, long long hourly_rate);
+/* Fails the test unless r has this status and an error body with this code (NULL: any). */
+#define itest_assert_error(r, status, code)                                                        \
+    itest_assert_error_((r), (status), (code), __FILE__, __LINE__)
+/* Fails the test unless r is a 422 invalid_input whose error.fields names field. */
+#define itest_assert_field(r, field) itest_assert_field_((r), (field), __FILE__, __LINE__)
+void itest_assert_error_(const struct itest_resp *r, long status, const char *code,
+                         const char *file, int line);
+void itest_assert_field_(const struct itest_resp *r, const char *field, const char *file,
+                         int line);
+
 /* Waits up to timeout_ms for a message to `to` (X-RcptTo or To:) in $STUDIOD_TEST_MAILDIR/new.
  * 0 with the raw message in *out (free it), or -1. */
 int itest_wait_mail(const char *to, int timeout_ms, char **out);

@@ -44,7 +44,6 @@
 struct studio {
     struct itest_studio s;
     char csrf[128];
-    char csrf_header[160];
     struct itest_cookies jar;
 };
 
@@ -64,7 +63,6 @@ static char *add_user(struct studio *st, const char *email, const char *role);
 static void insert_old_entries(struct studio *st, int n, int days_ago);
 static char *entry_risk(struct studio *st, const char *rid);
 static json_t *verify(struct studio *st);
-static void assert_error(const struct itest_resp *r, long status, const char *code);
 static void *writer(void *p);
 
 static const struct audit_ctx ann = {.actor_type = AUDIT_ACTOR_USER,
@@ -100,14 +98,7 @@ static const char sql_move_head[] = "UPDATE audit_chain SET head_id = $1::bigint
 static void make_studio(const char *prefix, struct studio *st)
 {
     memset(st, 0, sizeof(*st));
-    itest_name_studio(prefix, &st->s);
-    int status = itest_signup_studio(&itest_server, &st->s, PASSWORD);
-    if (status != 201)
-        fail_msg("signup of %s: %d", st->s.slug, status);
-    status = itest_login(&itest_server, st->s.slug, st->s.email, PASSWORD, &st->jar, st->csrf);
-    if (status != 200)
-        fail_msg("login to %s: %d", st->s.slug, status);
-    snprintf(st->csrf_header, sizeof(st->csrf_header), "X-CSRF-Token: %s", st->csrf);
+    itest_open_studio(&itest_server, prefix, &st->s, PASSWORD, &st->jar, st->csrf);
     /* Signing up and signing in are audited (the owner's creation, the login): each test
      * starts from an empty log, as these tests count what they write themselves. */
     if (itest_pg_exec(st->s.db, "DELETE FROM audit_log") != 0 ||
@@ -126,9 +117,7 @@ static void make_studio(const char *prefix, struct studio *st)
 static struct itest_resp *api(struct studio *st, const char *method, const char *path,
                               const char *body)
 {
-    const char *headers[] = {st->csrf_header, NULL};
-    return itest_request(&itest_server, method, st->s.host, path, body ? "application/json" : NULL,
-                         body, headers, &st->jar);
+    return itest_staff_send(&itest_server, method, st->s.host, path, body, &st->jar, st->csrf);
 }
 
 /* GET path as the owner: the 200 body (json_decref it). */
@@ -253,15 +242,6 @@ static json_t *verify(struct studio *st)
     return get_json(st, "/api/audit-logs/verify");
 }
 
-static void assert_error(const struct itest_resp *r, long status, const char *code)
-{
-    if (r->status != status)
-        fail_msg("expected %ld %s, got %ld: %s%s", status, code, r->status, r->body, r->error);
-    const char *got = itest_error_code(r);
-    if (!got || strcmp(got, code) != 0)
-        fail_msg("expected error.code %s, got: %s", code, r->body);
-}
-
 /* One of the concurrent writers: n entries, each in its own transaction. */
 static void *writer(void *p)
 {
@@ -369,12 +349,12 @@ static void test_list_filters_and_pages_newest_first(void **state)
     json_decref(page);
 
     struct itest_resp *r = api(&st, "GET", "/api/audit-logs?from=yesterday&limit=0", NULL);
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
     assert_non_null(json_object_get(fields, "from"));
     itest_resp_free(r);
     r = api(&st, "GET", "/api/audit-logs?limit=501", NULL);
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     itest_resp_free(r);
 }
 
@@ -685,15 +665,15 @@ static void test_cleanup_refuses_less_than_90_days(void **state)
     struct studio st;
     make_studio("aret", &st);
     struct itest_resp *r = api(&st, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":89}");
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
     assert_non_null(json_object_get(fields, "older_than_days"));
     itest_resp_free(r);
     r = api(&st, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":\"365\"}");
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     itest_resp_free(r);
     r = api(&st, "POST", "/api/audit-logs/cleanup", "{}");
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     itest_resp_free(r);
     assert_int_equal(total_of(&st, "action=cleanup"), 0);
 }
@@ -708,7 +688,7 @@ static void test_cleanup_is_for_owners_and_needs_csrf(void **state)
     struct itest_resp *r =
         itest_request(&itest_server, "POST", st.s.host, "/api/audit-logs/cleanup",
                       "application/json", "{\"older_than_days\":365}", NULL, &st.jar);
-    assert_error(r, 403, "csrf_failed");
+    itest_assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
 
     /* a manager (who may read the log) is not an owner */
@@ -719,9 +699,8 @@ static void test_cleanup_is_for_owners_and_needs_csrf(void **state)
     memset(&mgr.jar, 0, sizeof(mgr.jar));
     assert_int_equal(itest_login(&itest_server, st.s.slug, email, PASSWORD, &mgr.jar, mgr.csrf),
                      200);
-    snprintf(mgr.csrf_header, sizeof(mgr.csrf_header), "X-CSRF-Token: %s", mgr.csrf);
     r = api(&mgr, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":365}");
-    assert_error(r, 403, "forbidden");
+    itest_assert_error(r, 403, "forbidden");
     itest_resp_free(r);
     assert_int_equal(total_of(&st, "action=cleanup"), 0);
 }
@@ -779,7 +758,7 @@ static void test_cleanup_refuses_to_drop_tampered_entries(void **state)
                                             " WHERE resource_id = 'old-1'"),
                      0);
     struct itest_resp *r = api(&st, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":90}");
-    assert_error(r, 409, "audit_chain_broken");
+    itest_assert_error(r, 409, "audit_chain_broken");
     itest_resp_free(r);
     char *n = itest_pg_value(st.s.db, "SELECT count(*) FROM audit_log");
     assert_string_equal(n, "3");
@@ -932,13 +911,13 @@ static void test_no_session_is_401(void **state)
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         struct itest_resp *r =
             itest_request(&itest_server, "GET", st.s.host, paths[i], NULL, NULL, NULL, NULL);
-        assert_error(r, 401, "unauthenticated");
+        itest_assert_error(r, 401, "unauthenticated");
         itest_resp_free(r);
     }
     struct itest_resp *r =
         itest_request(&itest_server, "POST", st.s.host, "/api/audit-logs/cleanup",
                       "application/json", "{\"older_than_days\":365}", NULL, NULL);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
 }
 
@@ -967,10 +946,10 @@ static void test_one_studio_never_reads_another_studios_log(void **state)
     struct studio b_on_a = b;
     memcpy(b_on_a.s.host, a.s.host, sizeof(a.s.host));
     struct itest_resp *r = api(&b_on_a, "GET", "/api/audit-logs", NULL);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     r = api(&b_on_a, "GET", "/api/audit-logs/export", NULL);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     assert_int_equal(total_of(&a, "action=export"), 0);
 }

@@ -43,10 +43,7 @@ static const char *missing_env;
 
 /* A studio made for one test, with its owner signed in. */
 struct studio {
-    char slug[64];
-    char email[128];
-    char host[128];
-    char db[80];
+    struct itest_studio s;
     char csrf[128];
     char csrf_header[160];
     struct itest_cookies jar;
@@ -58,7 +55,6 @@ static struct itest_resp *api(struct studio *s, const char *method, const char *
 static struct itest_resp *api_json(struct studio *s, const char *method, const char *path,
                                    json_t *body);
 static char *create_room(struct studio *s, const char *name, long long rate);
-static void assert_error(const struct itest_resp *r, long status, const char *code);
 static void assert_bad_field(struct itest_resp *r, const char *field);
 static void expect_bad_room_field(struct studio *s, const char *body, const char *field);
 static void expect_bad_field(struct studio *s, const char *method, const char *path,
@@ -74,16 +70,7 @@ static bool list_has_room(json_t *list, const char *id);
 static void make_studio(const char *prefix, struct studio *s)
 {
     memset(s, 0, sizeof(*s));
-    itest_unique_slug(prefix, s->slug);
-    snprintf(s->email, sizeof(s->email), "owner-%s@example.com", s->slug);
-    itest_studio_host(s->slug, s->host);
-    itest_studio_db(s->slug, s->db);
-    int status = itest_signup(&srv, s->slug, s->email, PASSWORD, NULL);
-    if (status != 201)
-        fail_msg("signup of %s: %d", s->slug, status);
-    status = itest_login(&srv, s->slug, s->email, PASSWORD, &s->jar, s->csrf);
-    if (status != 200)
-        fail_msg("login to %s: %d", s->slug, status);
+    itest_open_studio(&srv, prefix, &s->s, PASSWORD, &s->jar, s->csrf);
     snprintf(s->csrf_header, sizeof(s->csrf_header), "X-CSRF-Token: %s", s->csrf);
 }
 
@@ -91,21 +78,14 @@ static void make_studio(const char *prefix, struct studio *s)
 static struct itest_resp *api(struct studio *s, const char *method, const char *path,
                               const char *body)
 {
-    const char *headers[] = {s->csrf_header, NULL};
-    return itest_request(&srv, method, s->host, path, body ? "application/json" : NULL, body,
-                         headers, &s->jar);
+    return itest_staff_send(&srv, method, s->s.host, path, body, &s->jar, s->csrf);
 }
 
 /* api() with a JSON body (stolen). */
 static struct itest_resp *api_json(struct studio *s, const char *method, const char *path,
                                    json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    assert_non_null(text);
-    struct itest_resp *r = api(s, method, path, text);
-    free(text);
-    return r;
+    return itest_staff_request(&srv, method, s->s.host, path, body, &s->jar, s->csrf);
 }
 
 /* POST /api/rooms; the new room's id (free it). */
@@ -121,22 +101,10 @@ static char *create_room(struct studio *s, const char *name, long long rate)
     return id;
 }
 
-static void assert_error(const struct itest_resp *r, long status, const char *code)
-{
-    if (r->status != status)
-        fail_msg("expected %ld %s, got %ld: %s%s", status, code, r->status, r->body, r->error);
-    const char *got = itest_error_code(r);
-    if (!got || strcmp(got, code) != 0)
-        fail_msg("expected error.code %s, got: %s", code, r->body);
-}
-
 /* A 422 invalid_input whose error.fields names field; r is freed. */
 static void assert_bad_field(struct itest_resp *r, const char *field)
 {
-    assert_error(r, 422, "invalid_input");
-    json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
-    if (!json_is_string(json_object_get(fields, field)))
-        fail_msg("expected error.fields.%s, got: %s", field, r->body);
+    itest_assert_field(r, field);
     itest_resp_free(r);
 }
 
@@ -181,7 +149,7 @@ static void add_booking(struct studio *s, const char *room_id, const char *offse
     snprintf(email, sizeof(email), "customer-%d@example.com", ++n);
     snprintf(ref, sizeof(ref), "REF%d", n);
     int rc = itest_pg_exec(
-        s->db,
+        s->s.db,
         "WITH c AS (INSERT INTO customers (name, email) VALUES ('A customer', $2) RETURNING id),"
         "     t AS (SELECT date_trunc('minute', now() + $4::interval) AS s)"
         " INSERT INTO bookings (ref, room_id, customer_id, starts_at, ends_at, hold, status,"
@@ -469,7 +437,7 @@ static void test_create_room_names_each_bad_field_with_422(void **state)
     /* all bad at once: every field named */
     r = api(&s, "POST", "/api/rooms",
             "{\"name\": \"\", \"hourly_rate\": 1.5, \"color\": \"blue\", \"capacity\": -1}");
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
     assert_int_equal(json_object_size(fields), 4);
     itest_resp_free(r);
@@ -493,27 +461,27 @@ static void test_malformed_json_is_400_and_a_body_that_is_not_json_is_415(void *
     const char *bodies[] = {"{\"name\": ", "[1, 2]", "{\"name\": \"A\", \"name\": \"B\"}", "nope"};
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         struct itest_resp *r = api(&s, "POST", "/api/rooms", bodies[i]);
-        assert_error(r, 400, "malformed_json");
+        itest_assert_error(r, 400, "malformed_json");
         itest_resp_free(r);
         r = api(&s, "PUT", path, bodies[i]);
-        assert_error(r, 400, "malformed_json");
+        itest_assert_error(r, 400, "malformed_json");
         itest_resp_free(r);
     }
     const char *headers[] = {s.csrf_header, NULL};
     const char *paths[] = {"/api/rooms", "/api/closures"};
     for (size_t i = 0; i < 2; i++) {
         struct itest_resp *r =
-            itest_request(&srv, "POST", s.host, paths[i], "text/plain",
+            itest_request(&srv, "POST", s.s.host, paths[i], "text/plain",
                           "{\"name\": \"A\", \"hourly_rate\": 1}", headers, &s.jar);
-        assert_error(r, 415, "unsupported_media_type");
+        itest_assert_error(r, 415, "unsupported_media_type");
         itest_resp_free(r);
     }
     const char *puts[] = {"/api/settings/booking", "/api/opening-hours", path};
     for (size_t i = 0; i < 3; i++) {
         struct itest_resp *r =
-            itest_request(&srv, "PUT", s.host, puts[i], "application/x-www-form-urlencoded", "a=1",
-                          headers, &s.jar);
-        assert_error(r, 415, "unsupported_media_type");
+            itest_request(&srv, "PUT", s.s.host, puts[i], "application/x-www-form-urlencoded",
+                          "a=1", headers, &s.jar);
+        itest_assert_error(r, 415, "unsupported_media_type");
         itest_resp_free(r);
     }
     free(id);
@@ -568,7 +536,7 @@ static void test_a_name_is_unique_among_rooms_that_are_not_archived_ignoring_cas
 
     struct itest_resp *r =
         api(&s, "POST", "/api/rooms", "{\"name\": \"STUDIO one \", \"hourly_rate\": 1}");
-    assert_error(r, 409, "room_name_taken");
+    itest_assert_error(r, 409, "room_name_taken");
     assert_non_null(
         json_object_get(json_object_get(json_object_get(r->json, "error"), "fields"), "name"));
     itest_resp_free(r);
@@ -577,7 +545,7 @@ static void test_a_name_is_unique_among_rooms_that_are_not_archived_ignoring_cas
     snprintf(path_a, sizeof(path_a), "/api/rooms/%s", a);
     snprintf(path_b, sizeof(path_b), "/api/rooms/%s", b);
     r = api(&s, "PUT", path_b, "{\"name\": \"studio one\"}");
-    assert_error(r, 409, "room_name_taken");
+    itest_assert_error(r, 409, "room_name_taken");
     itest_resp_free(r);
     r = api(&s, "PUT", path_a, "{\"name\": \"Studio ONE\"}"); /* its own name: fine */
     assert_int_equal(r->status, 200);
@@ -589,7 +557,7 @@ static void test_a_name_is_unique_among_rooms_that_are_not_archived_ignoring_cas
     itest_resp_free(r);
     char *c = create_room(&s, "studio one", 1000);
     r = api(&s, "PUT", path_a, "{\"archived\": false}");
-    assert_error(r, 409, "room_name_taken");
+    itest_assert_error(r, 409, "room_name_taken");
     itest_resp_free(r);
     r = api(&s, "PUT", path_a, "{\"archived\": false, \"name\": \"Studio One (old)\"}");
     assert_int_equal(r->status, 200);
@@ -630,7 +598,7 @@ static void test_an_archived_room_leaves_the_list_unless_asked_and_can_be_restor
     itest_resp_free(r);
 
     char *bookable =
-        itest_pg_value(s.db, "SELECT archived_at IS NOT NULL FROM rooms WHERE id = $1", id);
+        itest_pg_value(s.s.db, "SELECT archived_at IS NOT NULL FROM rooms WHERE id = $1", id);
     assert_string_equal(bookable, "t");
     free(bookable);
 
@@ -667,12 +635,12 @@ static void test_deleting_a_room_that_never_had_a_booking_removes_it_with_204(vo
     assert_int_equal(r->body_len, 0);
     itest_resp_free(r);
     r = api(&s, "GET", path, NULL);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     r = api(&s, "DELETE", path, NULL);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
-    char *rules = itest_pg_value(s.db, "SELECT count(*) FROM price_rules WHERE room_id = $1", id);
+    char *rules = itest_pg_value(s.s.db, "SELECT count(*) FROM price_rules WHERE room_id = $1", id);
     assert_string_equal(rules, "0");
     free(rules);
     free(id);
@@ -690,7 +658,7 @@ static void test_a_room_with_future_bookings_cannot_be_deleted_until_archived(vo
     snprintf(path, sizeof(path), "/api/rooms/%s", id);
 
     struct itest_resp *r = api(&s, "DELETE", path, NULL);
-    assert_error(r, 409, "room_has_bookings");
+    itest_assert_error(r, 409, "room_has_bookings");
     itest_resp_free(r);
     r = api(&s, "GET", path, NULL);
     assert_int_equal(r->status, 200);
@@ -703,7 +671,7 @@ static void test_a_room_with_future_bookings_cannot_be_deleted_until_archived(vo
     char other_path[128];
     snprintf(other_path, sizeof(other_path), "/api/rooms/%s", other);
     r = api(&s, "DELETE", other_path, NULL);
-    assert_error(r, 409, "room_has_bookings");
+    itest_assert_error(r, 409, "room_has_bookings");
     itest_resp_free(r);
 
     /* archived first: the delete keeps the room (and its bookings), archived */
@@ -714,7 +682,7 @@ static void test_a_room_with_future_bookings_cannot_be_deleted_until_archived(vo
     assert_int_equal(r->status, 200);
     assert_true(json_is_true(json_object_get(r->json, "archived")));
     itest_resp_free(r);
-    char *kept = itest_pg_value(s.db,
+    char *kept = itest_pg_value(s.s.db,
                                 "SELECT count(*) FROM bookings b JOIN rooms r ON r.id = b.room_id"
                                 " WHERE r.id = $1 AND r.archived_at IS NOT NULL",
                                 id);
@@ -747,7 +715,7 @@ static void test_deleting_a_room_with_only_past_or_cancelled_bookings_archives_i
     r = api(&s, "GET", "/api/rooms", NULL);
     assert_false(list_has_room(r->json, id));
     itest_resp_free(r);
-    char *n = itest_pg_value(s.db, "SELECT count(*) FROM bookings WHERE room_id = $1", id);
+    char *n = itest_pg_value(s.s.db, "SELECT count(*) FROM bookings WHERE room_id = $1", id);
     assert_string_equal(n, "2");
     free(n);
     free(id);
@@ -896,7 +864,7 @@ static void test_studio_hours_round_trip_with_several_ranges_and_closed_days(voi
     assert_int_equal(json_array_size(json_object_get(json_array_get(weekly, 5), "ranges")), 2);
     assert_int_equal(json_array_size(json_object_get(json_array_get(weekly, 6), "ranges")), 0);
     itest_resp_free(r);
-    char *rows = itest_pg_value(s.db, "SELECT count(*) FROM opening_hours WHERE room_id IS NULL");
+    char *rows = itest_pg_value(s.s.db, "SELECT count(*) FROM opening_hours WHERE room_id IS NULL");
     assert_string_equal(rows, "5");
     free(rows);
 }
@@ -1010,7 +978,8 @@ static void test_a_room_inherits_the_studio_hours_until_it_has_its_own(void **st
     assert_int_equal(r->status, 200);
     assert_true(json_is_true(json_object_get(r->json, "inherit")));
     itest_resp_free(r);
-    char *rows = itest_pg_value(s.db, "SELECT count(*) FROM opening_hours WHERE room_id = $1", id);
+    char *rows =
+        itest_pg_value(s.s.db, "SELECT count(*) FROM opening_hours WHERE room_id = $1", id);
     assert_string_equal(rows, "0");
     free(rows);
     free(id);
@@ -1075,7 +1044,7 @@ static void test_closures_are_created_listed_by_date_range_and_deleted(void **st
     assert_int_equal(r->status, 204);
     itest_resp_free(r);
     r = api(&s, "DELETE", path, NULL);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     r = api(&s, "GET", "/api/closures", NULL);
     assert_int_equal(json_array_size(json_object_get(r->json, "closures")), 1);
@@ -1244,8 +1213,9 @@ static void test_no_session_is_401_and_a_missing_csrf_token_is_403(void **state)
     const char *gets[] = {"/api/rooms", path, "/api/settings/booking", "/api/opening-hours",
                           "/api/closures"};
     for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
-        struct itest_resp *r = itest_request(&srv, "GET", s.host, gets[i], NULL, NULL, NULL, NULL);
-        assert_error(r, 401, "unauthenticated");
+        struct itest_resp *r =
+            itest_request(&srv, "GET", s.s.host, gets[i], NULL, NULL, NULL, NULL);
+        itest_assert_error(r, 401, "unauthenticated");
         itest_resp_free(r);
     }
     struct {
@@ -1260,18 +1230,18 @@ static void test_no_session_is_401_and_a_missing_csrf_token_is_403(void **state)
     };
     for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
         const char *ct = writes[i].body ? "application/json" : NULL;
-        struct itest_resp *r = itest_request(&srv, writes[i].method, s.host, writes[i].path, ct,
+        struct itest_resp *r = itest_request(&srv, writes[i].method, s.s.host, writes[i].path, ct,
                                              writes[i].body, NULL, &s.jar);
-        assert_error(r, 403, "csrf_failed");
+        itest_assert_error(r, 403, "csrf_failed");
         itest_resp_free(r);
         const char *wrong[] = {"X-CSRF-Token: not-the-token", NULL};
-        r = itest_request(&srv, writes[i].method, s.host, writes[i].path, ct, writes[i].body, wrong,
-                          &s.jar);
-        assert_error(r, 403, "csrf_failed");
+        r = itest_request(&srv, writes[i].method, s.s.host, writes[i].path, ct, writes[i].body,
+                          wrong, &s.jar);
+        itest_assert_error(r, 403, "csrf_failed");
         itest_resp_free(r);
-        r = itest_request(&srv, writes[i].method, s.host, writes[i].path, ct, writes[i].body, NULL,
-                          NULL);
-        assert_error(r, 401, "unauthenticated");
+        r = itest_request(&srv, writes[i].method, s.s.host, writes[i].path, ct, writes[i].body,
+                          NULL, NULL);
+        itest_assert_error(r, 401, "unauthenticated");
         itest_resp_free(r);
     }
     /* nothing changed */
@@ -1332,18 +1302,18 @@ static void test_another_studio_cannot_list_read_change_or_delete_a_studios_room
     char path[128];
     snprintf(path, sizeof(path), "/api/closures/%s", closure_id);
     r = api(&b, "DELETE", path, NULL);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 
     /* B's session is worthless on A's host */
     struct itest_cookies jar = b.jar;
     const char *headers[] = {b.csrf_header, NULL};
-    r = itest_request(&srv, "GET", a.host, "/api/rooms", NULL, NULL, NULL, &jar);
-    assert_error(r, 401, "unauthenticated");
+    r = itest_request(&srv, "GET", a.s.host, "/api/rooms", NULL, NULL, NULL, &jar);
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     snprintf(path, sizeof(path), "/api/rooms/%s", room);
-    r = itest_request(&srv, "DELETE", a.host, path, NULL, NULL, headers, &jar);
-    assert_error(r, 401, "unauthenticated");
+    r = itest_request(&srv, "DELETE", a.s.host, path, NULL, NULL, headers, &jar);
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
 
     /* A's room is as it was */
@@ -1370,7 +1340,7 @@ static void test_room_load_treats_a_non_uuid_as_not_found_without_a_database_err
     struct studio s;
     make_studio("rcon", &s);
     char *id = create_room(&s, "Contract Room", 2750);
-    struct db_conn *t = db_acquire(NULL, s.db);
+    struct db_conn *t = db_acquire(NULL, s.s.db);
     assert_non_null(t);
 
     struct room_info info;
@@ -1425,7 +1395,7 @@ static void test_policy_load_applies_the_room_overrides_over_the_studio_settings
     snprintf(special, sizeof(special), "%s", str(r->json, "id"));
     itest_resp_free(r);
 
-    struct db_conn *t = db_acquire(NULL, s.db);
+    struct db_conn *t = db_acquire(NULL, s.s.db);
     assert_non_null(t);
     struct booking_policy p;
     assert_int_equal(rooms_policy_load(t, NULL, &p), 0);
@@ -1487,7 +1457,7 @@ static void test_price_rules_come_as_weekday_masks_and_minutes(void **state)
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
 
-    struct db_conn *t = db_acquire(NULL, s.db);
+    struct db_conn *t = db_acquire(NULL, s.s.db);
     assert_non_null(t);
     struct price_rule rules[8];
     assert_int_equal(rooms_price_rules(t, id, rules, 8), 2);

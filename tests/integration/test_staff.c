@@ -73,7 +73,6 @@ static void sign_in(struct studio *s, struct member *m);
 static char *role_id(struct studio *s, const char *name);
 static int find_link(const char *to, const char *url, const char *exclude, char *token);
 static void wait_link(const char *to, const char *url, const char *exclude, char *token);
-static void assert_error(const struct itest_resp *r, long status, const char *code);
 static void assert_bad_field(struct itest_resp *r, const char *field);
 static json_t *find_member(json_t *list, const char *id);
 static json_t *list_member(struct studio *s, const char *id);
@@ -86,39 +85,23 @@ static long long count(struct studio *s, const char *sql, const char *arg);
 static void make_studio(const char *prefix, struct studio *s)
 {
     memset(s, 0, sizeof(*s));
-    itest_name_studio(prefix, &s->s);
-    int status = itest_signup_studio(&itest_server, &s->s, PASSWORD);
-    if (status != 201)
-        fail_msg("signup of %s: %d", s->s.slug, status);
-    status = itest_login(&itest_server, s->s.slug, s->s.email, PASSWORD, &s->jar, s->csrf);
-    if (status != 200)
-        fail_msg("login to %s: %d", s->s.slug, status);
+    itest_open_studio(&itest_server, prefix, &s->s, PASSWORD, &s->jar, s->csrf);
     snprintf(s->csrf_header, sizeof(s->csrf_header), "X-CSRF-Token: %s", s->csrf);
-    char *id = itest_pg_value(s->s.db, "SELECT id FROM users WHERE email = $1", s->s.email);
-    assert_non_null(id);
-    snprintf(s->owner_id, sizeof(s->owner_id), "%s", id);
-    free(id);
+    itest_user_id(&s->s, s->s.email, s->owner_id);
 }
 
 /* A request as the signed-in owner, with the CSRF token; body (if any) as JSON. */
 static struct itest_resp *api(struct studio *s, const char *method, const char *path,
                               const char *body)
 {
-    const char *headers[] = {s->csrf_header, NULL};
-    return itest_request(&itest_server, method, s->s.host, path, body ? "application/json" : NULL,
-                         body, headers, &s->jar);
+    return itest_staff_send(&itest_server, method, s->s.host, path, body, &s->jar, s->csrf);
 }
 
 /* api() with a JSON body (stolen). */
 static struct itest_resp *api_json(struct studio *s, const char *method, const char *path,
                                    json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    assert_non_null(text);
-    struct itest_resp *r = api(s, method, path, text);
-    free(text);
-    return r;
+    return itest_staff_request(&itest_server, method, s->s.host, path, body, &s->jar, s->csrf);
 }
 
 /* A request as a signed-in member of s. */
@@ -256,22 +239,10 @@ static void wait_link(const char *to, const char *url, const char *exclude, char
     }
 }
 
-static void assert_error(const struct itest_resp *r, long status, const char *code)
-{
-    if (r->status != status)
-        fail_msg("expected %ld %s, got %ld: %s%s", status, code, r->status, r->body, r->error);
-    const char *got = itest_error_code(r);
-    if (!got || strcmp(got, code) != 0)
-        fail_msg("expected error.code %s, got: %s", code, r->body);
-}
-
 /* A 422 invalid_input whose error.fields names field; r is freed. */
 static void assert_bad_field(struct itest_resp *r, const char *field)
 {
-    assert_error(r, 422, "invalid_input");
-    json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
-    if (!json_is_string(json_object_get(fields, field)))
-        fail_msg("expected error.fields.%s, got: %s", field, r->body);
+    itest_assert_field(r, field);
     itest_resp_free(r);
 }
 
@@ -448,7 +419,7 @@ static void test_an_invitation_mails_a_one_time_link_and_never_a_password(void *
 
     /* The link works once. */
     r = set_password(&s, path, "another long password");
-    assert_error(r, 410, "invitation_used");
+    itest_assert_error(r, 410, "invitation_used");
     itest_resp_free(r);
     r = page(&s, path);
     assert_int_equal(r->status, 410);
@@ -527,7 +498,7 @@ static void test_an_expired_invitation_is_refused_with_410(void **state)
     assert_non_null(strstr(r->body, "expired"));
     itest_resp_free(r);
     r = set_password(&s, m.path, NEW_PASSWORD);
-    assert_error(r, 410, "invitation_expired");
+    itest_assert_error(r, 410, "invitation_expired");
     itest_resp_free(r);
     assert_int_equal(
         count(&s, "SELECT count(*) FROM users WHERE id = $1 AND password_hash IS NULL", m.id), 1);
@@ -571,7 +542,7 @@ static void test_resending_an_invitation_makes_the_old_link_stop_working(void **
     assert_non_null(strstr(r->body, "not valid"));
     itest_resp_free(r);
     r = set_password(&s, m.path, NEW_PASSWORD);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 
     char old[TOKEN_MAX];
@@ -583,7 +554,7 @@ static void test_resending_an_invitation_makes_the_old_link_stop_working(void **
 
     /* Who has joined needs no invitation. */
     r = api(&s, "POST", path, NULL);
-    assert_error(r, 409, "already_joined");
+    itest_assert_error(r, 409, "already_joined");
     itest_resp_free(r);
     free(path);
 }
@@ -602,11 +573,11 @@ static void test_a_taken_email_is_409_whatever_its_case(void **state)
         *p = (char)toupper((unsigned char)*p);
     struct itest_resp *r =
         api_json(&s, "POST", "/api/staff", json_pack("{s:s, s:s}", "name", "Twin", "email", upper));
-    assert_error(r, 409, "email_taken");
+    itest_assert_error(r, 409, "email_taken");
     itest_resp_free(r);
     r = api_json(&s, "POST", "/api/staff",
                  json_pack("{s:s, s:s}", "name", "Me again", "email", s.s.email));
-    assert_error(r, 409, "email_taken");
+    itest_assert_error(r, 409, "email_taken");
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE $1::text IS NOT NULL", "x"), 2);
 }
@@ -668,7 +639,7 @@ static void test_inviting_names_each_bad_field_with_422(void **state)
     /* Every field at once. */
     struct itest_resp *r =
         api(&s, "POST", "/api/staff", "{\"name\": \"\", \"email\": \"\", \"role_id\": 3}");
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
     assert_non_null(json_object_get(fields, "name"));
     assert_non_null(json_object_get(fields, "email"));
@@ -724,7 +695,7 @@ static void test_deactivation_ends_sessions_at_once_and_blocks_sign_in(void **st
     assert_int_equal(count(&s, "SELECT count(*) FROM sessions WHERE user_id = $1", m.id), 0);
 
     r = as_member(&s, &m, "GET", "/api/me", NULL);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     assert_int_equal(itest_login(&itest_server, s.s.slug, m.email, NEW_PASSWORD, NULL, NULL), 401);
     json_t *listed = list_member(&s, m.id);
@@ -756,11 +727,11 @@ static void test_deactivating_an_invited_user_voids_their_link(void **state)
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
     r = set_password(&s, m.path, NEW_PASSWORD);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     char *invite_path = member_path(m.id, "/invite");
     r = api(&s, "POST", invite_path, NULL);
-    assert_error(r, 409, "user_inactive");
+    itest_assert_error(r, 409, "user_inactive");
     itest_resp_free(r);
     free(invite_path);
     free(path);
@@ -876,7 +847,7 @@ static void test_removing_someone_without_history_deletes_them_with_204(void **s
     assert_int_equal(r->status, 404);
     itest_resp_free(r);
     r = api(&s, "DELETE", path, NULL);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 
     /* The address is free again. */
@@ -895,10 +866,10 @@ static void test_nobody_deactivates_or_removes_themselves(void **state)
     make_studio("stself", &s);
     char *own = member_path(s.owner_id, "");
     struct itest_resp *r = api(&s, "PUT", own, "{\"active\": false}");
-    assert_error(r, 422, "cannot_deactivate_self");
+    itest_assert_error(r, 422, "cannot_deactivate_self");
     itest_resp_free(r);
     r = api(&s, "DELETE", own, NULL);
-    assert_error(r, 422, "cannot_deactivate_self");
+    itest_assert_error(r, 422, "cannot_deactivate_self");
     itest_resp_free(r);
     /* Upper-case hex names the same user. */
     char upper[128];
@@ -907,7 +878,7 @@ static void test_nobody_deactivates_or_removes_themselves(void **state)
         *p = (char)toupper((unsigned char)*p);
     memcpy(upper, "/api/staff/", 11);
     r = api(&s, "DELETE", upper, NULL);
-    assert_error(r, 422, "cannot_deactivate_self");
+    itest_assert_error(r, 422, "cannot_deactivate_self");
     itest_resp_free(r);
     r = api(&s, "GET", "/api/me", NULL);
     assert_int_equal(r->status, 200);
@@ -943,10 +914,10 @@ static void test_the_last_owner_who_can_sign_in_is_never_deactivated_or_removed(
     assert_int_equal(
         itest_pg_exec(s.s.db, "UPDATE users SET password_hash = NULL WHERE id = $1", co.id), 0);
     r = as_member(&s, &co, "PUT", first, "{\"active\": false}");
-    assert_error(r, 409, "last_owner");
+    itest_assert_error(r, 409, "last_owner");
     itest_resp_free(r);
     r = as_member(&s, &co, "DELETE", first, NULL);
-    assert_error(r, 409, "last_owner");
+    itest_assert_error(r, 409, "last_owner");
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE id = $1 AND active", s.owner_id),
                      1);
@@ -1002,12 +973,12 @@ static void test_a_manager_grants_no_more_than_they_hold_and_cannot_take_an_owne
     snprintf(body, sizeof(body), "{\"name\": \"X\", \"email\": \"%s\", \"role_id\": \"%s\"}", email,
              owner);
     struct itest_resp *r = as_member(&s, &mgr, "POST", "/api/staff", body);
-    assert_error(r, 403, "forbidden");
+    itest_assert_error(r, 403, "forbidden");
     itest_resp_free(r);
     snprintf(body, sizeof(body), "{\"name\": \"X\", \"email\": \"%s\", \"role_id\": \"%s\"}", email,
              boss);
     r = as_member(&s, &mgr, "POST", "/api/staff", body);
-    assert_error(r, 403, "privilege_escalation");
+    itest_assert_error(r, 403, "privilege_escalation");
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE email = $1", email), 0);
 
@@ -1023,7 +994,7 @@ static void test_a_manager_grants_no_more_than_they_hold_and_cannot_take_an_owne
     /* An owner is out of a manager's reach; other staff are not. */
     char *first = member_path(s.owner_id, "");
     r = as_member(&s, &mgr, "PUT", first, "{\"active\": false}");
-    assert_error(r, 403, "forbidden");
+    itest_assert_error(r, 403, "forbidden");
     itest_resp_free(r);
     r = api(&s, "GET", "/api/me", NULL);
     assert_int_equal(r->status, 200);
@@ -1062,15 +1033,15 @@ static void test_every_error_of_the_api_has_its_status(void **state)
 
     /* 400 malformed, 415 not JSON */
     r = api(&s, "POST", "/api/staff", "{\"name\": ");
-    assert_error(r, 400, "malformed_json");
+    itest_assert_error(r, 400, "malformed_json");
     itest_resp_free(r);
     r = api(&s, "PUT", path, "[1, 2]");
-    assert_error(r, 400, "malformed_json");
+    itest_assert_error(r, 400, "malformed_json");
     itest_resp_free(r);
     const char *headers[] = {s.csrf_header, NULL};
     r = itest_request(&itest_server, "POST", s.s.host, "/api/staff", "text/plain", "name=x",
                       headers, &s.jar);
-    assert_error(r, 415, "unsupported_media_type");
+    itest_assert_error(r, 415, "unsupported_media_type");
     itest_resp_free(r);
 
     /* 422 */
@@ -1085,19 +1056,19 @@ static void test_every_error_of_the_api_has_its_status(void **state)
         char *p = member_path(ids[i], "");
         char *pi = member_path(ids[i], "/invite");
         r = api(&s, "PUT", p, "{\"name\": \"X\"}");
-        assert_error(r, 404, "not_found");
+        itest_assert_error(r, 404, "not_found");
         itest_resp_free(r);
         r = api(&s, "DELETE", p, NULL);
-        assert_error(r, 404, "not_found");
+        itest_assert_error(r, 404, "not_found");
         itest_resp_free(r);
         r = api(&s, "POST", pi, NULL);
-        assert_error(r, 404, "not_found");
+        itest_assert_error(r, 404, "not_found");
         itest_resp_free(r);
         free(p);
         free(pi);
     }
     r = set_password(&s, "/invite/" UNKNOWN_TOKEN, NEW_PASSWORD);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     r = page(&s, "/invite/a");
     assert_int_equal(r->status, 404);
@@ -1121,7 +1092,7 @@ static void test_every_error_of_the_api_has_its_status(void **state)
         r = itest_request(&itest_server, no_csrf_routes[i][0], s.s.host, p,
                           no_csrf_routes[i][2] ? "application/json" : NULL, no_csrf_routes[i][2],
                           NULL, &s.jar);
-        assert_error(r, 403, "csrf_failed");
+        itest_assert_error(r, 403, "csrf_failed");
         itest_resp_free(r);
     }
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE id = $1 AND active", m.id), 1);
@@ -1139,7 +1110,7 @@ static void test_every_error_of_the_api_has_its_status(void **state)
         bool get = strcmp(no_session[i][0], "GET") == 0;
         r = itest_request(&itest_server, no_session[i][0], s.s.host, p,
                           get ? NULL : "application/json", get ? NULL : "{}", NULL, NULL);
-        assert_error(r, 401, "unauthenticated");
+        itest_assert_error(r, 401, "unauthenticated");
         itest_resp_free(r);
     }
     free(invite_path);
@@ -1168,30 +1139,30 @@ static void test_another_studio_cannot_list_change_or_delete_a_studios_staff(voi
         char *p = member_path(ids[i], "");
         char *pi = member_path(ids[i], "/invite");
         r = api(&b, "PUT", p, "{\"name\": \"Taken over\", \"active\": false}");
-        assert_error(r, 404, "not_found");
+        itest_assert_error(r, 404, "not_found");
         itest_resp_free(r);
         r = api(&b, "DELETE", p, NULL);
-        assert_error(r, 404, "not_found");
+        itest_assert_error(r, 404, "not_found");
         itest_resp_free(r);
         r = api(&b, "POST", pi, NULL);
-        assert_error(r, 404, "not_found");
+        itest_assert_error(r, 404, "not_found");
         itest_resp_free(r);
         free(p);
         free(pi);
     }
     /* A's link means nothing on B's host. */
     r = set_password(&b, m.path, NEW_PASSWORD);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 
     /* B's session is worthless on A's host. */
     const char *headers[] = {b.csrf_header, NULL};
     char *p = member_path(m.id, "");
     r = itest_request(&itest_server, "GET", a.s.host, "/api/staff", NULL, NULL, headers, &b.jar);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     r = itest_request(&itest_server, "DELETE", a.s.host, p, NULL, NULL, headers, &b.jar);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
 
     /* A is unchanged. */
