@@ -57,7 +57,6 @@ static struct itest_resp *areq(const struct admin_client *a, const char *method,
 static struct itest_resp *apost(const struct admin_client *a, const char *path, json_t *body);
 static void make_studio(const char *prefix, struct itest_studio *s);
 static char *add_user(const struct itest_studio *s, const char *email, const char *role);
-static void assert_error(const struct itest_resp *r, long status, const char *code);
 static time_t parse_utc(const char *rfc3339);
 static json_int_t jint(json_t *j, const char *path);
 static struct itest_resp *me(const char *host, struct itest_cookies *jar);
@@ -190,15 +189,6 @@ static char *add_user(const struct itest_studio *s, const char *email, const cha
     return id;
 }
 
-static void assert_error(const struct itest_resp *r, long status, const char *code)
-{
-    if (r->status != status)
-        fail_msg("expected %ld %s, got %ld: %s%s", status, code, r->status, r->body, r->error);
-    const char *got = itest_error_code(r);
-    if (!got || strcmp(got, code) != 0)
-        fail_msg("expected error.code %s, got: %s", code, r->body);
-}
-
 static time_t parse_utc(const char *s)
 {
     struct tm tm;
@@ -290,7 +280,7 @@ static void test_login_with_a_wrong_password_is_401_invalid_credentials(void **s
     char code[8];
     totp_now(&a, 0, code);
     struct itest_resp *r = login_as(&a, a.email, "not the password at all", code);
-    assert_error(r, 401, "invalid_credentials");
+    itest_assert_error(r, 401, "invalid_credentials");
     assert_null(itest_header(r, "Set-Cookie"));
     itest_resp_free(r);
     /* The code was not used up by the failure: it still opens a session. */
@@ -310,11 +300,11 @@ static void test_login_with_a_wrong_code_or_an_unknown_email_is_the_same_401(voi
     char wrong[8];
     snprintf(wrong, sizeof(wrong), "%06d", (atoi(code) + 1) % 1000000);
     struct itest_resp *r1 = login_as(&a, a.email, ADMIN_PASSWORD, wrong);
-    assert_error(r1, 401, "invalid_credentials");
+    itest_assert_error(r1, 401, "invalid_credentials");
     char nobody[160];
     snprintf(nobody, sizeof(nobody), "nobody-%s", a.email); /* never made */
     struct itest_resp *r2 = login_as(&a, nobody, ADMIN_PASSWORD, code);
-    assert_error(r2, 401, "invalid_credentials");
+    itest_assert_error(r2, 401, "invalid_credentials");
     assert_string_equal(r1->body, r2->body); /* says nothing about which part was wrong */
     assert_string_equal(a.cookie, "");
     itest_resp_free(r1);
@@ -336,10 +326,10 @@ static void test_a_replayed_code_is_refused_even_with_the_right_password(void **
     itest_resp_free(r);
     /* The same code again, and one of an earlier step: replays. */
     r = login_as(&a, a.email, ADMIN_PASSWORD, code);
-    assert_error(r, 401, "invalid_credentials");
+    itest_assert_error(r, 401, "invalid_credentials");
     itest_resp_free(r);
     r = login_as(&a, a.email, ADMIN_PASSWORD, previous);
-    assert_error(r, 401, "invalid_credentials");
+    itest_assert_error(r, 401, "invalid_credentials");
     itest_resp_free(r);
     /* The next step's code is new: accepted (clock drift of one step). */
     r = login_as(&a, a.email, ADMIN_PASSWORD, next);
@@ -391,11 +381,11 @@ test_sixth_login_after_five_failures_is_429_with_retry_after_even_when_right(voi
     totp_now(&a, 0, code);
     for (int i = 0; i < ADMIN_MAX_ACCOUNT_FAILURES; i++) {
         struct itest_resp *r = login_as(&a, a.email, "wrong password number x", code);
-        assert_error(r, 401, "invalid_credentials");
+        itest_assert_error(r, 401, "invalid_credentials");
         itest_resp_free(r);
     }
     struct itest_resp *r = login_as(&a, a.email, ADMIN_PASSWORD, code);
-    assert_error(r, 429, "too_many_attempts");
+    itest_assert_error(r, 429, "too_many_attempts");
     const char *ra = itest_header(r, "Retry-After");
     assert_non_null(ra);
     assert_true(atoi(ra) > 0 && atoi(ra) <= ADMIN_FAILURE_WINDOW_MINUTES * 60);
@@ -409,14 +399,14 @@ static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **st
     struct admin_client a;
     sign_in("logout", &a);
     struct itest_resp *r = areq(&a, "POST", NULL, "/admin/logout", NULL, false);
-    assert_error(r, 403, "csrf_failed");
+    itest_assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     r = apost(&a, "/admin/logout", NULL);
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(itest_header(r, "Set-Cookie"), "Max-Age=0"));
     itest_resp_free(r);
     r = areq(&a, "GET", NULL, "/admin/me", NULL, false);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
 }
 
@@ -435,18 +425,18 @@ static void test_admin_and_staff_cookies_never_open_each_others_routes(void **st
 
     /* Only the admin cookie, on a studio route: no staff session. */
     struct itest_resp *r = areq(&a, "GET", s.host, "/api/me", NULL, false);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     /* Only the staff cookie, on an admin route. */
     const char *headers[] = {"Accept: application/json", NULL};
     r = itest_request(srv, "GET", NULL, "/admin/dashboard", NULL, NULL, headers, &staff);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     /* The staff session's token is no admin token either. */
     struct admin_client forged = a;
     snprintf(forged.cookie, sizeof(forged.cookie), "studiod_admin=%s", staff.session);
     r = areq(&forged, "GET", NULL, "/admin/me", NULL, false);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
 }
 
@@ -482,7 +472,7 @@ static void test_without_a_session_admin_routes_are_401_and_pages_go_to_the_logi
     (void)state;
     ITEST_REQUIRE_SERVER();
     struct itest_resp *r = areq(NULL, "GET", NULL, "/admin/dashboard", NULL, false);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     const char *html[] = {"Accept: text/html", NULL};
     r = itest_request(srv, "GET", NULL, "/admin/studios", NULL, NULL, html, NULL);
@@ -506,12 +496,12 @@ static void test_unsafe_admin_requests_without_the_csrf_token_are_403(void **sta
     char path[128];
     snprintf(path, sizeof(path), "/admin/studios/%s/suspend", s.slug);
     struct itest_resp *r = areq(&a, "POST", NULL, path, NULL, false);
-    assert_error(r, 403, "csrf_failed");
+    itest_assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     struct admin_client wrong = a;
     snprintf(wrong.csrf, sizeof(wrong.csrf), "%s", "not-the-token");
     r = areq(&wrong, "POST", NULL, path, NULL, true);
-    assert_error(r, 403, "csrf_failed");
+    itest_assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     char *status = itest_pg_value(NULL, "SELECT status FROM organizations WHERE slug = $1", s.slug);
     assert_string_equal(status, "trial");
@@ -624,13 +614,13 @@ static void test_studio_search_finds_by_slug_and_status_and_escapes_wildcards(vo
     assert_int_equal(jint(r->json, "total"), 0);
     itest_resp_free(r);
     r = areq(&a, "GET", NULL, "/admin/studios?status=bogus&limit=1000", NULL, false);
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
     assert_non_null(json_object_get(fields, "status"));
     assert_non_null(json_object_get(fields, "limit"));
     itest_resp_free(r);
     r = areq(&a, "GET", NULL, "/admin/studios/no-such-studio-here", NULL, false);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 }
 
@@ -656,10 +646,10 @@ static void test_suspend_closes_the_studio_host_and_reactivate_restores_it(void 
     itest_resp_free(r);
     assert_int_equal(poll_me(s.host, &staff, 403), 403);
     r = me(s.host, &staff);
-    assert_error(r, 403, "studio_suspended");
+    itest_assert_error(r, 403, "studio_suspended");
     itest_resp_free(r);
     r = apost(&a, path, NULL);
-    assert_error(r, 409, "already_suspended");
+    itest_assert_error(r, 409, "already_suspended");
     itest_resp_free(r);
 
     snprintf(path, sizeof(path), "/admin/studios/%s/reactivate", s.slug);
@@ -671,7 +661,7 @@ static void test_suspend_closes_the_studio_host_and_reactivate_restores_it(void 
     itest_resp_free(r);
     assert_int_equal(poll_me(s.host, &staff, 200), 200);
     r = apost(&a, path, NULL);
-    assert_error(r, 409, "not_suspended");
+    itest_assert_error(r, 409, "not_suspended");
     itest_resp_free(r);
 }
 
@@ -711,11 +701,11 @@ static void test_extend_trial_moves_trial_ends_at_by_the_days_given(void **state
     const int bad[] = {0, 91, -3};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         r = apost(&a, path, json_pack("{s:i}", "days", bad[i]));
-        assert_error(r, 422, "invalid_input");
+        itest_assert_error(r, 422, "invalid_input");
         itest_resp_free(r);
     }
     r = apost(&a, path, json_pack("{s:s}", "days", "ten"));
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     itest_resp_free(r);
     /* A paying studio has no trial to extend. */
     assert_int_equal(itest_pg_exec(NULL,
@@ -724,7 +714,7 @@ static void test_extend_trial_moves_trial_ends_at_by_the_days_given(void **state
                                    s.slug),
                      0);
     r = apost(&a, path, json_pack("{s:i}", "days", 5));
-    assert_error(r, 409, "not_in_trial");
+    itest_assert_error(r, 409, "not_in_trial");
     itest_resp_free(r);
 }
 
@@ -780,12 +770,12 @@ static void test_staff_invite_makes_a_user_without_password_and_mails_a_link(voi
     itest_resp_free(r);
     r = apost(&a, path,
               json_pack("{s:s, s:s, s:s}", "name", "Nina Again", "email", email, "role", "viewer"));
-    assert_error(r, 409, "email_taken");
+    itest_assert_error(r, 409, "email_taken");
     itest_resp_free(r);
     r = apost(&a, path,
               json_pack("{s:s, s:s, s:s}", "name", "Nobody", "email", "nobody@example.com", "role",
                         "no such role"));
-    assert_error(r, 422, "invalid_input");
+    itest_assert_error(r, 422, "invalid_input");
     itest_resp_free(r);
     free(id);
 }
@@ -832,7 +822,7 @@ static void test_staff_reset_password_mails_a_link_and_never_a_password(void **s
     assert_string_equal(n, "1");
     free(n);
     r = me(s.host, &theirs);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     struct itest_cookies again = {0};
     assert_int_equal(itest_login(srv, s.slug, email, PASSWORD, &again, NULL), 401);
@@ -849,7 +839,7 @@ static void test_staff_reset_password_mails_a_link_and_never_a_password(void **s
 
     snprintf(path, sizeof(path), "/admin/studios/%s/staff/not-a-uuid/reset-password", s.slug);
     r = apost(&a, path, NULL);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     free(id);
 }
@@ -878,13 +868,13 @@ static void test_staff_deactivate_ends_their_sessions(void **state)
     assert_true(json_is_false(json_object_get(json_object_get(r->json, "user"), "active")));
     itest_resp_free(r);
     r = me(s.host, &theirs);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     char *left = itest_pg_value(s.db, "SELECT count(*) FROM sessions WHERE user_id = $1", id);
     assert_string_equal(left, "0");
     free(left);
     r = apost(&a, path, NULL);
-    assert_error(r, 409, "already_inactive");
+    itest_assert_error(r, 409, "already_inactive");
     itest_resp_free(r);
 
     /* The owner is the studio's last owner who can sign in: they stay. */
@@ -892,7 +882,7 @@ static void test_staff_deactivate_ends_their_sessions(void **state)
         itest_pg_value(s.db, "SELECT id FROM users WHERE lower(email) = lower($1)", s.email);
     snprintf(path, sizeof(path), "/admin/studios/%s/staff/%s/deactivate", s.slug, owner);
     r = apost(&a, path, NULL);
-    assert_error(r, 409, "last_owner");
+    itest_assert_error(r, 409, "last_owner");
     itest_resp_free(r);
     free(owner);
     free(id);

@@ -38,7 +38,6 @@
 static struct studiod_proc *const srv = &itest_server;
 
 static void new_studio(const char *prefix, const char *tz, struct itest_studio *s);
-static char *add_room(const struct itest_studio *s, const char *name, const char *rate);
 static void sql(const char *db, const char *stmt);
 static void local_date(const char *tz, int days, char *out);
 static void at(const char *tz, const char *date, const char *hhmm, char *out);
@@ -52,8 +51,6 @@ static json_t *availability(const struct itest_studio *s, const char *room, cons
                             const char *to);
 static json_t *day_slots(const struct itest_studio *s, const char *room, const char *date);
 static bool has_slot(json_t *slots, const char *date, const char *hhmm);
-static void assert_error(const struct itest_resp *r, long status, const char *code);
-static void assert_field(const struct itest_resp *r, const char *field);
 static char *wait_mail_with(const char *to, const char *needle, int timeout_ms);
 static bool mail_for(const char *msg, const char *to);
 static char *link_in(const char *text);
@@ -81,16 +78,6 @@ static void new_studio(const char *prefix, const char *tz, struct itest_studio *
         fail_msg("signup of %s: %ld %s", s->slug, r->status, r->body);
     snprintf(s->url, sizeof(s->url), "%s", str(r->json, "studio_url"));
     itest_resp_free(r);
-}
-
-static char *add_room(const struct itest_studio *s, const char *name, const char *rate)
-{
-    char *id = itest_pg_value(s->db,
-                              "INSERT INTO rooms (name, hourly_rate)"
-                              " VALUES ($1, $2::bigint) RETURNING id",
-                              name, rate);
-    assert_non_null(id);
-    return id;
 }
 
 static void sql(const char *db, const char *stmt)
@@ -225,24 +212,7 @@ static const char *str(json_t *o, const char *key)
     return v ? v : "";
 }
 
-static void assert_error(const struct itest_resp *r, long status, const char *code)
-{
-    if (r->status != status)
-        fail_msg("expected %ld, got %ld: %s", status, r->status, r->body);
-    const char *got = itest_error_code(r);
-    if (!got || strcmp(got, code) != 0)
-        fail_msg("expected error code %s: %s", code, r->body);
-}
-
 /* 422 invalid_input whose fields name field. */
-static void assert_field(const struct itest_resp *r, const char *field)
-{
-    assert_error(r, 422, "invalid_input");
-    json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
-    if (!json_object_get(fields, field))
-        fail_msg("expected a field error for %s: %s", field, r->body);
-}
-
 static bool mail_for(const char *msg, const char *to)
 {
     const char *end = strstr(msg, "\n\n");
@@ -345,7 +315,7 @@ static void test_studio_and_rooms_are_public_and_list_only_bookable_rooms(void *
     ITEST_REQUIRE_SERVER();
     struct itest_studio s;
     new_studio("bk-pub", "Europe/Paris", &s);
-    char *a = add_room(&s, "Live Room", "2500");
+    char *a = itest_add_room(&s, "Live Room", 2500);
     sql(s.db, "INSERT INTO rooms (name, active) VALUES ('Closed Room', false)");
     sql(s.db, "INSERT INTO rooms (name, archived_at) VALUES ('Old Room', now())");
 
@@ -387,45 +357,45 @@ static void test_availability_rejects_bad_ranges_naming_the_field_and_unknown_ro
     ITEST_REQUIRE_SERVER();
     struct itest_studio s;
     new_studio("bk-range", "Europe/Paris", &s);
-    char *room = add_room(&s, "A", "1000");
+    char *room = itest_add_room(&s, "A", 1000);
     char d[16], d2[16];
     local_date("Europe/Paris", 10, d);
     local_date("Europe/Paris", 11, d2);
 
     struct itest_resp *r = get(&s, "/api/public/availability?room_id=%s&to=%s", room, d2);
-    assert_field(r, "from");
+    itest_assert_field(r, "from");
     itest_resp_free(r);
     r = get(&s, "/api/public/availability?room_id=%s&from=%s", room, d);
-    assert_field(r, "to");
+    itest_assert_field(r, "to");
     itest_resp_free(r);
     r = get(&s, "/api/public/availability?room_id=%s&from=tomorrow&to=%s", room, d2);
-    assert_field(r, "from");
+    itest_assert_field(r, "from");
     itest_resp_free(r);
     r = get(&s, "/api/public/availability?room_id=%s&from=%s&to=2027-02-30", room, d);
-    assert_field(r, "to");
+    itest_assert_field(r, "to");
     itest_resp_free(r);
     r = get(&s, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d2, d);
-    assert_field(r, "to"); /* to before from */
+    itest_assert_field(r, "to"); /* to before from */
     itest_resp_free(r);
     r = get(&s, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d, d);
-    assert_field(r, "to"); /* an empty range */
+    itest_assert_field(r, "to"); /* an empty range */
     itest_resp_free(r);
     char far[16];
     local_date("Europe/Paris", 10 + 32, far);
     r = get(&s, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d, far);
-    assert_field(r, "to"); /* more than 31 days */
+    itest_assert_field(r, "to"); /* more than 31 days */
     itest_resp_free(r);
     r = get(&s, "/api/public/availability?from=%s&to=%s", d, d2);
-    assert_field(r, "room_id");
+    itest_assert_field(r, "room_id");
     itest_resp_free(r);
 
     r = get(&s,
             "/api/public/availability?room_id=00000000-0000-4000-8000-000000000000&from=%s&to=%s",
             d, d2);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     r = get(&s, "/api/public/availability?room_id=nope&from=%s&to=%s", d, d2);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 
     /* RFC 3339 bounds work too, and 31 days is allowed. */
@@ -449,7 +419,7 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     struct itest_studio s;
     new_studio("bk-avail", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "A", "1000");
+    char *room = itest_add_room(&s, "A", 1000);
     char d[16], s1[64], e1[64];
     local_date(tz, 10, d);
 
@@ -496,7 +466,7 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     at(tz, d, "19:00", s3);
     at(tz, d, "20:00", e3);
     r = book(&s, room, s3, e3, "avail@example.com");
-    assert_error(r, 409, "slot_taken"); /* the buffer is part of the hold */
+    itest_assert_error(r, 409, "slot_taken"); /* the buffer is part of the hold */
     itest_resp_free(r);
     at(tz, d, "19:30", s3);
     at(tz, d, "20:30", e3);
@@ -513,8 +483,8 @@ static void test_availability_honours_closures_room_hours_notice_and_horizon(voi
     struct itest_studio s;
     new_studio("bk-close", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *a = add_room(&s, "A", "1000");
-    char *b = add_room(&s, "B", "1000");
+    char *a = itest_add_room(&s, "A", 1000);
+    char *b = itest_add_room(&s, "B", 1000);
     char d1[16], d2[16], d3[16];
     local_date(tz, 10, d1);
     local_date(tz, 11, d2);
@@ -597,8 +567,8 @@ static void check_dst_days(const char *prefix, const char *tz, int spring_month,
     struct itest_studio s;
     new_studio(prefix, tz, &s);
     sql(s.db, "UPDATE studio_settings SET max_days_ahead = 730");
-    char *day = add_room(&s, "Day Room", "1000");
-    char *clock = add_room(&s, "Clock Room", "1000");
+    char *day = itest_add_room(&s, "Day Room", 1000);
+    char *clock = itest_add_room(&s, "Clock Room", 1000);
     assert_int_equal(itest_pg_exec(s.db,
                                    "INSERT INTO opening_hours (room_id, weekday, opens, closes)"
                                    " SELECT $1::uuid, w, '00:00', '24:00'"
@@ -707,7 +677,7 @@ static void test_booking_is_priced_by_the_server_with_peak_rules(void **state)
     struct itest_studio s;
     new_studio("bk-price", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "A", "2000");
+    char *room = itest_add_room(&s, "A", 2000);
     char d[16], st[64], en[64];
     local_date(tz, 10, d);
     /* Peak from 18:00 on that weekday: 30.00 an hour instead of 20.00. */
@@ -789,8 +759,8 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     struct itest_studio s;
     new_studio("bk-422", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "A", "1000");
-    char *clock = add_room(&s, "Clock", "1000");
+    char *room = itest_add_room(&s, "A", 1000);
+    char *clock = itest_add_room(&s, "Clock", 1000);
     assert_int_equal(itest_pg_exec(s.db,
                                    "INSERT INTO opening_hours (room_id, weekday, opens, closes)"
                                    " SELECT $1::uuid, w, '00:00', '24:00'"
@@ -818,7 +788,7 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
         struct itest_resp *r = book(&s, room, a1, a2, "v@example.com");
         if (r->status != 422)
             fail_msg("case %zu (%s-%s): %ld %s", i, cases[i].from, cases[i].to, r->status, r->body);
-        assert_field(r, cases[i].field);
+        itest_assert_field(r, cases[i].field);
         itest_resp_free(r);
     }
 
@@ -828,7 +798,7 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     at(tz, d, "16:00", a2);
     for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
         struct itest_resp *r = book(&s, room, bad_times[i], a2, "v@example.com");
-        assert_field(r, "starts_at");
+        itest_assert_field(r, "starts_at");
         itest_resp_free(r);
     }
 
@@ -841,7 +811,7 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     at(tz, closed, "14:00", a1);
     at(tz, closed, "15:00", a2);
     struct itest_resp *r = book(&s, room, a1, a2, "v@example.com");
-    assert_field(r, "starts_at");
+    itest_assert_field(r, "starts_at");
     itest_resp_free(r);
 
     /* Too soon (the notice is 2 hours) and too far (the horizon is 60 days). */
@@ -854,7 +824,7 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     assert_non_null(soon);
     assert_non_null(soon_end);
     r = book(&s, clock, soon, soon_end, "v@example.com");
-    assert_field(r, "starts_at");
+    itest_assert_field(r, "starts_at");
     itest_resp_free(r);
     free(soon);
     free(soon_end);
@@ -863,7 +833,7 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     at(tz, far, "14:00", a1);
     at(tz, far, "15:00", a2);
     r = book(&s, room, a1, a2, "v@example.com");
-    assert_field(r, "starts_at");
+    itest_assert_field(r, "starts_at");
     itest_resp_free(r);
 
     /* The customer and the notes. */
@@ -894,18 +864,18 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
         if (people[i].notes)
             json_object_set_new(body, "notes", json_string(people[i].notes));
         r = post(&s, "/api/public/booking", body, NULL);
-        assert_field(r, people[i].field);
+        itest_assert_field(r, people[i].field);
         itest_resp_free(r);
     }
     free(notes);
 
     /* The room. */
     r = book(&s, "00000000-0000-4000-8000-000000000000", a1, a2, "v@example.com");
-    assert_field(r, "room_id");
+    itest_assert_field(r, "room_id");
     itest_resp_free(r);
     sql(s.db, "UPDATE rooms SET active = false WHERE name = 'Clock'");
     r = book(&s, clock, a1, a2, "v@example.com");
-    assert_field(r, "room_id");
+    itest_assert_field(r, "room_id");
     itest_resp_free(r);
 
     /* Not a JSON object at all. */
@@ -933,7 +903,7 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
     struct itest_studio s;
     new_studio("bk-409", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "Room A", "1000");
+    char *room = itest_add_room(&s, "Room A", 1000);
     char d[16], a1[64], a2[64];
     local_date(tz, 10, d);
     at(tz, d, "14:00", a1);
@@ -945,7 +915,7 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
     at(tz, d, "15:00", a1);
     at(tz, d, "17:00", a2);
     r = book(&s, room, a1, a2, "second@example.com");
-    assert_error(r, 409, "slot_taken");
+    itest_assert_error(r, 409, "slot_taken");
     assert_string_equal(str(json_object_get(r->json, "error"), "message"),
                         "Room A is already booked 14:00\xE2\x80\x93"
                         "16:00");
@@ -971,7 +941,7 @@ static void test_a_booking_reads_in_full_only_with_its_manage_token(void **state
     struct itest_studio s;
     new_studio("bk-read", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "A", "1000");
+    char *room = itest_add_room(&s, "A", 1000);
     char d[16], a1[64], a2[64];
     local_date(tz, 10, d);
     at(tz, d, "14:00", a1);
@@ -1021,13 +991,13 @@ static void test_a_booking_reads_in_full_only_with_its_manage_token(void **state
     itest_resp_free(r);
 
     r = get(&s, "/api/public/booking/%s?token=wrong", ref);
-    assert_error(r, 403, "invalid_token");
+    itest_assert_error(r, 403, "invalid_token");
     itest_resp_free(r);
     r = get(&s, "/api/public/booking/ZZZZZZZZZZZ");
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     r = get(&s, "/api/public/booking/ZZZZZZZZZZZ?token=%s", token);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     free(lower);
     free(ref);
@@ -1042,7 +1012,7 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
     struct itest_studio s;
     new_studio("bk-cancel", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "A", "1000");
+    char *room = itest_add_room(&s, "A", 1000);
     char d[16], a1[64], a2[64];
     local_date(tz, 10, d);
     at(tz, d, "14:00", a1);
@@ -1056,16 +1026,16 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
     snprintf(path, sizeof(path), "/api/public/booking/%s/cancel", ref);
 
     r = post(&s, path, NULL, NULL);
-    assert_error(r, 403, "invalid_token");
+    itest_assert_error(r, 403, "invalid_token");
     itest_resp_free(r);
     const char *const wrong[] = {"X-Manage-Token: not-the-token", NULL};
     r = post(&s, path, NULL, wrong);
-    assert_error(r, 403, "invalid_token");
+    itest_assert_error(r, 403, "invalid_token");
     itest_resp_free(r);
     snprintf(header, sizeof(header), "X-Manage-Token: %s", token);
     const char *const hs[] = {header, NULL};
     r = post(&s, "/api/public/booking/ZZZZZZZZZZZ/cancel", NULL, hs);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 
     r = post(&s, path, NULL, hs);
@@ -1100,7 +1070,7 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
 
     /* Twice is a wrong state; the customer gets a cancellation mail. */
     r = post(&s, path, NULL, hs);
-    assert_error(r, 409, "wrong_state");
+    itest_assert_error(r, 409, "wrong_state");
     itest_resp_free(r);
     char *mail = wait_mail_with("cancel@example.com", "is cancelled", MAIL_WAIT_MS);
     assert_non_null(mail);
@@ -1123,7 +1093,7 @@ static void test_booking_made_mail_has_the_manage_link_and_an_ics(void **state)
     struct itest_studio s;
     new_studio("bk-mail", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "Live Room", "1000");
+    char *room = itest_add_room(&s, "Live Room", 1000);
     char d[16], a1[64], a2[64], email[160];
     local_date(tz, 10, d);
     at(tz, d, "14:00", a1);
@@ -1193,7 +1163,7 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
     struct itest_studio s;
     new_studio("bk-search", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&s, "A", "1000");
+    char *room = itest_add_room(&s, "A", 1000);
     char d[16], a1[64], a2[64], known[160], unknown[160];
     snprintf(known, sizeof(known), "known-%s@example.com", s.slug);
     snprintf(unknown, sizeof(unknown), "unknown-%s@example.com", s.slug);
@@ -1233,7 +1203,7 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
     assert_non_null(json_object_get(r->json, "customer"));
     itest_resp_free(r);
     r = get(&s, "/api/public/booking/%s?token=%s", ref, old_token);
-    assert_error(r, 403, "invalid_token");
+    itest_assert_error(r, 403, "invalid_token");
     itest_resp_free(r);
 
     /* The unknown address got nothing (its job ran before the known one's). */
@@ -1242,7 +1212,7 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
 
     /* A bad address is 422; the sixth search for one address within the hour is 429. */
     r = get(&s, "/api/public/bookings/search?email=nope");
-    assert_field(r, "email");
+    itest_assert_field(r, "email");
     itest_resp_free(r);
     char limited[160];
     snprintf(limited, sizeof(limited), "limit-%s@example.com", s.slug);
@@ -1252,7 +1222,7 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
         itest_resp_free(r);
     }
     r = get(&s, "/api/public/bookings/search?email=%s", limited);
-    assert_error(r, 429, "too_many_requests");
+    itest_assert_error(r, 429, "too_many_requests");
     assert_non_null(itest_header(r, "Retry-After"));
     assert_true(atoi(itest_header(r, "Retry-After")) > 0);
     itest_resp_free(r);
@@ -1276,7 +1246,7 @@ static void test_a_pending_hold_expires_and_frees_the_slot(void **state)
     const char *tz = "Europe/Paris";
     sql(s.db, "UPDATE studio_settings SET deposit_type = 'percent', deposit_value = 50,"
               " hold_minutes = 5");
-    char *room = add_room(&s, "A", "2000");
+    char *room = itest_add_room(&s, "A", 2000);
     char d[16], a1[64], a2[64];
     local_date(tz, 10, d);
     at(tz, d, "14:00", a1);
@@ -1365,7 +1335,7 @@ test_without_deposit_or_auto_confirm_a_booking_waits_for_staff_without_expiry(vo
     new_studio("bk-manual", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
     sql(s.db, "UPDATE studio_settings SET auto_confirm = false");
-    char *room = add_room(&s, "A", "1000");
+    char *room = itest_add_room(&s, "A", 1000);
     char d[16], a1[64], a2[64];
     local_date(tz, 10, d);
     at(tz, d, "14:00", a1);
@@ -1398,8 +1368,8 @@ static void test_a_ref_of_one_studio_is_404_on_another(void **state)
     new_studio("bk-ten-a", "Europe/Paris", &a);
     new_studio("bk-ten-b", "Europe/Paris", &b);
     const char *tz = "Europe/Paris";
-    char *room = add_room(&a, "A", "1000");
-    char *room_b = add_room(&b, "A", "1000");
+    char *room = itest_add_room(&a, "A", 1000);
+    char *room_b = itest_add_room(&b, "A", 1000);
     char d[16], a1[64], a2[64];
     local_date(tz, 10, d);
     at(tz, d, "14:00", a1);
@@ -1411,22 +1381,22 @@ static void test_a_ref_of_one_studio_is_404_on_another(void **state)
     itest_resp_free(r);
 
     r = get(&b, "/api/public/booking/%s", ref);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     r = get(&b, "/api/public/booking/%s?token=%s", ref, token);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     char path[256], header[256];
     snprintf(path, sizeof(path), "/api/public/booking/%s/cancel", ref);
     snprintf(header, sizeof(header), "X-Manage-Token: %s", token);
     const char *const hs[] = {header, NULL};
     r = post(&b, path, NULL, hs);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     /* A's room id means nothing at B either. */
     char *next = itest_pg_value(NULL, "SELECT ($1::date + 1)::text", d);
     r = get(&b, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d, next);
-    assert_error(r, 404, "not_found");
+    itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
     free(next);
 

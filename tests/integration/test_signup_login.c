@@ -45,7 +45,6 @@ static struct itest_resp *login(const struct itest_studio *s, const char *email,
 static struct itest_resp *me(const char *host, struct itest_cookies *jar);
 static json_t *signup_body(const char *slug, const char *email);
 static time_t parse_utc(const char *rfc3339);
-static void assert_error(const struct itest_resp *r, long status, const char *code);
 static bool json_array_has(json_t *a, const char *s);
 static void *race_signup(void *arg);
 
@@ -118,15 +117,6 @@ static time_t parse_utc(const char *s)
     if (!end)
         fail_msg("not an RFC 3339 time: %s", s ? s : "(null)");
     return timegm(&tm);
-}
-
-static void assert_error(const struct itest_resp *r, long status, const char *code)
-{
-    if (r->status != status)
-        fail_msg("expected %ld %s, got %ld: %s%s", status, code, r->status, r->body, r->error);
-    const char *got = itest_error_code(r);
-    if (!got || strcmp(got, code) != 0)
-        fail_msg("expected error.code %s, got: %s", code, r->body);
 }
 
 static bool json_array_has(json_t *a, const char *s)
@@ -290,7 +280,7 @@ static void test_signup_of_a_taken_slug_is_409_slug_taken(void **state)
     char email[140];
     snprintf(email, sizeof(email), "second-%s", s.email);
     struct itest_resp *r = post_json(NULL, "/signup", signup_body(s.slug, email), NULL);
-    assert_error(r, 409, "slug_taken");
+    itest_assert_error(r, 409, "slug_taken");
     itest_resp_free(r);
 }
 
@@ -473,7 +463,7 @@ static void test_api_me_shows_the_user_the_studio_the_owner_role_and_the_csrf_to
 
     /* without the cookie: who are you? */
     r = me(s.host, NULL);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
 }
 
@@ -484,10 +474,10 @@ static void test_wrong_password_and_unknown_email_get_the_same_401(void **state)
     struct itest_studio s;
     make_studio("badpass", &s);
     struct itest_resp *wrong = login(&s, s.email, "not the password at all", NULL);
-    assert_error(wrong, 401, "invalid_credentials");
+    itest_assert_error(wrong, 401, "invalid_credentials");
     assert_null(itest_header(wrong, "Set-Cookie"));
     struct itest_resp *unknown = login(&s, "nobody-here@example.com", PASSWORD, NULL);
-    assert_error(unknown, 401, "invalid_credentials");
+    itest_assert_error(unknown, 401, "invalid_credentials");
     /* nothing tells an attacker which accounts exist */
     assert_string_equal(wrong->body, unknown->body);
     itest_resp_free(wrong);
@@ -531,11 +521,11 @@ static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **st
     struct itest_cookies stolen = jar; /* what an attacker who copied the cookie holds */
 
     struct itest_resp *r = itest_request(srv, "POST", s.host, "/logout", NULL, NULL, NULL, &jar);
-    assert_error(r, 403, "csrf_failed");
+    itest_assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     const char *wrong[] = {"X-CSRF-Token: not-the-token", NULL};
     r = itest_request(srv, "POST", s.host, "/logout", NULL, NULL, wrong, &jar);
-    assert_error(r, 403, "csrf_failed");
+    itest_assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     r = me(s.host, &jar);
     assert_int_equal(r->status, 200); /* still signed in */
@@ -551,7 +541,7 @@ static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **st
     assert_string_equal(jar.session, ""); /* the browser is told to drop the cookie */
 
     r = me(s.host, &stolen); /* and the server forgot the session */
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
 }
 
@@ -565,7 +555,7 @@ static void test_a_session_of_one_studio_is_worthless_at_another(void **state)
     struct itest_cookies jar = {0};
     assert_int_equal(itest_login(srv, a.slug, a.email, PASSWORD, &jar, NULL), 200);
     struct itest_resp *r = me(b.host, &jar);
-    assert_error(r, 401, "unauthenticated");
+    itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
     r = me(a.host, &jar);
     assert_int_equal(r->status, 200);
@@ -598,10 +588,10 @@ static void test_a_suspended_studio_answers_403_studio_suspended(void **state)
         itest_resp_free(r);
         itest_pause_ms(100);
     }
-    assert_error(r, 403, "studio_suspended");
+    itest_assert_error(r, 403, "studio_suspended");
     itest_resp_free(r);
     r = login(&s, s.email, PASSWORD, NULL);
-    assert_error(r, 403, "studio_suspended");
+    itest_assert_error(r, 403, "studio_suspended");
     itest_resp_free(r);
 }
 
