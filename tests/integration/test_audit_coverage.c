@@ -132,32 +132,22 @@ static void open_studio(struct fixture *f)
         fail_msg("signup of %s: %d", f->s.slug, status);
     /* The unlimited plan, before anything caches the studio: a busy studio makes more rooms
      * than the trial plan allows (plan limits are test_billing.c's). */
-    assert_int_equal(itest_pg_exec(NULL, "UPDATE organizations SET plan_id = 'studio_plus'"
-                                         " WHERE slug = $1",
+    assert_int_equal(itest_pg_exec(NULL,
+                                   "UPDATE organizations SET plan_id = 'studio_plus'"
+                                   " WHERE slug = $1",
                                    f->s.slug),
                      0);
     status = itest_login(srv, f->s.slug, f->s.email, PASSWORD, &f->jar, f->csrf);
     if (status != 200)
         fail_msg("login to %s: %d", f->s.slug, status);
-    char *id = itest_pg_value(f->s.db, "SELECT id FROM users WHERE email = $1", f->s.email);
-    assert_non_null(id);
-    snprintf(f->owner_id, sizeof(f->owner_id), "%s", id);
-    free(id);
+    itest_user_id(&f->s, f->s.email, f->owner_id);
 }
 
 /* method path as the owner (session + CSRF); body is stolen (NULL: none). */
 static struct itest_resp *call(struct fixture *f, const char *method, const char *path,
                                json_t *body)
 {
-    char hdr[200];
-    snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", f->csrf);
-    const char *headers[] = {hdr, NULL};
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    struct itest_resp *r = itest_request(srv, method, f->s.host, path,
-                                         text ? "application/json" : NULL, text, headers, &f->jar);
-    free(text);
-    return r;
+    return itest_staff_request(srv, method, f->s.host, path, body, &f->jar, f->csrf);
 }
 
 /* method path on the studio's host without a session; body stolen; header one extra line. */

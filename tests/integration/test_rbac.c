@@ -111,14 +111,9 @@ static const char *password_hash(void)
 static void open_studio(const char *prefix, struct studio *st)
 {
     memset(st, 0, sizeof(*st));
-    itest_name_studio(prefix, &st->s);
-    assert_int_equal(itest_signup_studio(srv, &st->s, PASSWORD), 201);
+    itest_open_studio(srv, prefix, &st->s, PASSWORD, &st->owner.jar, st->owner.csrf);
     snprintf(st->owner.email, sizeof(st->owner.email), "%s", st->s.email);
-    char *id = itest_pg_value(st->s.db, "SELECT id FROM users WHERE email = $1", st->s.email);
-    assert_non_null(id);
-    snprintf(st->owner.id, sizeof(st->owner.id), "%s", id);
-    free(id);
-    sign_in(st, &st->owner);
+    itest_user_id(&st->s, st->s.email, st->owner.id);
 }
 
 /* A new staff user holding the built-in or custom role named role (NULL: none), signed in. */
@@ -153,12 +148,8 @@ static void sign_in(struct studio *st, struct member *m)
 static struct itest_resp *call(struct studio *st, struct member *m, const char *method,
                                const char *path, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    struct itest_resp *r =
-        call_raw(st, m, method, path, text ? "application/json" : NULL, text, true);
-    free(text);
-    return r;
+    return itest_staff_request(srv, method, st->s.host, path, body, m ? &m->jar : NULL,
+                               m ? m->csrf : NULL);
 }
 
 /* m NULL: no session. */
