@@ -1100,6 +1100,46 @@ char *itest_add_room(const struct itest_studio *s, const char *name, long long h
     return id;
 }
 
+time_t itest_parse_utc(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end)
+        fail_at(__FILE__, __LINE__, "not an RFC 3339 time: %s", s ? s : "(null)");
+    return timegm(&tm);
+}
+
+void itest_local_time(const char *tz, int day, int hour, int minute, char *out)
+{
+    char d[16], h[16], m[16];
+    snprintf(d, sizeof(d), "%d", day);
+    snprintf(h, sizeof(h), "%d", hour);
+    snprintf(m, sizeof(m), "%d", minute);
+    char *v = itest_pg_value(NULL,
+                             "SELECT to_char(((((now() AT TIME ZONE $4)::date + $1::int)"
+                             "                 + make_interval(hours => $2::int, mins => $3::int))"
+                             "                AT TIME ZONE $4) AT TIME ZONE 'UTC',"
+                             "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                             d, h, m, tz);
+    if (!v)
+        fail_at(__FILE__, __LINE__, "local time %d %02d:%02d in %s", day, hour, minute, tz);
+    snprintf(out, 32, "%s", v);
+    free(v);
+}
+
+void itest_local_day(const char *tz, int day, char *out)
+{
+    char d[16];
+    snprintf(d, sizeof(d), "%d", day);
+    char *v = itest_pg_value(
+        NULL, "SELECT to_char((now() AT TIME ZONE $2)::date + $1::int, 'YYYY-MM-DD')", d, tz);
+    if (!v)
+        fail_at(__FILE__, __LINE__, "local day %d in %s", day, tz);
+    snprintf(out, 16, "%s", v);
+    free(v);
+}
+
 void itest_assert_error_(const struct itest_resp *r, long status, const char *code,
                          const char *file, int line)
 {
@@ -1111,8 +1151,7 @@ void itest_assert_error_(const struct itest_resp *r, long status, const char *co
         fail_at(file, line, "expected error.code %s, got: %s", code ? code : "(any)", r->body);
 }
 
-void itest_assert_field_(const struct itest_resp *r, const char *field, const char *file,
-                         int line)
+void itest_assert_field_(const struct itest_resp *r, const char *field, const char *file, int line)
 {
     itest_assert_error_(r, 422, "invalid_input", file, line);
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define ITEST_BASE_DOMAIN "localhost"
 #define ITEST_POOL_WAIT_MS 1000 /* STUDIOD_POOL_WAIT_MS given to every studiod started here */
@@ -174,6 +175,13 @@ struct itest_resp *itest_staff_request(const struct studiod_proc *p, const char 
 /* A room made in the studio's database (name, hourly rate in minor units): its id (free it).
  * No API call: for suites that need a room, not its audit entry. */
 char *itest_add_room(const struct itest_studio *s, const char *name, long long hourly_rate);
+/* A "YYYY-MM-DDTHH:MM:SS..." UTC time as seconds since the epoch (fails the test if not). */
+time_t itest_parse_utc(const char *rfc3339);
+/* hour:minute local time (zone tz) on the day `day` days from today there, as UTC
+ * RFC 3339 into out (≥ 32 bytes). */
+void itest_local_time(const char *tz, int day, int hour, int minute, char *out);
+/* The local date (zone tz) `day` days from today, YYYY-MM-DD into out (≥ 16 bytes). */
+void itest_local_day(const char *tz, int day, char *out);
 /* Fails the test unless r has this status and an error body with this code (NULL: any). */
 #define itest_assert_error(r, status, code)                                                        \
     itest_assert_error_((r), (status), (code), __FILE__, __LINE__)
@@ -181,8 +189,7 @@ char *itest_add_room(const struct itest_studio *s, const char *name, long long h
 #define itest_assert_field(r, field) itest_assert_field_((r), (field), __FILE__, __LINE__)
 void itest_assert_error_(const struct itest_resp *r, long status, const char *code,
                          const char *file, int line);
-void itest_assert_field_(const struct itest_resp *r, const char *field, const char *file,
-                         int line);
+void itest_assert_field_(const struct itest_resp *r, const char *field, const char *file, int line);
 
 /* Waits up to timeout_ms for a message to `to` (X-RcptTo or To:) in $STUDIOD_TEST_MAILDIR/new.
  * 0 with the raw message in *out (free it), or -1. */

@@ -57,7 +57,6 @@ static struct itest_resp *areq(const struct admin_client *a, const char *method,
 static struct itest_resp *apost(const struct admin_client *a, const char *path, json_t *body);
 static void make_studio(const char *prefix, struct itest_studio *s);
 static char *add_user(const struct itest_studio *s, const char *email, const char *role);
-static time_t parse_utc(const char *rfc3339);
 static json_int_t jint(json_t *j, const char *path);
 static struct itest_resp *me(const char *host, struct itest_cookies *jar);
 static long poll_me(const char *host, struct itest_cookies *jar, long want);
@@ -187,16 +186,6 @@ static char *add_user(const struct itest_studio *s, const char *email, const cha
                                    id, role),
                      0);
     return id;
-}
-
-static time_t parse_utc(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!end)
-        fail_msg("not an RFC 3339 time: %s", s ? s : "(null)");
-    return timegm(&tm);
 }
 
 /* The integer at a dotted path ("studios.trial"); fails when there is none. */
@@ -686,7 +675,7 @@ static void test_extend_trial_moves_trial_ends_at_by_the_days_given(void **state
     snprintf(
         now_ends, sizeof(now_ends), "%s",
         json_string_value(json_object_get(json_object_get(r->json, "studio"), "trial_ends_at")));
-    assert_int_equal(parse_utc(now_ends) - parse_utc(old), 10 * 86400);
+    assert_int_equal(itest_parse_utc(now_ends) - itest_parse_utc(old), 10 * 86400);
     itest_resp_free(r);
     free(old);
     /* The studio's own view (through its cache) says the same. */

@@ -95,8 +95,6 @@ static void check_reply(struct itest_resp *r, long status, bool json, const char
 static json_t *take(struct itest_resp *r, long status, const char *what);
 static void expect_status(struct itest_resp *r, long status, const char *what);
 static void copy_id(json_t *j, const char *key, char *out);
-static void local_time(int day, int hour, int minute, char *out);
-static void local_day(int day, char *out);
 static long long mark(struct fixture *f);
 static char *entry_value(struct fixture *f, long long since, const char *action,
                          const char *resource, const char *rid, const char *column);
@@ -200,36 +198,6 @@ static void copy_id(json_t *j, const char *key, char *out)
         fail_msg("no \"%s\" in the reply", key); /* j leaks on this failure only */
 }
 
-/* hour:minute on the local (Paris) day `day` days from today, as UTC RFC 3339 (≥ 32 bytes). */
-static void local_time(int day, int hour, int minute, char *out)
-{
-    char d[16], h[16], m[16];
-    snprintf(d, sizeof(d), "%d", day);
-    snprintf(h, sizeof(h), "%d", hour);
-    snprintf(m, sizeof(m), "%d", minute);
-    char *v = itest_pg_value(
-        NULL,
-        "SELECT to_char(((((now() AT TIME ZONE '" ZONE "')::date + $1::int)"
-        "                 + make_interval(hours => $2::int, mins => $3::int)) AT TIME ZONE '" ZONE
-        "') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-        d, h, m);
-    assert_non_null(v);
-    snprintf(out, 32, "%s", v);
-    free(v);
-}
-
-/* The local date `day` days from today, YYYY-MM-DD (≥ 16 bytes). */
-static void local_day(int day, char *out)
-{
-    char d[16];
-    snprintf(d, sizeof(d), "%d", day);
-    char *v = itest_pg_value(
-        NULL, "SELECT to_char((now() AT TIME ZONE '" ZONE "')::date + $1::int, 'YYYY-MM-DD')", d);
-    assert_non_null(v);
-    snprintf(out, 16, "%s", v);
-    free(v);
-}
-
 /* The id of the studio's newest entry (0: none yet). */
 static long long mark(struct fixture *f)
 {
@@ -327,8 +295,8 @@ static void any_room(struct fixture *f, char *id)
 static json_t *booking_json(const char *room, int day, int hour, int minutes, const char *email)
 {
     char from[32], to[32];
-    local_time(day, hour, 0, from);
-    local_time(day, hour, minutes, to);
+    itest_local_time(ZONE, day, hour, 0, from);
+    itest_local_time(ZONE, day, hour, minutes, to);
     return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", room, "starts_at", from, "ends_at",
                      to, "customer", "name", "Ada Lovelace", "email", email);
 }
@@ -397,7 +365,7 @@ static void new_feed(struct fixture *f, char *id)
 static void new_closure(struct fixture *f, char *id)
 {
     char day[16];
-    local_day(40, day);
+    itest_local_day(ZONE, 40, day);
     json_t *c = take(call(f, "POST", "/api/closures",
                           json_pack("{s:s, s:s}", "starts_on", day, "reason", "Holiday")),
                      201, "POST /api/closures");
@@ -587,8 +555,8 @@ static void run_move(struct fixture *f, struct outcome *o)
     char room[80], path[128], from[32], to[32];
     any_room(f, room);
     staff_booking(f, room, 3, 10, o->rid);
-    local_time(3, 14, 0, from);
-    local_time(3, 15, 0, to);
+    itest_local_time(ZONE, 3, 14, 0, from);
+    itest_local_time(ZONE, 3, 15, 0, to);
     snprintf(path, sizeof(path), "/api/bookings/%s", o->rid);
     o->since = mark(f);
     expect_status(call(f, "PUT", path, json_pack("{s:s, s:s}", "starts_at", from, "ends_at", to)),

@@ -49,8 +49,6 @@ static void open_studio(const char *prefix, struct staff *st);
 static struct itest_resp *call(struct staff *st, const char *method, const char *path,
                                json_t *body);
 static void add_room(struct staff *st, const char *name, long hourly_rate, char *id_out);
-static void local_time(int day, int hour, int minute, char *out);
-static void local_day(int day, char *out);
 static json_t *booking_body(const char *room, int day, int hour, int minutes, const char *name,
                             const char *email);
 static void staff_book(struct staff *st, const char *room, int day, int hour, int minutes,
@@ -91,44 +89,13 @@ static void add_room(struct staff *st, const char *name, long hourly_rate, char 
     free(id);
 }
 
-/* hour:minute on the local (Paris) day `day` days from today, as UTC RFC 3339 (≥ 32 bytes). */
-static void local_time(int day, int hour, int minute, char *out)
-{
-    char d[16], h[16], m[16];
-    snprintf(d, sizeof(d), "%d", day);
-    snprintf(h, sizeof(h), "%d", hour);
-    snprintf(m, sizeof(m), "%d", minute);
-    char *v = itest_pg_value(
-        NULL,
-        "SELECT to_char(((((now() AT TIME ZONE '" ZONE "')::date + $1::int)"
-        "                 + make_interval(hours => $2::int, mins => $3::int)) AT TIME ZONE '" ZONE
-        "')"
-        "               AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-        d, h, m);
-    assert_non_null(v);
-    snprintf(out, 32, "%s", v);
-    free(v);
-}
-
-/* The local date `day` days from today, YYYY-MM-DD (≥ 16 bytes). */
-static void local_day(int day, char *out)
-{
-    char d[16];
-    snprintf(d, sizeof(d), "%d", day);
-    char *v = itest_pg_value(
-        NULL, "SELECT to_char((now() AT TIME ZONE '" ZONE "')::date + $1::int, 'YYYY-MM-DD')", d);
-    assert_non_null(v);
-    snprintf(out, 16, "%s", v);
-    free(v);
-}
-
 /* The booking body the public form sends (staff add their flags to it). */
 static json_t *booking_body(const char *room, int day, int hour, int minutes, const char *name,
                             const char *email)
 {
     char from[32], to[32];
-    local_time(day, hour, 0, from);
-    local_time(day, hour, minutes, to);
+    itest_local_time(ZONE, day, hour, 0, from);
+    itest_local_time(ZONE, day, hour, minutes, to);
     return json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "room_id", room, "starts_at", from,
                      "ends_at", to, "customer", "name", name, "email", email, "phone",
                      "+33 6 12 34 56 78");
@@ -298,7 +265,7 @@ static void test_list_filters_by_status_room_dates_text_and_payment(void **state
     assert_string_equal(json_string_value(json_object_get(cust, "email")), "alice@example.com");
     assert_string_equal(json_string_value(json_object_get(cust, "phone")), "+33 6 12 34 56 78");
     char want[32];
-    local_time(2, 10, 0, want);
+    itest_local_time(ZONE, 2, 10, 0, want);
     const char *starts = json_string_value(json_object_get(it, "starts_at"));
     assert_non_null(starts);
     assert_true(same_instant(starts, want));
@@ -343,9 +310,9 @@ static void test_list_filters_by_status_room_dates_text_and_payment(void **state
     p = list(&st, q);
     assert_ids(p, (const char *[]){b1, b2}, 2);
     json_decref(p);
-    local_day(2, d2);
-    local_day(3, d3);
-    local_day(4, d4);
+    itest_local_day(ZONE, 2, d2);
+    itest_local_day(ZONE, 3, d3);
+    itest_local_day(ZONE, 4, d4);
     snprintf(q, sizeof(q), "sort=starts_at&from=%s&to=%s", d3, d3);
     p = list(&st, q);
     assert_ids(p, (const char *[]){b2, b3}, 2);
@@ -550,15 +517,15 @@ static void test_move_to_a_taken_slot_is_409_and_to_a_free_one_frees_the_old(voi
     staff_book(&st, a, 4, 14, 120, "Second", "second@example.com", second);
     snprintf(path, sizeof(path), "/api/bookings/%s", first);
 
-    local_time(4, 15, 0, from);
-    local_time(4, 17, 0, to);
+    itest_local_time(ZONE, 4, 15, 0, from);
+    itest_local_time(ZONE, 4, 17, 0, to);
     struct itest_resp *r =
         call(&st, "PUT", path, json_pack("{s:s, s:s}", "starts_at", from, "ends_at", to));
     itest_assert_error(r, 409, "slot_taken");
     itest_resp_free(r);
 
-    local_time(4, 17, 0, from);
-    local_time(4, 19, 0, to);
+    itest_local_time(ZONE, 4, 17, 0, from);
+    itest_local_time(ZONE, 4, 19, 0, to);
     r = call(&st, "PUT", path, json_pack("{s:s, s:s}", "starts_at", from, "ends_at", to));
     assert_status(r, 200);
     itest_resp_free(r);
@@ -745,8 +712,8 @@ static void test_session_check_in_out_items_and_totals(void **state)
 
     /* Explicit times: out before in is refused; engineer set and cleared; bad status. */
     char in[32], out[32];
-    local_time(2, 10, 0, in);
-    local_time(2, 9, 0, out);
+    itest_local_time(ZONE, 2, 10, 0, in);
+    itest_local_time(ZONE, 2, 9, 0, out);
     r = call(&st, "PUT", path, json_pack("{s:s, s:s}", "checked_in_at", in, "checked_out_at", out));
     itest_assert_field(r, "checked_out_at");
     itest_resp_free(r);
@@ -779,7 +746,7 @@ static void test_session_check_in_out_items_and_totals(void **state)
                         session);
     itest_resp_free(r);
     char d3[16], q[128];
-    local_day(3, d3);
+    itest_local_day(ZONE, 3, d3);
     snprintf(q, sizeof(q), "/api/sessions?from=%s&to=%s", d3, d3);
     r = call(&st, "GET", q, NULL);
     assert_int_equal(json_integer_value(json_object_get(r->json, "total")), 1);
@@ -1253,8 +1220,8 @@ static void test_a_staff_move_racing_public_bookings_leaves_one_holder_of_the_sl
             staff_book(&st, a, 40 + round * 2 + i / 12, 9 + i % 12, 60, name, email, movers[i]);
             snprintf(paths[i], sizeof(paths[i]), "/api/bookings/%.39s", movers[i]);
         }
-        local_time(day, 14, 0, from);
-        local_time(day, 16, 0, to);
+        itest_local_time(ZONE, day, 14, 0, from);
+        itest_local_time(ZONE, day, 16, 0, to);
         pthread_barrier_t start;
         pthread_barrier_init(&start, NULL, RACE_MOVERS + RACE_PUBLIC);
         struct racer racers[RACE_MOVERS + RACE_PUBLIC];

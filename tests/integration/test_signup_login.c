@@ -44,7 +44,6 @@ static struct itest_resp *login(const struct itest_studio *s, const char *email,
                                 const char *password, struct itest_cookies *jar);
 static struct itest_resp *me(const char *host, struct itest_cookies *jar);
 static json_t *signup_body(const char *slug, const char *email);
-static time_t parse_utc(const char *rfc3339);
 static bool json_array_has(json_t *a, const char *s);
 static void *race_signup(void *arg);
 
@@ -107,16 +106,6 @@ static json_t *signup_body(const char *slug, const char *email)
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "studio_name", "Blue Room Studio",
                      "slug", slug, "owner_name", "Ada Owner", "owner_email", email, "password",
                      PASSWORD, "timezone", "Europe/Paris", "currency", "EUR");
-}
-
-static time_t parse_utc(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!end)
-        fail_msg("not an RFC 3339 time: %s", s ? s : "(null)");
-    return timegm(&tm);
 }
 
 static bool json_array_has(json_t *a, const char *s)
@@ -210,7 +199,7 @@ static void test_signup_creates_the_studio_with_its_own_database_and_an_argon2id
 
     const char *trial = json_string_value(json_object_get(r->json, "trial_ends_at"));
     assert_non_null(trial);
-    double days = difftime(parse_utc(trial), time(NULL)) / 86400.0;
+    double days = difftime(itest_parse_utc(trial), time(NULL)) / 86400.0;
     if (days < TRIAL_DAYS - 1 || days > TRIAL_DAYS + 1)
         fail_msg("trial ends %s, %.2f days from now (expected %d ± 1)", trial, days, TRIAL_DAYS);
     itest_resp_free(r);
