@@ -838,6 +838,22 @@ static bool mail_is_for(const char *msg, const char *to)
 
 int itest_wait_mail(const char *to, int timeout_ms, char **out)
 {
+    return itest_wait_mail_with(to, NULL, timeout_ms, out);
+}
+
+/* The message's decoded text holds needle (NULL: any message). */
+static bool mail_has(const char *msg, const char *needle)
+{
+    if (!needle)
+        return true;
+    char *text = itest_mail_text(msg);
+    bool found = strstr(text, needle) != NULL;
+    free(text);
+    return found;
+}
+
+int itest_wait_mail_with(const char *to, const char *needle, int timeout_ms, char **out)
+{
     const char *maildir = getenv("STUDIOD_TEST_MAILDIR");
     if (!maildir)
         return -1;
@@ -853,7 +869,7 @@ int itest_wait_mail(const char *to, int timeout_ms, char **out)
             char path[8192];
             snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
             char *msg = read_whole(path);
-            if (msg && mail_is_for(msg, to)) {
+            if (msg && mail_is_for(msg, to) && mail_has(msg, needle)) {
                 closedir(d);
                 *out = msg;
                 return 0;

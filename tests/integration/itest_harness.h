@@ -194,6 +194,8 @@ void itest_assert_field_(const struct itest_resp *r, const char *field, const ch
 /* Waits up to timeout_ms for a message to `to` (X-RcptTo or To:) in $STUDIOD_TEST_MAILDIR/new.
  * 0 with the raw message in *out (free it), or -1. */
 int itest_wait_mail(const char *to, int timeout_ms, char **out);
+/* itest_wait_mail for a message whose decoded text (itest_mail_text) holds needle. */
+int itest_wait_mail_with(const char *to, const char *needle, int timeout_ms, char **out);
 /* The message with its body quoted-printable-decoded (free it): what the reader sees. */
 char *itest_mail_text(const char *raw);
 

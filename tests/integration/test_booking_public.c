@@ -52,7 +52,6 @@ static json_t *availability(const struct itest_studio *s, const char *room, cons
 static json_t *day_slots(const struct itest_studio *s, const char *room, const char *date);
 static bool has_slot(json_t *slots, const char *date, const char *hhmm);
 static char *wait_mail_with(const char *to, const char *needle, int timeout_ms);
-static bool mail_for(const char *msg, const char *to);
 static char *link_in(const char *text);
 static char *ics_of(const char *raw);
 static const char *str(json_t *o, const char *key);
@@ -212,59 +211,11 @@ static const char *str(json_t *o, const char *key)
     return v ? v : "";
 }
 
-/* 422 invalid_input whose fields name field. */
-static bool mail_for(const char *msg, const char *to)
-{
-    const char *end = strstr(msg, "\n\n");
-    const char *crlf = strstr(msg, "\r\n\r\n");
-    if (!end || (crlf && crlf < end))
-        end = crlf;
-    char want[300];
-    snprintf(want, sizeof(want), "X-RcptTo: %s", to);
-    const char *hit = strcasestr(msg, want);
-    return hit && (!end || hit < end);
-}
-
 /* Waits for a message to `to` whose decoded text contains needle; the raw message (free). */
 static char *wait_mail_with(const char *to, const char *needle, int timeout_ms)
 {
-    const char *maildir = getenv("STUDIOD_TEST_MAILDIR");
-    assert_non_null(maildir);
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s/new", maildir);
-    double deadline = itest_now_ms() + timeout_ms;
-    for (;;) {
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[2048];
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            FILE *f = fopen(path, "rb");
-            if (!f)
-                continue;
-            char *msg = NULL;
-            size_t cap = 0;
-            ssize_t n = getdelim(&msg, &cap, '\0', f);
-            fclose(f);
-            if (n > 0 && mail_for(msg, to)) {
-                char *text = itest_mail_text(msg);
-                bool match = strstr(text, needle) != NULL;
-                free(text);
-                if (match) {
-                    closedir(d);
-                    return msg;
-                }
-            }
-            free(msg);
-        }
-        if (d)
-            closedir(d);
-        if (itest_now_ms() > deadline)
-            return NULL;
-        itest_pause_ms(100);
-    }
+    char *msg = NULL;
+    return itest_wait_mail_with(to, needle, timeout_ms, &msg) == 0 ? msg : NULL;
 }
 
 /* The first manage link (http...://.../book/REF?token=...) in text (free). */
