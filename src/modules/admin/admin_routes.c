@@ -157,11 +157,24 @@ static void set_cookie(struct request *req, const char *token, int max_age)
                      ADMIN_COOKIE, max_age ? token : "", max_age, req->tls ? "; Secure" : ""));
 }
 
+/* A fixed text and the key that names it. */
+struct keyed_text {
+    const char *key, *text;
+};
+
+/* The text of key in t (n entries), or otherwise. */
+static const char *text_of(const struct keyed_text *t, size_t n, const char *key,
+                           const char *otherwise)
+{
+    for (size_t i = 0; key && i < n; i++)
+        if (strcmp(t[i].key, key) == 0)
+            return t[i].text;
+    return otherwise;
+}
+
 static const char *conflict_message(const char *code)
 {
-    static const struct {
-        const char *code, *message;
-    } messages[] = {
+    static const struct keyed_text messages[] = {
         {"already_suspended", "This studio is already suspended"},
         {"not_suspended", "This studio is not suspended"},
         {"studio_provisioning", "This studio is still being set up"},
@@ -170,10 +183,8 @@ static const char *conflict_message(const char *code)
         {"user_inactive", "This user is deactivated"},
         {"already_inactive", "This user is already deactivated"},
     };
-    for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
-        if (strcmp(messages[i].code, code) == 0)
-            return messages[i].message;
-    return "The request conflicts with the current state";
+    return text_of(messages, sizeof(messages) / sizeof(messages[0]), code,
+                   "The request conflicts with the current state");
 }
 
 /* What each module status answers; any other is the database's. ADMIN_CONFLICT's code is
@@ -220,9 +231,7 @@ static void reply_done(struct request *req, int rc, int status, json_t *out, jso
 /* The notice a page shows after a form post (?done=...), from a fixed list. */
 static const char *done_notice(const char *done)
 {
-    static const struct {
-        const char *done, *notice;
-    } notices[] = {
+    static const struct keyed_text notices[] = {
         {"suspended", "The studio is suspended."},
         {"reactivated", "The studio is active again."},
         {"extended", "The trial is extended."},
@@ -230,10 +239,7 @@ static const char *done_notice(const char *done)
         {"reset", "A link to choose a new password is on its way."},
         {"deactivated", "The user is deactivated and signed out."},
     };
-    for (size_t i = 0; done && i < sizeof(notices) / sizeof(notices[0]); i++)
-        if (strcmp(notices[i].done, done) == 0)
-            return notices[i].notice;
-    return NULL;
+    return text_of(notices, sizeof(notices) / sizeof(notices[0]), done, NULL);
 }
 
 /* The master database once the input is good: NULL after replying 422 naming each bad

@@ -85,7 +85,7 @@
 static bool valid_email(const char *s);
 static int two_digits(const char *s);
 static bool valid_timestamp(const char *s);
-static void normalize_id(const char *id, char out[UUID_LEN + 1]);
+static bool normalize_id(const char *id, char out[UUID_LEN + 1]);
 static int query_json(struct db_conn *t, const char *sql, int n, const char *const *p,
                       json_t **out);
 static int fail(struct db_conn *t, int rc);
@@ -273,13 +273,16 @@ bool staff_token_valid(const char *token)
     return true;
 }
 
-/* A valid id in lower case, as PostgreSQL prints it (the session's user id is compared
- * with it as text). */
-static void normalize_id(const char *id, char out[UUID_LEN + 1])
+/* id in lower case, as PostgreSQL prints it (the session's user id is compared with it as
+ * text), into out; false when id is not a uuid. */
+static bool normalize_id(const char *id, char out[UUID_LEN + 1])
 {
+    if (!staff_id_valid(id))
+        return false;
     for (int i = 0; i < UUID_LEN; i++)
         out[i] = (char)tolower((unsigned char)id[i]);
     out[UUID_LEN] = '\0';
+    return true;
 }
 
 /* Runs sql, whose one row has one JSON column, into *out: STAFF_OK, STAFF_NOT_FOUND (no
@@ -394,9 +397,8 @@ static json_t *new_member_validate(json_t *body, json_t *clean)
 
     v = json_object_get(body, "role_id");
     if (v && !json_is_null(v)) {
-        if (json_is_string(v) && staff_id_valid(json_string_value(v))) {
-            char id[UUID_LEN + 1];
-            normalize_id(json_string_value(v), id);
+        char id[UUID_LEN + 1];
+        if (normalize_id(json_string_value(v), id)) {
             json_object_set_new(clean, "role_id", json_string(id));
         } else {
             json_object_set_new(f, "role_id", json_string("A role's id, or null"));
@@ -648,10 +650,9 @@ static int deactivate(struct db_conn *t, const char *id)
 int staff_update(struct db_conn *t, const struct staff_actor *actor, const char *id_in,
                  json_t *body, json_t **out, json_t **fields)
 {
-    if (!staff_id_valid(id_in))
-        return STAFF_NOT_FOUND;
     char id[UUID_LEN + 1];
-    normalize_id(id_in, id);
+    if (!normalize_id(id_in, id))
+        return STAFF_NOT_FOUND;
 
     json_t *f = json_object();
     json_t *name = NULL, *v;
@@ -759,10 +760,9 @@ static int remove_or_deactivate(struct db_conn *t, const struct staff_actor *act
 int staff_remove(struct db_conn *t, const struct staff_actor *actor, const char *id_in,
                  enum staff_removal *done)
 {
-    if (!staff_id_valid(id_in))
-        return STAFF_NOT_FOUND;
     char id[UUID_LEN + 1];
-    normalize_id(id_in, id);
+    if (!normalize_id(id_in, id))
+        return STAFF_NOT_FOUND;
     if (db_begin(t) != 0)
         return STAFF_DB;
     if (rbac_lock(t) != 0)
@@ -787,10 +787,9 @@ int staff_reinvite(struct db_conn *t, struct db_conn *master, struct arena *a,
                    const struct staff_actor *actor, const struct staff_studio *studio,
                    const char *id_in, json_t **out)
 {
-    if (!staff_id_valid(id_in))
-        return STAFF_NOT_FOUND;
     char id[UUID_LEN + 1];
-    normalize_id(id_in, id);
+    if (!normalize_id(id_in, id))
+        return STAFF_NOT_FOUND;
     if (db_begin(t) != 0)
         return STAFF_DB;
     bool active, joined, owner;
