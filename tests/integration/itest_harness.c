@@ -1156,6 +1156,18 @@ void itest_local_day(const char *tz, int day, char *out)
     free(v);
 }
 
+void itest_expect_status_(struct itest_resp *r, long status, const char *file, int line)
+{
+    if (r->status == status) {
+        itest_resp_free(r);
+        return;
+    }
+    char got[1024];
+    snprintf(got, sizeof(got), "%ld: %.400s%.256s", r->status, r->body, r->error);
+    itest_resp_free(r);
+    fail_at(file, line, "expected %ld, got %s", status, got);
+}
+
 void itest_assert_error_(const struct itest_resp *r, long status, const char *code,
                          const char *file, int line)
 {

@@ -182,6 +182,9 @@ time_t itest_parse_utc(const char *rfc3339);
 void itest_local_time(const char *tz, int day, int hour, int minute, char *out);
 /* The local date (zone tz) `day` days from today, YYYY-MM-DD into out (≥ 16 bytes). */
 void itest_local_day(const char *tz, int day, char *out);
+/* Fails the test unless r has this status; frees r either way. */
+#define itest_expect_status(r, status) itest_expect_status_((r), (status), __FILE__, __LINE__)
+void itest_expect_status_(struct itest_resp *r, long status, const char *file, int line);
 /* Fails the test unless r has this status and an error body with this code (NULL: any). */
 #define itest_assert_error(r, status, code)                                                        \
     itest_assert_error_((r), (status), (code), __FILE__, __LINE__)

@@ -273,9 +273,7 @@ static void test_login_with_a_wrong_password_is_401_invalid_credentials(void **s
     assert_null(itest_header(r, "Set-Cookie"));
     itest_resp_free(r);
     /* The code was not used up by the failure: it still opens a session. */
-    r = login_as(&a, a.email, ADMIN_PASSWORD, code);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(login_as(&a, a.email, ADMIN_PASSWORD, code), 200);
 }
 
 static void test_login_with_a_wrong_code_or_an_unknown_email_is_the_same_401(void **state)
@@ -321,9 +319,7 @@ static void test_a_replayed_code_is_refused_even_with_the_right_password(void **
     itest_assert_error(r, 401, "invalid_credentials");
     itest_resp_free(r);
     /* The next step's code is new: accepted (clock drift of one step). */
-    r = login_as(&a, a.email, ADMIN_PASSWORD, next);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(login_as(&a, a.email, ADMIN_PASSWORD, next), 200);
 }
 
 static void test_good_login_sets_a_strict_httponly_studiod_admin_cookie(void **state)
@@ -451,9 +447,7 @@ static void test_admin_routes_answer_404_on_a_studio_host(void **state)
     itest_resp_free(r);
     char path[128];
     snprintf(path, sizeof(path), "/admin/studios/%s/suspend", s.slug);
-    r = areq(&a, "POST", s.host, path, NULL, true);
-    assert_int_equal(r->status, 404);
-    itest_resp_free(r);
+    itest_expect_status(areq(&a, "POST", s.host, path, NULL, true), 404);
 }
 
 static void test_without_a_session_admin_routes_are_401_and_pages_go_to_the_login(void **state)
@@ -819,10 +813,9 @@ static void test_staff_reset_password_mails_a_link_and_never_a_password(void **s
     /* The link works on the studio's set-password page; the new password signs in. */
     char invite[256];
     snprintf(invite, sizeof(invite), "/invite/%s", token);
-    r = itest_request(srv, "POST", s.host, invite, "application/json",
-                      "{\"password\":\"a fresh long password\"}", NULL, NULL);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(itest_request(srv, "POST", s.host, invite, "application/json",
+                                      "{\"password\":\"a fresh long password\"}", NULL, NULL),
+                        200);
     assert_int_equal(itest_login(srv, s.slug, email, "a fresh long password", &again, NULL), 200);
     free(token);
 

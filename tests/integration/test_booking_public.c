@@ -294,9 +294,8 @@ static void test_studio_and_rooms_are_public_and_list_only_bookable_rooms(void *
     itest_resp_free(r);
 
     /* Not on the bare domain: these routes need a studio. */
-    r = itest_request(srv, "GET", NULL, "/api/public/rooms", NULL, NULL, NULL, NULL);
-    assert_int_equal(r->status, 404);
-    itest_resp_free(r);
+    itest_expect_status(
+        itest_request(srv, "GET", NULL, "/api/public/rooms", NULL, NULL, NULL, NULL), 404);
     free(a);
 }
 
@@ -357,9 +356,8 @@ static void test_availability_rejects_bad_ranges_naming_the_field_and_unknown_ro
     assert_int_equal(json_array_size(slots), 4);
     json_decref(slots);
     local_date("Europe/Paris", 10 + 31, far);
-    r = get(&s, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d, far);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(get(&s, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d, far),
+                        200);
     free(room);
 }
 
@@ -403,9 +401,7 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     char s2[64], e2[64];
     at(tz, d, "18:00", s2);
     at(tz, d, "19:00", e2);
-    r = book(&s, room, s2, e2, "avail@example.com");
-    assert_int_equal(r->status, 201);
-    itest_resp_free(r);
+    itest_expect_status(book(&s, room, s2, e2, "avail@example.com"), 201);
     slots = day_slots(&s, room, d);
     assert_false(has_slot(slots, d, "17:30"));
     assert_false(has_slot(slots, d, "19:00")); /* inside the new hold's buffer */
@@ -421,9 +417,7 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     itest_resp_free(r);
     at(tz, d, "19:30", s3);
     at(tz, d, "20:30", e3);
-    r = book(&s, room, s3, e3, "avail@example.com");
-    assert_int_equal(r->status, 201);
-    itest_resp_free(r);
+    itest_expect_status(book(&s, room, s3, e3, "avail@example.com"), 201);
     free(room);
 }
 
@@ -830,10 +824,9 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     itest_resp_free(r);
 
     /* Not a JSON object at all. */
-    r = itest_request(srv, "POST", s.host, "/api/public/booking", "application/json", "[1]", NULL,
-                      NULL);
-    assert_int_equal(r->status, 400);
-    itest_resp_free(r);
+    itest_expect_status(itest_request(srv, "POST", s.host, "/api/public/booking",
+                                      "application/json", "[1]", NULL, NULL),
+                        400);
     r = itest_request(srv, "POST", s.host, "/api/public/booking", "application/json", "{", NULL,
                       NULL);
     assert_int_equal(r->status, 400);
@@ -877,9 +870,7 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
     /* Back to back is fine without a buffer. */
     at(tz, d, "16:00", a1);
     at(tz, d, "17:00", a2);
-    r = book(&s, room, a1, a2, "second@example.com");
-    assert_int_equal(r->status, 201);
-    itest_resp_free(r);
+    itest_expect_status(book(&s, room, a1, a2, "second@example.com"), 201);
     free(room);
 }
 
@@ -1015,9 +1006,7 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
     assert_true(has_slot(slots, d, "14:00"));
     assert_int_equal(json_array_size(slots), 28);
     json_decref(slots);
-    r = book(&s, room, a1, a2, "next@example.com");
-    assert_int_equal(r->status, 201);
-    itest_resp_free(r);
+    itest_expect_status(book(&s, room, a1, a2, "next@example.com"), 201);
 
     /* Twice is a wrong state; the customer gets a cancellation mail. */
     r = post(&s, path, NULL, hs);
@@ -1168,9 +1157,7 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
     char limited[160];
     snprintf(limited, sizeof(limited), "limit-%s@example.com", s.slug);
     for (int i = 0; i < 5; i++) {
-        r = get(&s, "/api/public/bookings/search?email=%s", limited);
-        assert_int_equal(r->status, 202);
-        itest_resp_free(r);
+        itest_expect_status(get(&s, "/api/public/bookings/search?email=%s", limited), 202);
     }
     r = get(&s, "/api/public/bookings/search?email=%s", limited);
     itest_assert_error(r, 429, "too_many_requests");
@@ -1266,9 +1253,7 @@ static void test_a_pending_hold_expires_and_frees_the_slot(void **state)
     slots = day_slots(&s, room, d);
     assert_true(has_slot(slots, d, "14:00"));
     json_decref(slots);
-    r = book(&s, room, a1, a2, "next@example.com");
-    assert_int_equal(r->status, 201);
-    itest_resp_free(r);
+    itest_expect_status(book(&s, room, a1, a2, "next@example.com"), 201);
     r = get(&s, "/api/public/booking/%s", ref);
     assert_string_equal(str(r->json, "status"), "expired");
     itest_resp_free(r);
@@ -1352,9 +1337,7 @@ static void test_a_ref_of_one_studio_is_404_on_another(void **state)
     free(next);
 
     /* Still there at A. */
-    r = get(&a, "/api/public/booking/%s", ref);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(get(&a, "/api/public/booking/%s", ref), 200);
     free(ref);
     free(token);
     free(room);

@@ -552,9 +552,7 @@ static void test_a_name_is_unique_among_rooms_that_are_not_archived_ignoring_cas
     itest_resp_free(r);
 
     /* an archived room frees its name; restoring it while the name is used is refused */
-    r = api(&s, "PUT", path_a, "{\"archived\": true}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "PUT", path_a, "{\"archived\": true}"), 200);
     char *c = create_room(&s, "studio one", 1000);
     r = api(&s, "PUT", path_a, "{\"archived\": false}");
     itest_assert_error(r, 409, "room_name_taken");
@@ -675,9 +673,7 @@ static void test_a_room_with_future_bookings_cannot_be_deleted_until_archived(vo
     itest_resp_free(r);
 
     /* archived first: the delete keeps the room (and its bookings), archived */
-    r = api(&s, "PUT", path, "{\"archived\": true}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "PUT", path, "{\"archived\": true}"), 200);
     r = api(&s, "DELETE", path, NULL);
     assert_int_equal(r->status, 200);
     assert_true(json_is_true(json_object_get(r->json, "archived")));
@@ -1040,9 +1036,7 @@ static void test_closures_are_created_listed_by_date_range_and_deleted(void **st
 
     char path[128];
     snprintf(path, sizeof(path), "/api/closures/%s", xmas);
-    r = api(&s, "DELETE", path, NULL);
-    assert_int_equal(r->status, 204);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "DELETE", path, NULL), 204);
     r = api(&s, "DELETE", path, NULL);
     itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);

@@ -508,9 +508,7 @@ static void test_an_expired_invitation_is_refused_with_410(void **state)
     assert_true(json_is_true(json_object_get(listed, "invited")));
     json_decref(listed);
     char *path = member_path(m.id, "/invite");
-    r = api(&s, "POST", path, NULL);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "POST", path, NULL), 200);
     char old[TOKEN_MAX];
     snprintf(old, sizeof(old), "%s", m.token);
     wait_link(m.email, s.s.url, old, m.token);
@@ -703,9 +701,7 @@ static void test_deactivation_ends_sessions_at_once_and_blocks_sign_in(void **st
     json_decref(listed);
 
     /* Deactivating twice changes nothing; reactivating lets them in again. */
-    r = api(&s, "PUT", path, "{\"active\": false}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "PUT", path, "{\"active\": false}"), 200);
     r = api(&s, "PUT", path, "{\"active\": true}");
     assert_int_equal(r->status, 200);
     assert_true(json_is_true(json_object_get(r->json, "active")));
@@ -756,9 +752,7 @@ static void test_renaming_changes_the_name_only(void **state)
     itest_resp_free(r);
     /* Renaming oneself is fine. */
     char *own = member_path(s.owner_id, "");
-    r = api(&s, "PUT", own, "{\"name\": \"The Owner\"}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "PUT", own, "{\"name\": \"The Owner\"}"), 200);
     r = api(&s, "GET", "/api/me", NULL);
     assert_string_equal(str(json_object_get(r->json, "user"), "name"), "The Owner");
     itest_resp_free(r);
@@ -784,9 +778,7 @@ static void test_removing_someone_with_history_deactivates_them(void **state)
     assert_true(json_is_true(json_object_get(r->json, "deactivated")));
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE id = $1 AND NOT active", m.id), 1);
-    r = as_member(&s, &m, "GET", "/api/me", NULL);
-    assert_int_equal(r->status, 401);
-    itest_resp_free(r);
+    itest_expect_status(as_member(&s, &m, "GET", "/api/me", NULL), 401);
     r = api(&s, "DELETE", path, NULL); /* again: still history, still there */
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
@@ -819,9 +811,7 @@ static void test_removing_someone_with_history_deactivates_them(void **state)
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE id = $1 AND NOT active", b.id), 1);
     /* Their link is void with them. */
-    r = set_password(&s, b.path, NEW_PASSWORD);
-    assert_int_equal(r->status, 404);
-    itest_resp_free(r);
+    itest_expect_status(set_password(&s, b.path, NEW_PASSWORD), 404);
     free(bpath);
     free(path);
 }
@@ -843,18 +833,15 @@ static void test_removing_someone_without_history_deletes_them_with_204(void **s
     assert_int_equal(count(&s, "SELECT count(*) FROM staff_invitations WHERE user_id = $1", m.id),
                      0);
     assert_int_equal(count(&s, "SELECT count(*) FROM user_roles WHERE user_id = $1", m.id), 0);
-    r = page(&s, m.path);
-    assert_int_equal(r->status, 404);
-    itest_resp_free(r);
+    itest_expect_status(page(&s, m.path), 404);
     r = api(&s, "DELETE", path, NULL);
     itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
 
     /* The address is free again. */
-    r = api_json(&s, "POST", "/api/staff",
-                 json_pack("{s:s, s:s}", "name", "Right one", "email", m.email));
-    assert_int_equal(r->status, 201);
-    itest_resp_free(r);
+    itest_expect_status(api_json(&s, "POST", "/api/staff",
+                                 json_pack("{s:s, s:s}", "name", "Right one", "email", m.email)),
+                        201);
     free(path);
 }
 
@@ -880,9 +867,7 @@ static void test_nobody_deactivates_or_removes_themselves(void **state)
     r = api(&s, "DELETE", upper, NULL);
     itest_assert_error(r, 422, "cannot_deactivate_self");
     itest_resp_free(r);
-    r = api(&s, "GET", "/api/me", NULL);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "GET", "/api/me", NULL), 200);
     free(own);
 }
 
@@ -902,9 +887,7 @@ static void test_the_last_owner_who_can_sign_in_is_never_deactivated_or_removed(
     struct itest_resp *r = as_member(&s, &co, "PUT", first, "{\"active\": false}");
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
-    r = as_member(&s, &co, "PUT", first, "{\"active\": true}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(as_member(&s, &co, "PUT", first, "{\"active\": true}"), 200);
     assert_int_equal(itest_login(&itest_server, s.s.slug, s.s.email, PASSWORD, &s.jar, s.csrf),
                      200);
     snprintf(s.csrf_header, sizeof(s.csrf_header), "X-CSRF-Token: %s", s.csrf);
@@ -921,9 +904,7 @@ static void test_the_last_owner_who_can_sign_in_is_never_deactivated_or_removed(
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE id = $1 AND active", s.owner_id),
                      1);
-    r = api(&s, "GET", "/api/me", NULL);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "GET", "/api/me", NULL), 200);
 
     /* An owner whose role has lapsed is not one either. */
     assert_int_equal(
@@ -996,17 +977,11 @@ static void test_a_manager_grants_no_more_than_they_hold_and_cannot_take_an_owne
     r = as_member(&s, &mgr, "PUT", first, "{\"active\": false}");
     itest_assert_error(r, 403, "forbidden");
     itest_resp_free(r);
-    r = api(&s, "GET", "/api/me", NULL);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "GET", "/api/me", NULL), 200);
     char *xpath = member_path(x, "");
-    r = as_member(&s, &mgr, "PUT", xpath, "{\"active\": false}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(as_member(&s, &mgr, "PUT", xpath, "{\"active\": false}"), 200);
     /* Deleting needs staff:delete, which managers do not hold. */
-    r = as_member(&s, &mgr, "DELETE", xpath, NULL);
-    assert_int_equal(r->status, 403);
-    itest_resp_free(r);
+    itest_expect_status(as_member(&s, &mgr, "DELETE", xpath, NULL), 403);
     r = api(&s, "DELETE", xpath, NULL);
     assert_int_equal(r->status, 204);
     itest_resp_free(r);
@@ -1070,9 +1045,7 @@ static void test_every_error_of_the_api_has_its_status(void **state)
     r = set_password(&s, "/invite/" UNKNOWN_TOKEN, NEW_PASSWORD);
     itest_assert_error(r, 404, "not_found");
     itest_resp_free(r);
-    r = page(&s, "/invite/a");
-    assert_int_equal(r->status, 404);
-    itest_resp_free(r);
+    itest_expect_status(page(&s, "/invite/a"), 404);
     r = page(&s, "/invite/" UNKNOWN_TOKEN);
     assert_int_equal(r->status, 404);
     assert_non_null(strstr(r->body, "not valid"));
