@@ -1179,6 +1179,20 @@ void itest_assert_error_(const struct itest_resp *r, long status, const char *co
         fail_at(file, line, "expected error.code %s, got: %s", code ? code : "(any)", r->body);
 }
 
+void itest_expect_error_(struct itest_resp *r, long status, const char *code, const char *file,
+                         int line)
+{
+    const char *got = itest_error_code(r);
+    if (r->status == status && got && (!code || strcmp(got, code) == 0)) {
+        itest_resp_free(r);
+        return;
+    }
+    char was[1024];
+    snprintf(was, sizeof(was), "%ld: %.400s%.256s", r->status, r->body, r->error);
+    itest_resp_free(r);
+    fail_at(file, line, "expected %ld %s, got %s", status, code ? code : "(any error)", was);
+}
+
 void itest_assert_field_(const struct itest_resp *r, const char *field, const char *file, int line)
 {
     itest_assert_error_(r, 422, "invalid_input", file, line);

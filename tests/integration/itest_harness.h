@@ -188,6 +188,11 @@ void itest_expect_status_(struct itest_resp *r, long status, const char *file, i
 /* Fails the test unless r has this status and an error body with this code (NULL: any). */
 #define itest_assert_error(r, status, code)                                                        \
     itest_assert_error_((r), (status), (code), __FILE__, __LINE__)
+/* itest_assert_error, then frees r (either way). */
+#define itest_expect_error(r, status, code)                                                        \
+    itest_expect_error_((r), (status), (code), __FILE__, __LINE__)
+void itest_expect_error_(struct itest_resp *r, long status, const char *code, const char *file,
+                         int line);
 /* Fails the test unless r is a 422 invalid_input whose error.fields names field. */
 #define itest_assert_field(r, field) itest_assert_field_((r), (field), __FILE__, __LINE__)
 void itest_assert_error_(const struct itest_resp *r, long status, const char *code,

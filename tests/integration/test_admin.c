@@ -312,12 +312,8 @@ static void test_a_replayed_code_is_refused_even_with_the_right_password(void **
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
     /* The same code again, and one of an earlier step: replays. */
-    r = login_as(&a, a.email, ADMIN_PASSWORD, code);
-    itest_assert_error(r, 401, "invalid_credentials");
-    itest_resp_free(r);
-    r = login_as(&a, a.email, ADMIN_PASSWORD, previous);
-    itest_assert_error(r, 401, "invalid_credentials");
-    itest_resp_free(r);
+    itest_expect_error(login_as(&a, a.email, ADMIN_PASSWORD, code), 401, "invalid_credentials");
+    itest_expect_error(login_as(&a, a.email, ADMIN_PASSWORD, previous), 401, "invalid_credentials");
     /* The next step's code is new: accepted (clock drift of one step). */
     itest_expect_status(login_as(&a, a.email, ADMIN_PASSWORD, next), 200);
 }
@@ -390,9 +386,7 @@ static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **st
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(itest_header(r, "Set-Cookie"), "Max-Age=0"));
     itest_resp_free(r);
-    r = areq(&a, "GET", NULL, "/admin/me", NULL, false);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(areq(&a, "GET", NULL, "/admin/me", NULL, false), 401, "unauthenticated");
 }
 
 /* ---- separation from studios ------------------------------------------------------------- */
@@ -414,15 +408,14 @@ static void test_admin_and_staff_cookies_never_open_each_others_routes(void **st
     itest_resp_free(r);
     /* Only the staff cookie, on an admin route. */
     const char *headers[] = {"Accept: application/json", NULL};
-    r = itest_request(srv, "GET", NULL, "/admin/dashboard", NULL, NULL, headers, &staff);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(
+        itest_request(srv, "GET", NULL, "/admin/dashboard", NULL, NULL, headers, &staff), 401,
+        "unauthenticated");
     /* The staff session's token is no admin token either. */
     struct admin_client forged = a;
     snprintf(forged.cookie, sizeof(forged.cookie), "studiod_admin=%s", staff.session);
-    r = areq(&forged, "GET", NULL, "/admin/me", NULL, false);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(areq(&forged, "GET", NULL, "/admin/me", NULL, false), 401,
+                       "unauthenticated");
 }
 
 static void test_admin_routes_answer_404_on_a_studio_host(void **state)
@@ -483,9 +476,7 @@ static void test_unsafe_admin_requests_without_the_csrf_token_are_403(void **sta
     itest_resp_free(r);
     struct admin_client wrong = a;
     snprintf(wrong.csrf, sizeof(wrong.csrf), "%s", "not-the-token");
-    r = areq(&wrong, "POST", NULL, path, NULL, true);
-    itest_assert_error(r, 403, "csrf_failed");
-    itest_resp_free(r);
+    itest_expect_error(areq(&wrong, "POST", NULL, path, NULL, true), 403, "csrf_failed");
     char *status = itest_pg_value(NULL, "SELECT status FROM organizations WHERE slug = $1", s.slug);
     assert_string_equal(status, "trial");
     free(status);
@@ -602,9 +593,8 @@ static void test_studio_search_finds_by_slug_and_status_and_escapes_wildcards(vo
     assert_non_null(json_object_get(fields, "status"));
     assert_non_null(json_object_get(fields, "limit"));
     itest_resp_free(r);
-    r = areq(&a, "GET", NULL, "/admin/studios/no-such-studio-here", NULL, false);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(areq(&a, "GET", NULL, "/admin/studios/no-such-studio-here", NULL, false),
+                       404, "not_found");
 }
 
 static void test_suspend_closes_the_studio_host_and_reactivate_restores_it(void **state)
@@ -628,12 +618,8 @@ static void test_suspend_closes_the_studio_host_and_reactivate_restores_it(void 
         "suspended");
     itest_resp_free(r);
     assert_int_equal(poll_me(s.host, &staff, 403), 403);
-    r = me(s.host, &staff);
-    itest_assert_error(r, 403, "studio_suspended");
-    itest_resp_free(r);
-    r = apost(&a, path, NULL);
-    itest_assert_error(r, 409, "already_suspended");
-    itest_resp_free(r);
+    itest_expect_error(me(s.host, &staff), 403, "studio_suspended");
+    itest_expect_error(apost(&a, path, NULL), 409, "already_suspended");
 
     snprintf(path, sizeof(path), "/admin/studios/%s/reactivate", s.slug);
     r = apost(&a, path, NULL);
@@ -643,9 +629,7 @@ static void test_suspend_closes_the_studio_host_and_reactivate_restores_it(void 
         json_string_value(json_object_get(json_object_get(r->json, "studio"), "status")), "trial");
     itest_resp_free(r);
     assert_int_equal(poll_me(s.host, &staff, 200), 200);
-    r = apost(&a, path, NULL);
-    itest_assert_error(r, 409, "not_suspended");
-    itest_resp_free(r);
+    itest_expect_error(apost(&a, path, NULL), 409, "not_suspended");
 }
 
 static void test_extend_trial_moves_trial_ends_at_by_the_days_given(void **state)
@@ -683,22 +667,17 @@ static void test_extend_trial_moves_trial_ends_at_by_the_days_given(void **state
 
     const int bad[] = {0, 91, -3};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        r = apost(&a, path, json_pack("{s:i}", "days", bad[i]));
-        itest_assert_error(r, 422, "invalid_input");
-        itest_resp_free(r);
+        itest_expect_error(apost(&a, path, json_pack("{s:i}", "days", bad[i])), 422,
+                           "invalid_input");
     }
-    r = apost(&a, path, json_pack("{s:s}", "days", "ten"));
-    itest_assert_error(r, 422, "invalid_input");
-    itest_resp_free(r);
+    itest_expect_error(apost(&a, path, json_pack("{s:s}", "days", "ten")), 422, "invalid_input");
     /* A paying studio has no trial to extend. */
     assert_int_equal(itest_pg_exec(NULL,
                                    "UPDATE organizations SET status = 'active'"
                                    " WHERE slug = $1",
                                    s.slug),
                      0);
-    r = apost(&a, path, json_pack("{s:i}", "days", 5));
-    itest_assert_error(r, 409, "not_in_trial");
-    itest_resp_free(r);
+    itest_expect_error(apost(&a, path, json_pack("{s:i}", "days", 5)), 409, "not_in_trial");
 }
 
 /* ---- staff ------------------------------------------------------------------------------- */
@@ -751,15 +730,14 @@ static void test_staff_invite_makes_a_user_without_password_and_mails_a_link(voi
     assert_int_equal(r->status, 200);
     assert_int_equal(json_array_size(json_object_get(r->json, "staff")), 2);
     itest_resp_free(r);
-    r = apost(&a, path,
-              json_pack("{s:s, s:s, s:s}", "name", "Nina Again", "email", email, "role", "viewer"));
-    itest_assert_error(r, 409, "email_taken");
-    itest_resp_free(r);
-    r = apost(&a, path,
-              json_pack("{s:s, s:s, s:s}", "name", "Nobody", "email", "nobody@example.com", "role",
-                        "no such role"));
-    itest_assert_error(r, 422, "invalid_input");
-    itest_resp_free(r);
+    itest_expect_error(
+        apost(&a, path,
+              json_pack("{s:s, s:s, s:s}", "name", "Nina Again", "email", email, "role", "viewer")),
+        409, "email_taken");
+    itest_expect_error(apost(&a, path,
+                             json_pack("{s:s, s:s, s:s}", "name", "Nobody", "email",
+                                       "nobody@example.com", "role", "no such role")),
+                       422, "invalid_input");
     free(id);
 }
 
@@ -804,9 +782,7 @@ static void test_staff_reset_password_mails_a_link_and_never_a_password(void **s
                              id, hex);
     assert_string_equal(n, "1");
     free(n);
-    r = me(s.host, &theirs);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(me(s.host, &theirs), 401, "unauthenticated");
     struct itest_cookies again = {0};
     assert_int_equal(itest_login(srv, s.slug, email, PASSWORD, &again, NULL), 401);
 
@@ -820,9 +796,7 @@ static void test_staff_reset_password_mails_a_link_and_never_a_password(void **s
     free(token);
 
     snprintf(path, sizeof(path), "/admin/studios/%s/staff/not-a-uuid/reset-password", s.slug);
-    r = apost(&a, path, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(apost(&a, path, NULL), 404, "not_found");
     free(id);
 }
 
@@ -849,23 +823,17 @@ static void test_staff_deactivate_ends_their_sessions(void **state)
     assert_int_equal(r->status, 200);
     assert_true(json_is_false(json_object_get(json_object_get(r->json, "user"), "active")));
     itest_resp_free(r);
-    r = me(s.host, &theirs);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(me(s.host, &theirs), 401, "unauthenticated");
     char *left = itest_pg_value(s.db, "SELECT count(*) FROM sessions WHERE user_id = $1", id);
     assert_string_equal(left, "0");
     free(left);
-    r = apost(&a, path, NULL);
-    itest_assert_error(r, 409, "already_inactive");
-    itest_resp_free(r);
+    itest_expect_error(apost(&a, path, NULL), 409, "already_inactive");
 
     /* The owner is the studio's last owner who can sign in: they stay. */
     char *owner =
         itest_pg_value(s.db, "SELECT id FROM users WHERE lower(email) = lower($1)", s.email);
     snprintf(path, sizeof(path), "/admin/studios/%s/staff/%s/deactivate", s.slug, owner);
-    r = apost(&a, path, NULL);
-    itest_assert_error(r, 409, "last_owner");
-    itest_resp_free(r);
+    itest_expect_error(apost(&a, path, NULL), 409, "last_owner");
     free(owner);
     free(id);
 }

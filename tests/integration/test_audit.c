@@ -353,9 +353,7 @@ static void test_list_filters_and_pages_newest_first(void **state)
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
     assert_non_null(json_object_get(fields, "from"));
     itest_resp_free(r);
-    r = api(&st, "GET", "/api/audit-logs?limit=501", NULL);
-    itest_assert_error(r, 422, "invalid_input");
-    itest_resp_free(r);
+    itest_expect_error(api(&st, "GET", "/api/audit-logs?limit=501", NULL), 422, "invalid_input");
 }
 
 static void test_stats_count_by_action_actor_risk_and_day(void **state)
@@ -669,12 +667,9 @@ static void test_cleanup_refuses_less_than_90_days(void **state)
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
     assert_non_null(json_object_get(fields, "older_than_days"));
     itest_resp_free(r);
-    r = api(&st, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":\"365\"}");
-    itest_assert_error(r, 422, "invalid_input");
-    itest_resp_free(r);
-    r = api(&st, "POST", "/api/audit-logs/cleanup", "{}");
-    itest_assert_error(r, 422, "invalid_input");
-    itest_resp_free(r);
+    itest_expect_error(api(&st, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":\"365\"}"),
+                       422, "invalid_input");
+    itest_expect_error(api(&st, "POST", "/api/audit-logs/cleanup", "{}"), 422, "invalid_input");
     assert_int_equal(total_of(&st, "action=cleanup"), 0);
 }
 
@@ -699,9 +694,8 @@ static void test_cleanup_is_for_owners_and_needs_csrf(void **state)
     memset(&mgr.jar, 0, sizeof(mgr.jar));
     assert_int_equal(itest_login(&itest_server, st.s.slug, email, PASSWORD, &mgr.jar, mgr.csrf),
                      200);
-    r = api(&mgr, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":365}");
-    itest_assert_error(r, 403, "forbidden");
-    itest_resp_free(r);
+    itest_expect_error(api(&mgr, "POST", "/api/audit-logs/cleanup", "{\"older_than_days\":365}"),
+                       403, "forbidden");
     assert_int_equal(total_of(&st, "action=cleanup"), 0);
 }
 
@@ -948,9 +942,7 @@ static void test_one_studio_never_reads_another_studios_log(void **state)
     struct itest_resp *r = api(&b_on_a, "GET", "/api/audit-logs", NULL);
     itest_assert_error(r, 401, "unauthenticated");
     itest_resp_free(r);
-    r = api(&b_on_a, "GET", "/api/audit-logs/export", NULL);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(api(&b_on_a, "GET", "/api/audit-logs/export", NULL), 401, "unauthenticated");
     assert_int_equal(total_of(&a, "action=export"), 0);
 }
 

@@ -339,14 +339,13 @@ static void test_availability_rejects_bad_ranges_naming_the_field_and_unknown_ro
     itest_assert_field(r, "room_id");
     itest_resp_free(r);
 
-    r = get(&s,
+    itest_expect_error(
+        get(&s,
             "/api/public/availability?room_id=00000000-0000-4000-8000-000000000000&from=%s&to=%s",
-            d, d2);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
-    r = get(&s, "/api/public/availability?room_id=nope&from=%s&to=%s", d, d2);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+            d, d2),
+        404, "not_found");
+    itest_expect_error(get(&s, "/api/public/availability?room_id=nope&from=%s&to=%s", d, d2), 404,
+                       "not_found");
 
     /* RFC 3339 bounds work too, and 31 days is allowed. */
     char from[64], to[64];
@@ -932,15 +931,10 @@ static void test_a_booking_reads_in_full_only_with_its_manage_token(void **state
     assert_non_null(json_object_get(r->json, "customer"));
     itest_resp_free(r);
 
-    r = get(&s, "/api/public/booking/%s?token=wrong", ref);
-    itest_assert_error(r, 403, "invalid_token");
-    itest_resp_free(r);
-    r = get(&s, "/api/public/booking/ZZZZZZZZZZZ");
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
-    r = get(&s, "/api/public/booking/ZZZZZZZZZZZ?token=%s", token);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(get(&s, "/api/public/booking/%s?token=wrong", ref), 403, "invalid_token");
+    itest_expect_error(get(&s, "/api/public/booking/ZZZZZZZZZZZ"), 404, "not_found");
+    itest_expect_error(get(&s, "/api/public/booking/ZZZZZZZZZZZ?token=%s", token), 404,
+                       "not_found");
     free(lower);
     free(ref);
     free(token);
@@ -967,18 +961,13 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
     char path[256], header[256];
     snprintf(path, sizeof(path), "/api/public/booking/%s/cancel", ref);
 
-    r = post(&s, path, NULL, NULL);
-    itest_assert_error(r, 403, "invalid_token");
-    itest_resp_free(r);
+    itest_expect_error(post(&s, path, NULL, NULL), 403, "invalid_token");
     const char *const wrong[] = {"X-Manage-Token: not-the-token", NULL};
-    r = post(&s, path, NULL, wrong);
-    itest_assert_error(r, 403, "invalid_token");
-    itest_resp_free(r);
+    itest_expect_error(post(&s, path, NULL, wrong), 403, "invalid_token");
     snprintf(header, sizeof(header), "X-Manage-Token: %s", token);
     const char *const hs[] = {header, NULL};
-    r = post(&s, "/api/public/booking/ZZZZZZZZZZZ/cancel", NULL, hs);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(post(&s, "/api/public/booking/ZZZZZZZZZZZ/cancel", NULL, hs), 404,
+                       "not_found");
 
     r = post(&s, path, NULL, hs);
     if (r->status != 200)
@@ -1009,9 +998,7 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
     itest_expect_status(book(&s, room, a1, a2, "next@example.com"), 201);
 
     /* Twice is a wrong state; the customer gets a cancellation mail. */
-    r = post(&s, path, NULL, hs);
-    itest_assert_error(r, 409, "wrong_state");
-    itest_resp_free(r);
+    itest_expect_error(post(&s, path, NULL, hs), 409, "wrong_state");
     char *mail = wait_mail_with("cancel@example.com", "is cancelled", MAIL_WAIT_MS);
     assert_non_null(mail);
     char *ics = ics_of(mail);
@@ -1142,9 +1129,8 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
     assert_int_equal(r->status, 200);
     assert_non_null(json_object_get(r->json, "customer"));
     itest_resp_free(r);
-    r = get(&s, "/api/public/booking/%s?token=%s", ref, old_token);
-    itest_assert_error(r, 403, "invalid_token");
-    itest_resp_free(r);
+    itest_expect_error(get(&s, "/api/public/booking/%s?token=%s", ref, old_token), 403,
+                       "invalid_token");
 
     /* The unknown address got nothing (its job ran before the known one's). */
     char *none = wait_mail_with(unknown, "", 500);
@@ -1316,24 +1302,17 @@ static void test_a_ref_of_one_studio_is_404_on_another(void **state)
     char *token = strdup(str(r->json, "manage_token"));
     itest_resp_free(r);
 
-    r = get(&b, "/api/public/booking/%s", ref);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
-    r = get(&b, "/api/public/booking/%s?token=%s", ref, token);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(get(&b, "/api/public/booking/%s", ref), 404, "not_found");
+    itest_expect_error(get(&b, "/api/public/booking/%s?token=%s", ref, token), 404, "not_found");
     char path[256], header[256];
     snprintf(path, sizeof(path), "/api/public/booking/%s/cancel", ref);
     snprintf(header, sizeof(header), "X-Manage-Token: %s", token);
     const char *const hs[] = {header, NULL};
-    r = post(&b, path, NULL, hs);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(post(&b, path, NULL, hs), 404, "not_found");
     /* A's room id means nothing at B either. */
     char *next = itest_pg_value(NULL, "SELECT ($1::date + 1)::text", d);
-    r = get(&b, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d, next);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(get(&b, "/api/public/availability?room_id=%s&from=%s&to=%s", room, d, next),
+                       404, "not_found");
     free(next);
 
     /* Still there at A. */

@@ -552,9 +552,7 @@ static void test_move_to_a_taken_slot_is_409_and_to_a_free_one_frees_the_old(voi
     r = call(&st, "PUT", path, json_pack("{s:s}", "room_id", "room-a"));
     itest_assert_field(r, "room_id");
     itest_resp_free(r);
-    r = call(&st, "PUT", path, json_object());
-    itest_assert_error(r, 422, NULL);
-    itest_resp_free(r);
+    itest_expect_error(call(&st, "PUT", path, json_object()), 422, NULL);
 }
 
 /* ---- studio sessions ---------------------------------------------------------------------- */
@@ -591,9 +589,7 @@ static void test_convert_makes_one_session_of_a_confirmed_booking_and_keeps_its_
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(r->json, "booking"), "id")), booking);
     itest_resp_free(r);
-    r = call(&st, "POST", path, json_object());
-    itest_assert_error(r, 409, "already_converted");
-    itest_resp_free(r);
+    itest_expect_error(call(&st, "POST", path, json_object()), 409, "already_converted");
 
     char *v = db_value(&st, "SELECT status FROM bookings WHERE id = $1", booking);
     assert_string_equal(v, "confirmed");
@@ -670,9 +666,7 @@ static void test_session_check_in_out_items_and_totals(void **state)
     r = call(&st, "DELETE", del, NULL);
     assert_status(r, 204);
     itest_resp_free(r);
-    r = call(&st, "DELETE", del, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(call(&st, "DELETE", del, NULL), 404, "not_found");
     /* An item of one session cannot be deleted through another. */
     r = call(&st, "POST", items_path,
              json_pack("{s:s, s:i}", "description", "Strings", "unit_amount", 900));
@@ -681,9 +675,7 @@ static void test_session_check_in_out_items_and_totals(void **state)
              json_string_value(json_object_get(json_array_get(items, 1), "id")));
     itest_resp_free(r);
     snprintf(del, sizeof(del), "/api/sessions/%s/items/%s", other_session, item);
-    r = call(&st, "DELETE", del, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(call(&st, "DELETE", del, NULL), 404, "not_found");
 
     r = call(&st, "GET", path, NULL);
     total = json_object_get(json_object_get(r->json, "totals"), "total");
@@ -933,30 +925,26 @@ static void test_calendar_feed_serves_ics_without_a_session_until_deleted(void *
     r = call(&st, "POST", "/api/calendar-feeds", json_pack("{s:s}", "room_id", NO_SUCH_ID));
     itest_assert_field(r, "room_id");
     itest_resp_free(r);
-    r = itest_request(srv, "GET", st.s.host, "/calendar/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.ics", NULL,
-                      NULL, NULL, NULL);
-    itest_assert_error(r, 404, NULL);
-    itest_resp_free(r);
-    r = itest_request(srv, "GET", st.s.host, "/calendar/nope.ics", NULL, NULL, NULL, NULL);
-    itest_assert_error(r, 404, NULL);
-    itest_resp_free(r);
+    itest_expect_error(itest_request(srv, "GET", st.s.host,
+                                     "/calendar/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.ics", NULL, NULL,
+                                     NULL, NULL),
+                       404, NULL);
+    itest_expect_error(
+        itest_request(srv, "GET", st.s.host, "/calendar/nope.ics", NULL, NULL, NULL, NULL), 404,
+        NULL);
     struct staff other;
     open_studio("bk-feed-other", &other);
-    r = itest_request(srv, "GET", other.s.host, path, NULL, NULL, NULL, NULL);
-    itest_assert_error(r, 404, NULL);
-    itest_resp_free(r);
+    itest_expect_error(itest_request(srv, "GET", other.s.host, path, NULL, NULL, NULL, NULL), 404,
+                       NULL);
 
     char del[160];
     snprintf(del, sizeof(del), "/api/calendar-feeds/%s", feed);
     r = call(&st, "DELETE", del, NULL);
     assert_status(r, 204);
     itest_resp_free(r);
-    r = itest_request(srv, "GET", st.s.host, path, NULL, NULL, NULL, NULL);
-    itest_assert_error(r, 404, NULL);
-    itest_resp_free(r);
-    r = call(&st, "DELETE", del, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(itest_request(srv, "GET", st.s.host, path, NULL, NULL, NULL, NULL), 404,
+                       NULL);
+    itest_expect_error(call(&st, "DELETE", del, NULL), 404, "not_found");
 }
 
 /* ---- every 4xx ---------------------------------------------------------------------------- */
@@ -1002,10 +990,9 @@ static void test_no_session_401_no_csrf_403_bad_ids_404_bad_fields_422(void **st
     for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
         snprintf(path, sizeof(path), writes[i].fmt,
                  strstr(writes[i].fmt, "sessions") ? session : booking);
-        r = itest_staff_request(srv, writes[i].method, st.s.host, path, json_object(), &st.jar,
-                                NULL);
-        itest_assert_error(r, 403, "csrf_failed");
-        itest_resp_free(r);
+        itest_expect_error(itest_staff_request(srv, writes[i].method, st.s.host, path,
+                                               json_object(), &st.jar, NULL),
+                           403, "csrf_failed");
     }
     char *status = db_value(&st, "SELECT status FROM bookings WHERE id = $1", booking);
     assert_string_equal(status, "confirmed");
@@ -1048,9 +1035,7 @@ static void test_no_session_401_no_csrf_403_bad_ids_404_bad_fields_422(void **st
     }
     /* An item id that is not a uuid, under a real session. */
     snprintf(path, sizeof(path), "/api/sessions/%s/items/xyz", session);
-    r = call(&st, "DELETE", path, NULL);
-    itest_assert_error(r, 404, NULL);
-    itest_resp_free(r);
+    itest_expect_error(call(&st, "DELETE", path, NULL), 404, NULL);
 
     /* Bad query parameters, each named. */
     r = call(&st, "GET",
@@ -1083,13 +1068,12 @@ static void test_no_session_401_no_csrf_403_bad_ids_404_bad_fields_422(void **st
     char hdr[200];
     snprintf(hdr, sizeof(hdr), "X-CSRF-Token: %s", st.csrf);
     const char *headers[] = {hdr, NULL};
-    r = itest_request(srv, "PUT", st.s.host, path, "application/json", "{not json", headers,
-                      &st.jar);
-    itest_assert_error(r, 400, NULL);
-    itest_resp_free(r);
-    r = itest_request(srv, "PUT", st.s.host, path, "text/plain", "notes=x", headers, &st.jar);
-    itest_assert_error(r, 415, NULL);
-    itest_resp_free(r);
+    itest_expect_error(itest_request(srv, "PUT", st.s.host, path, "application/json", "{not json",
+                                     headers, &st.jar),
+                       400, NULL);
+    itest_expect_error(
+        itest_request(srv, "PUT", st.s.host, path, "text/plain", "notes=x", headers, &st.jar), 415,
+        NULL);
 }
 
 /* ---- tenancy ------------------------------------------------------------------------------ */
@@ -1119,9 +1103,7 @@ static void test_another_studio_sees_none_of_this_studios_records(void **state)
                              {"/api/customers/%s", customer}};
     for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof(path), gets[i][0], gets[i][1]);
-        r = call(&sb, "GET", path, NULL);
-        itest_assert_error(r, 404, NULL);
-        itest_resp_free(r);
+        itest_expect_error(call(&sb, "GET", path, NULL), 404, NULL);
     }
     const char *writes[][3] = {{"POST", "/api/bookings/%s/confirm", booking},
                                {"POST", "/api/bookings/%s/cancel", booking},
@@ -1130,10 +1112,10 @@ static void test_another_studio_sees_none_of_this_studios_records(void **state)
                                {"DELETE", "/api/calendar-feeds/%s", feed}};
     for (size_t i = 0; i < 5; i++) {
         snprintf(path, sizeof(path), writes[i][1], writes[i][2]);
-        r = call(&sb, writes[i][0], path,
-                 strcmp(writes[i][0], "PUT") == 0 ? json_pack("{s:s}", "notes", "x") : NULL);
-        itest_assert_error(r, 404, NULL);
-        itest_resp_free(r);
+        itest_expect_error(
+            call(&sb, writes[i][0], path,
+                 strcmp(writes[i][0], "PUT") == 0 ? json_pack("{s:s}", "notes", "x") : NULL),
+            404, NULL);
     }
     static const char *const lists[] = {"/api/bookings",       "/api/sessions",
                                         "/api/customers",      "/api/customers?q=secret",
@@ -1148,9 +1130,9 @@ static void test_another_studio_sees_none_of_this_studios_records(void **state)
         itest_resp_free(r);
     }
     /* B's session is worth nothing on A's host. */
-    r = itest_staff_request(srv, "GET", sa.s.host, "/api/bookings", NULL, &sb.jar, sb.csrf);
-    itest_assert_error(r, 401, NULL);
-    itest_resp_free(r);
+    itest_expect_error(
+        itest_staff_request(srv, "GET", sa.s.host, "/api/bookings", NULL, &sb.jar, sb.csrf), 401,
+        NULL);
     char *v = db_value(&sa, "SELECT status FROM bookings WHERE id = $1", booking);
     assert_string_equal(v, "confirmed");
     free(v);

@@ -463,9 +463,7 @@ static void test_malformed_json_is_400_and_a_body_that_is_not_json_is_415(void *
         struct itest_resp *r = api(&s, "POST", "/api/rooms", bodies[i]);
         itest_assert_error(r, 400, "malformed_json");
         itest_resp_free(r);
-        r = api(&s, "PUT", path, bodies[i]);
-        itest_assert_error(r, 400, "malformed_json");
-        itest_resp_free(r);
+        itest_expect_error(api(&s, "PUT", path, bodies[i]), 400, "malformed_json");
     }
     const char *headers[] = {s.csrf_header, NULL};
     const char *paths[] = {"/api/rooms", "/api/closures"};
@@ -544,9 +542,8 @@ static void test_a_name_is_unique_among_rooms_that_are_not_archived_ignoring_cas
     char path_b[128], path_a[128];
     snprintf(path_a, sizeof(path_a), "/api/rooms/%s", a);
     snprintf(path_b, sizeof(path_b), "/api/rooms/%s", b);
-    r = api(&s, "PUT", path_b, "{\"name\": \"studio one\"}");
-    itest_assert_error(r, 409, "room_name_taken");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "PUT", path_b, "{\"name\": \"studio one\"}"), 409,
+                       "room_name_taken");
     r = api(&s, "PUT", path_a, "{\"name\": \"Studio ONE\"}"); /* its own name: fine */
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
@@ -554,9 +551,7 @@ static void test_a_name_is_unique_among_rooms_that_are_not_archived_ignoring_cas
     /* an archived room frees its name; restoring it while the name is used is refused */
     itest_expect_status(api(&s, "PUT", path_a, "{\"archived\": true}"), 200);
     char *c = create_room(&s, "studio one", 1000);
-    r = api(&s, "PUT", path_a, "{\"archived\": false}");
-    itest_assert_error(r, 409, "room_name_taken");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "PUT", path_a, "{\"archived\": false}"), 409, "room_name_taken");
     r = api(&s, "PUT", path_a, "{\"archived\": false, \"name\": \"Studio One (old)\"}");
     assert_int_equal(r->status, 200);
     assert_true(json_is_false(json_object_get(r->json, "archived")));
@@ -632,12 +627,8 @@ static void test_deleting_a_room_that_never_had_a_booking_removes_it_with_204(vo
     assert_int_equal(r->status, 204);
     assert_int_equal(r->body_len, 0);
     itest_resp_free(r);
-    r = api(&s, "GET", path, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
-    r = api(&s, "DELETE", path, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "GET", path, NULL), 404, "not_found");
+    itest_expect_error(api(&s, "DELETE", path, NULL), 404, "not_found");
     char *rules = itest_pg_value(s.s.db, "SELECT count(*) FROM price_rules WHERE room_id = $1", id);
     assert_string_equal(rules, "0");
     free(rules);
@@ -668,9 +659,7 @@ static void test_a_room_with_future_bookings_cannot_be_deleted_until_archived(vo
     add_booking(&s, other, "1 day", "pending");
     char other_path[128];
     snprintf(other_path, sizeof(other_path), "/api/rooms/%s", other);
-    r = api(&s, "DELETE", other_path, NULL);
-    itest_assert_error(r, 409, "room_has_bookings");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "DELETE", other_path, NULL), 409, "room_has_bookings");
 
     /* archived first: the delete keeps the room (and its bookings), archived */
     itest_expect_status(api(&s, "PUT", path, "{\"archived\": true}"), 200);
@@ -1037,9 +1026,7 @@ static void test_closures_are_created_listed_by_date_range_and_deleted(void **st
     char path[128];
     snprintf(path, sizeof(path), "/api/closures/%s", xmas);
     itest_expect_status(api(&s, "DELETE", path, NULL), 204);
-    r = api(&s, "DELETE", path, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "DELETE", path, NULL), 404, "not_found");
     r = api(&s, "GET", "/api/closures", NULL);
     assert_int_equal(json_array_size(json_object_get(r->json, "closures")), 1);
     itest_resp_free(r);
@@ -1229,14 +1216,12 @@ static void test_no_session_is_401_and_a_missing_csrf_token_is_403(void **state)
         itest_assert_error(r, 403, "csrf_failed");
         itest_resp_free(r);
         const char *wrong[] = {"X-CSRF-Token: not-the-token", NULL};
-        r = itest_request(&srv, writes[i].method, s.s.host, writes[i].path, ct, writes[i].body,
-                          wrong, &s.jar);
-        itest_assert_error(r, 403, "csrf_failed");
-        itest_resp_free(r);
-        r = itest_request(&srv, writes[i].method, s.s.host, writes[i].path, ct, writes[i].body,
-                          NULL, NULL);
-        itest_assert_error(r, 401, "unauthenticated");
-        itest_resp_free(r);
+        itest_expect_error(itest_request(&srv, writes[i].method, s.s.host, writes[i].path, ct,
+                                         writes[i].body, wrong, &s.jar),
+                           403, "csrf_failed");
+        itest_expect_error(itest_request(&srv, writes[i].method, s.s.host, writes[i].path, ct,
+                                         writes[i].body, NULL, NULL),
+                           401, "unauthenticated");
     }
     /* nothing changed */
     struct itest_resp *r = api(&s, "GET", "/api/rooms", NULL);
@@ -1295,20 +1280,16 @@ static void test_another_studio_cannot_list_read_change_or_delete_a_studios_room
     }
     char path[128];
     snprintf(path, sizeof(path), "/api/closures/%s", closure_id);
-    r = api(&b, "DELETE", path, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(api(&b, "DELETE", path, NULL), 404, "not_found");
 
     /* B's session is worthless on A's host */
     struct itest_cookies jar = b.jar;
     const char *headers[] = {b.csrf_header, NULL};
-    r = itest_request(&srv, "GET", a.s.host, "/api/rooms", NULL, NULL, NULL, &jar);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(itest_request(&srv, "GET", a.s.host, "/api/rooms", NULL, NULL, NULL, &jar),
+                       401, "unauthenticated");
     snprintf(path, sizeof(path), "/api/rooms/%s", room);
-    r = itest_request(&srv, "DELETE", a.s.host, path, NULL, NULL, headers, &jar);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(itest_request(&srv, "DELETE", a.s.host, path, NULL, NULL, headers, &jar),
+                       401, "unauthenticated");
 
     /* A's room is as it was */
     r = api(&a, "GET", "/api/rooms", NULL);

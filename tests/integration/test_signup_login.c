@@ -451,9 +451,7 @@ static void test_api_me_shows_the_user_the_studio_the_owner_role_and_the_csrf_to
     itest_resp_free(r);
 
     /* without the cookie: who are you? */
-    r = me(s.host, NULL);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(me(s.host, NULL), 401, "unauthenticated");
 }
 
 static void test_wrong_password_and_unknown_email_get_the_same_401(void **state)
@@ -513,9 +511,8 @@ static void test_logout_needs_the_csrf_token_and_then_ends_the_session(void **st
     itest_assert_error(r, 403, "csrf_failed");
     itest_resp_free(r);
     const char *wrong[] = {"X-CSRF-Token: not-the-token", NULL};
-    r = itest_request(srv, "POST", s.host, "/logout", NULL, NULL, wrong, &jar);
-    itest_assert_error(r, 403, "csrf_failed");
-    itest_resp_free(r);
+    itest_expect_error(itest_request(srv, "POST", s.host, "/logout", NULL, NULL, wrong, &jar), 403,
+                       "csrf_failed");
     r = me(s.host, &jar);
     assert_int_equal(r->status, 200); /* still signed in */
     itest_resp_free(r);
@@ -577,9 +574,7 @@ static void test_a_suspended_studio_answers_403_studio_suspended(void **state)
     }
     itest_assert_error(r, 403, "studio_suspended");
     itest_resp_free(r);
-    r = login(&s, s.email, PASSWORD, NULL);
-    itest_assert_error(r, 403, "studio_suspended");
-    itest_resp_free(r);
+    itest_expect_error(login(&s, s.email, PASSWORD, NULL), 403, "studio_suspended");
 }
 
 /* ---- command line ------------------------------------------------------------------------ */

@@ -418,9 +418,7 @@ static void test_an_invitation_mails_a_one_time_link_and_never_a_password(void *
     itest_resp_free(r);
 
     /* The link works once. */
-    r = set_password(&s, path, "another long password");
-    itest_assert_error(r, 410, "invitation_used");
-    itest_resp_free(r);
+    itest_expect_error(set_password(&s, path, "another long password"), 410, "invitation_used");
     r = page(&s, path);
     assert_int_equal(r->status, 410);
     assert_non_null(strstr(r->body, "has been used"));
@@ -497,9 +495,7 @@ static void test_an_expired_invitation_is_refused_with_410(void **state)
     assert_int_equal(r->status, 410);
     assert_non_null(strstr(r->body, "expired"));
     itest_resp_free(r);
-    r = set_password(&s, m.path, NEW_PASSWORD);
-    itest_assert_error(r, 410, "invitation_expired");
-    itest_resp_free(r);
+    itest_expect_error(set_password(&s, m.path, NEW_PASSWORD), 410, "invitation_expired");
     assert_int_equal(
         count(&s, "SELECT count(*) FROM users WHERE id = $1 AND password_hash IS NULL", m.id), 1);
 
@@ -539,9 +535,7 @@ static void test_resending_an_invitation_makes_the_old_link_stop_working(void **
     assert_int_equal(r->status, 404);
     assert_non_null(strstr(r->body, "not valid"));
     itest_resp_free(r);
-    r = set_password(&s, m.path, NEW_PASSWORD);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(set_password(&s, m.path, NEW_PASSWORD), 404, "not_found");
 
     char old[TOKEN_MAX];
     snprintf(old, sizeof(old), "%s", m.token);
@@ -551,9 +545,7 @@ static void test_resending_an_invitation_makes_the_old_link_stop_working(void **
     sign_in(&s, &m);
 
     /* Who has joined needs no invitation. */
-    r = api(&s, "POST", path, NULL);
-    itest_assert_error(r, 409, "already_joined");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "POST", path, NULL), 409, "already_joined");
     free(path);
 }
 
@@ -573,10 +565,9 @@ static void test_a_taken_email_is_409_whatever_its_case(void **state)
         api_json(&s, "POST", "/api/staff", json_pack("{s:s, s:s}", "name", "Twin", "email", upper));
     itest_assert_error(r, 409, "email_taken");
     itest_resp_free(r);
-    r = api_json(&s, "POST", "/api/staff",
-                 json_pack("{s:s, s:s}", "name", "Me again", "email", s.s.email));
-    itest_assert_error(r, 409, "email_taken");
-    itest_resp_free(r);
+    itest_expect_error(api_json(&s, "POST", "/api/staff",
+                                json_pack("{s:s, s:s}", "name", "Me again", "email", s.s.email)),
+                       409, "email_taken");
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE $1::text IS NOT NULL", "x"), 2);
 }
 
@@ -692,9 +683,7 @@ static void test_deactivation_ends_sessions_at_once_and_blocks_sign_in(void **st
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM sessions WHERE user_id = $1", m.id), 0);
 
-    r = as_member(&s, &m, "GET", "/api/me", NULL);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(as_member(&s, &m, "GET", "/api/me", NULL), 401, "unauthenticated");
     assert_int_equal(itest_login(&itest_server, s.s.slug, m.email, NEW_PASSWORD, NULL, NULL), 401);
     json_t *listed = list_member(&s, m.id);
     assert_true(json_is_false(json_object_get(listed, "active")));
@@ -722,13 +711,9 @@ static void test_deactivating_an_invited_user_voids_their_link(void **state)
     struct itest_resp *r = api(&s, "PUT", path, "{\"active\": false}");
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
-    r = set_password(&s, m.path, NEW_PASSWORD);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(set_password(&s, m.path, NEW_PASSWORD), 404, "not_found");
     char *invite_path = member_path(m.id, "/invite");
-    r = api(&s, "POST", invite_path, NULL);
-    itest_assert_error(r, 409, "user_inactive");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "POST", invite_path, NULL), 409, "user_inactive");
     free(invite_path);
     free(path);
 }
@@ -834,9 +819,7 @@ static void test_removing_someone_without_history_deletes_them_with_204(void **s
                      0);
     assert_int_equal(count(&s, "SELECT count(*) FROM user_roles WHERE user_id = $1", m.id), 0);
     itest_expect_status(page(&s, m.path), 404);
-    r = api(&s, "DELETE", path, NULL);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "DELETE", path, NULL), 404, "not_found");
 
     /* The address is free again. */
     itest_expect_status(api_json(&s, "POST", "/api/staff",
@@ -855,18 +838,14 @@ static void test_nobody_deactivates_or_removes_themselves(void **state)
     struct itest_resp *r = api(&s, "PUT", own, "{\"active\": false}");
     itest_assert_error(r, 422, "cannot_deactivate_self");
     itest_resp_free(r);
-    r = api(&s, "DELETE", own, NULL);
-    itest_assert_error(r, 422, "cannot_deactivate_self");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "DELETE", own, NULL), 422, "cannot_deactivate_self");
     /* Upper-case hex names the same user. */
     char upper[128];
     snprintf(upper, sizeof(upper), "%s", own);
     for (char *p = upper; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     memcpy(upper, "/api/staff/", 11);
-    r = api(&s, "DELETE", upper, NULL);
-    itest_assert_error(r, 422, "cannot_deactivate_self");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "DELETE", upper, NULL), 422, "cannot_deactivate_self");
     itest_expect_status(api(&s, "GET", "/api/me", NULL), 200);
     free(own);
 }
@@ -896,12 +875,8 @@ static void test_the_last_owner_who_can_sign_in_is_never_deactivated_or_removed(
      * who can, and their session does not make them one. */
     assert_int_equal(
         itest_pg_exec(s.s.db, "UPDATE users SET password_hash = NULL WHERE id = $1", co.id), 0);
-    r = as_member(&s, &co, "PUT", first, "{\"active\": false}");
-    itest_assert_error(r, 409, "last_owner");
-    itest_resp_free(r);
-    r = as_member(&s, &co, "DELETE", first, NULL);
-    itest_assert_error(r, 409, "last_owner");
-    itest_resp_free(r);
+    itest_expect_error(as_member(&s, &co, "PUT", first, "{\"active\": false}"), 409, "last_owner");
+    itest_expect_error(as_member(&s, &co, "DELETE", first, NULL), 409, "last_owner");
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE id = $1 AND active", s.owner_id),
                      1);
     itest_expect_status(api(&s, "GET", "/api/me", NULL), 200);
@@ -958,9 +933,8 @@ static void test_a_manager_grants_no_more_than_they_hold_and_cannot_take_an_owne
     itest_resp_free(r);
     snprintf(body, sizeof(body), "{\"name\": \"X\", \"email\": \"%s\", \"role_id\": \"%s\"}", email,
              boss);
-    r = as_member(&s, &mgr, "POST", "/api/staff", body);
-    itest_assert_error(r, 403, "privilege_escalation");
-    itest_resp_free(r);
+    itest_expect_error(as_member(&s, &mgr, "POST", "/api/staff", body), 403,
+                       "privilege_escalation");
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE email = $1", email), 0);
 
     /* Their own role is fine. */
@@ -974,9 +948,7 @@ static void test_a_manager_grants_no_more_than_they_hold_and_cannot_take_an_owne
 
     /* An owner is out of a manager's reach; other staff are not. */
     char *first = member_path(s.owner_id, "");
-    r = as_member(&s, &mgr, "PUT", first, "{\"active\": false}");
-    itest_assert_error(r, 403, "forbidden");
-    itest_resp_free(r);
+    itest_expect_error(as_member(&s, &mgr, "PUT", first, "{\"active\": false}"), 403, "forbidden");
     itest_expect_status(api(&s, "GET", "/api/me", NULL), 200);
     char *xpath = member_path(x, "");
     itest_expect_status(as_member(&s, &mgr, "PUT", xpath, "{\"active\": false}"), 200);
@@ -1007,17 +979,12 @@ static void test_every_error_of_the_api_has_its_status(void **state)
     struct itest_resp *r;
 
     /* 400 malformed, 415 not JSON */
-    r = api(&s, "POST", "/api/staff", "{\"name\": ");
-    itest_assert_error(r, 400, "malformed_json");
-    itest_resp_free(r);
-    r = api(&s, "PUT", path, "[1, 2]");
-    itest_assert_error(r, 400, "malformed_json");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "POST", "/api/staff", "{\"name\": "), 400, "malformed_json");
+    itest_expect_error(api(&s, "PUT", path, "[1, 2]"), 400, "malformed_json");
     const char *headers[] = {s.csrf_header, NULL};
-    r = itest_request(&itest_server, "POST", s.s.host, "/api/staff", "text/plain", "name=x",
-                      headers, &s.jar);
-    itest_assert_error(r, 415, "unsupported_media_type");
-    itest_resp_free(r);
+    itest_expect_error(itest_request(&itest_server, "POST", s.s.host, "/api/staff", "text/plain",
+                                     "name=x", headers, &s.jar),
+                       415, "unsupported_media_type");
 
     /* 422 */
     assert_bad_field(api(&s, "PUT", path, "{\"name\": \"\"}"), "name");
@@ -1030,21 +997,13 @@ static void test_every_error_of_the_api_has_its_status(void **state)
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         char *p = member_path(ids[i], "");
         char *pi = member_path(ids[i], "/invite");
-        r = api(&s, "PUT", p, "{\"name\": \"X\"}");
-        itest_assert_error(r, 404, "not_found");
-        itest_resp_free(r);
-        r = api(&s, "DELETE", p, NULL);
-        itest_assert_error(r, 404, "not_found");
-        itest_resp_free(r);
-        r = api(&s, "POST", pi, NULL);
-        itest_assert_error(r, 404, "not_found");
-        itest_resp_free(r);
+        itest_expect_error(api(&s, "PUT", p, "{\"name\": \"X\"}"), 404, "not_found");
+        itest_expect_error(api(&s, "DELETE", p, NULL), 404, "not_found");
+        itest_expect_error(api(&s, "POST", pi, NULL), 404, "not_found");
         free(p);
         free(pi);
     }
-    r = set_password(&s, "/invite/" UNKNOWN_TOKEN, NEW_PASSWORD);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(set_password(&s, "/invite/" UNKNOWN_TOKEN, NEW_PASSWORD), 404, "not_found");
     itest_expect_status(page(&s, "/invite/a"), 404);
     r = page(&s, "/invite/" UNKNOWN_TOKEN);
     assert_int_equal(r->status, 404);
@@ -1062,11 +1021,10 @@ static void test_every_error_of_the_api_has_its_status(void **state)
         const char *p = no_csrf_routes[i][1] == NULL                  ? path
                         : strcmp(no_csrf_routes[i][1], "invite") == 0 ? invite_path
                                                                       : no_csrf_routes[i][1];
-        r = itest_request(&itest_server, no_csrf_routes[i][0], s.s.host, p,
-                          no_csrf_routes[i][2] ? "application/json" : NULL, no_csrf_routes[i][2],
-                          NULL, &s.jar);
-        itest_assert_error(r, 403, "csrf_failed");
-        itest_resp_free(r);
+        itest_expect_error(itest_request(&itest_server, no_csrf_routes[i][0], s.s.host, p,
+                                         no_csrf_routes[i][2] ? "application/json" : NULL,
+                                         no_csrf_routes[i][2], NULL, &s.jar),
+                           403, "csrf_failed");
     }
     assert_int_equal(count(&s, "SELECT count(*) FROM users WHERE id = $1 AND active", m.id), 1);
 
@@ -1081,10 +1039,10 @@ static void test_every_error_of_the_api_has_its_status(void **state)
                         : strcmp(no_session[i][1], "invite") == 0 ? invite_path
                                                                   : no_session[i][1];
         bool get = strcmp(no_session[i][0], "GET") == 0;
-        r = itest_request(&itest_server, no_session[i][0], s.s.host, p,
-                          get ? NULL : "application/json", get ? NULL : "{}", NULL, NULL);
-        itest_assert_error(r, 401, "unauthenticated");
-        itest_resp_free(r);
+        itest_expect_error(itest_request(&itest_server, no_session[i][0], s.s.host, p,
+                                         get ? NULL : "application/json", get ? NULL : "{}", NULL,
+                                         NULL),
+                           401, "unauthenticated");
     }
     free(invite_path);
     free(path);
@@ -1111,32 +1069,25 @@ static void test_another_studio_cannot_list_change_or_delete_a_studios_staff(voi
     for (size_t i = 0; i < 2; i++) {
         char *p = member_path(ids[i], "");
         char *pi = member_path(ids[i], "/invite");
-        r = api(&b, "PUT", p, "{\"name\": \"Taken over\", \"active\": false}");
-        itest_assert_error(r, 404, "not_found");
-        itest_resp_free(r);
-        r = api(&b, "DELETE", p, NULL);
-        itest_assert_error(r, 404, "not_found");
-        itest_resp_free(r);
-        r = api(&b, "POST", pi, NULL);
-        itest_assert_error(r, 404, "not_found");
-        itest_resp_free(r);
+        itest_expect_error(api(&b, "PUT", p, "{\"name\": \"Taken over\", \"active\": false}"), 404,
+                           "not_found");
+        itest_expect_error(api(&b, "DELETE", p, NULL), 404, "not_found");
+        itest_expect_error(api(&b, "POST", pi, NULL), 404, "not_found");
         free(p);
         free(pi);
     }
     /* A's link means nothing on B's host. */
-    r = set_password(&b, m.path, NEW_PASSWORD);
-    itest_assert_error(r, 404, "not_found");
-    itest_resp_free(r);
+    itest_expect_error(set_password(&b, m.path, NEW_PASSWORD), 404, "not_found");
 
     /* B's session is worthless on A's host. */
     const char *headers[] = {b.csrf_header, NULL};
     char *p = member_path(m.id, "");
-    r = itest_request(&itest_server, "GET", a.s.host, "/api/staff", NULL, NULL, headers, &b.jar);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
-    r = itest_request(&itest_server, "DELETE", a.s.host, p, NULL, NULL, headers, &b.jar);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(
+        itest_request(&itest_server, "GET", a.s.host, "/api/staff", NULL, NULL, headers, &b.jar),
+        401, "unauthenticated");
+    itest_expect_error(
+        itest_request(&itest_server, "DELETE", a.s.host, p, NULL, NULL, headers, &b.jar), 401,
+        "unauthenticated");
 
     /* A is unchanged. */
     json_t *still = list_member(&a, m.id);
