@@ -82,6 +82,7 @@ static const char *conflict_message(const char *code);
 static json_t *body_or_empty(struct request *req);
 static struct db_conn *valid_master_db(struct request *req, json_t *fields, const char *what);
 static bool slug_param(struct request *req, const char **slug);
+static json_t *slug_and_body(struct request *req, const char **slug);
 static const char *user_param(struct request *req);
 static bool int_query(struct request *req, const char *name, int def, int lo, int hi, int *out,
                       json_t *fields);
@@ -276,6 +277,12 @@ static bool slug_param(struct request *req, const char **slug)
     }
     *slug = s;
     return true;
+}
+
+/* A slug-shaped :slug and the body (JSON or a form): the body, or NULL after replying. */
+static json_t *slug_and_body(struct request *req, const char **slug)
+{
+    return slug_param(req, slug) ? http_body_object(req) : NULL;
 }
 
 /* An integer, or a string of digits (a form field). */
@@ -602,9 +609,7 @@ static void studio_reactivate(struct request *req)
 static void studio_extend_trial(struct request *req)
 {
     const char *slug;
-    if (!slug_param(req, &slug))
-        return;
-    json_t *body = http_body_object(req);
+    json_t *body = slug_and_body(req, &slug);
     if (!body)
         return;
     long days = 0;
@@ -644,9 +649,7 @@ static void staff_get(struct request *req)
 static void staff_post(struct request *req)
 {
     const char *slug;
-    if (!slug_param(req, &slug))
-        return;
-    json_t *body = http_body_object(req);
+    json_t *body = slug_and_body(req, &slug);
     if (!body)
         return;
     struct admin_staff_input in = {
