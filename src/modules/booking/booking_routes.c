@@ -95,6 +95,11 @@ static const char *body_time(json_t *body, const char *key, json_t *fields, bool
 static const char *query(struct request *req, const char *name);
 static bool parse_long(const char *s, long lo, long hi, long *out);
 static void query_page(struct request *req, json_t *fields, int *limit, int *offset);
+static void query_span(struct request *req, const char *const *allowed, json_t *fields,
+                       const char **statuses, const char **room_id, const char **from,
+                       const char **to);
+static void query_page_span(struct request *req, json_t *fields, const char *from, const char *to,
+                            int *limit, int *offset);
 static const char *query_date(struct request *req, const char *name, json_t *fields);
 static const char *query_uuid(struct request *req, const char *name, json_t *fields);
 static const char *query_statuses(struct request *req, const char *const *allowed, json_t *fields);
@@ -355,6 +360,27 @@ static void query_page(struct request *req, json_t *fields, int *limit, int *off
         *offset = (int)v;
 }
 
+/* What the booking and session lists are filtered by: status (of allowed), room_id, from and
+ * to; a bad one is noted in fields. */
+static void query_span(struct request *req, const char *const *allowed, json_t *fields,
+                       const char **statuses, const char **room_id, const char **from,
+                       const char **to)
+{
+    *statuses = query_statuses(req, allowed, fields);
+    *room_id = query_uuid(req, "room_id", fields);
+    *from = query_date(req, "from", fields);
+    *to = query_date(req, "to", fields);
+}
+
+/* The page (limit, offset) of such a list, and its from..to making sense. */
+static void query_page_span(struct request *req, json_t *fields, const char *from, const char *to,
+                            int *limit, int *offset)
+{
+    query_page(req, fields, limit, offset);
+    if (from && to && strcmp(from, to) > 0)
+        bad(fields, "to", "Must not be before from");
+}
+
 static const char *query_date(struct request *req, const char *name, json_t *fields)
 {
     const char *s = query(req, name);
@@ -483,10 +509,7 @@ static void bookings_list(struct request *req)
 {
     json_t *fields = json_object();
     struct booking_staff_filter f = {.paid = -1};
-    f.statuses = query_statuses(req, booking_statuses, fields);
-    f.room_id = query_uuid(req, "room_id", fields);
-    f.from = query_date(req, "from", fields);
-    f.to = query_date(req, "to", fields);
+    query_span(req, booking_statuses, fields, &f.statuses, &f.room_id, &f.from, &f.to);
     f.q_pattern = query_like(req, fields);
     const char *paid = query(req, "paid");
     if (paid && strcmp(paid, "true") == 0)
@@ -519,9 +542,7 @@ static void bookings_list(struct request *req)
         else
             f.sort = sorts[i].sort;
     }
-    query_page(req, fields, &f.limit, &f.offset);
-    if (f.from && f.to && strcmp(f.from, f.to) > 0)
-        bad(fields, "to", "Must not be before from");
+    query_page_span(req, fields, f.from, f.to, &f.limit, &f.offset);
     struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
@@ -679,13 +700,8 @@ static void sessions_list(struct request *req)
 {
     json_t *fields = json_object();
     struct booking_staff_session_filter f = {0};
-    f.statuses = query_statuses(req, session_statuses, fields);
-    f.room_id = query_uuid(req, "room_id", fields);
-    f.from = query_date(req, "from", fields);
-    f.to = query_date(req, "to", fields);
-    query_page(req, fields, &f.limit, &f.offset);
-    if (f.from && f.to && strcmp(f.from, f.to) > 0)
-        bad(fields, "to", "Must not be before from");
+    query_span(req, session_statuses, fields, &f.statuses, &f.room_id, &f.from, &f.to);
+    query_page_span(req, fields, f.from, f.to, &f.limit, &f.offset);
     struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
