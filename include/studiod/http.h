@@ -158,6 +158,12 @@ bool http_wants_html(struct request *req);
 bool http_accepts_html(struct request *req);
 /* Keeps j alive until the request ends, then decrefs it; returns j. */
 json_t *http_own_json(struct request *req, json_t *j);
+/* Notes in fields (a JSON object of field errors) why key is bad; the first reason noted
+ * for a key stays. At most 255 bytes of the formatted reason are kept. */
+void http_field_error(json_t *fields, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* fields when it names a field, else NULL (fields released). */
+json_t *http_fields_or_null(json_t *fields);
 /* True for a canonical uuid (8-4-4-4-12 hex digits): the shape of every id a route takes. */
 bool http_uuid_valid(const char *s);
 /* A JSON string of min..max characters once trimmed, without control characters (newlines

@@ -4,6 +4,8 @@
  *   {"error": {"code": "...", "message": "...", "fields": {...}}}
  */
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -332,6 +334,26 @@ json_t *http_body_object(struct request *req)
         if (!json_object_get(o, p->key))
             json_object_set_new(o, p->key, json_string(p->value));
     return http_own_json(req, o);
+}
+
+void http_field_error(json_t *fields, const char *key, const char *fmt, ...)
+{
+    if (json_object_get(fields, key))
+        return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object_set_new(fields, key, json_string(msg));
+}
+
+json_t *http_fields_or_null(json_t *fields)
+{
+    if (json_object_size(fields) > 0)
+        return fields;
+    json_decref(fields);
+    return NULL;
 }
 
 bool http_uuid_valid(const char *s)

@@ -85,7 +85,6 @@ static void get_by_id(struct request *req,
                       int (*get)(const struct tenant *tn, struct db_conn *t, const char *id,
                                  json_t **out),
                       const char *missing);
-static void bad(json_t *fields, const char *name, const char *message);
 static const char *body_str(json_t *body, const char *key, size_t max, json_t *fields);
 static const char *member_str(json_t *o, const char *key, const char *field, size_t max,
                               json_t *fields);
@@ -245,12 +244,6 @@ static void reply_list(struct request *req, int rc, json_t *out)
                      "The studio's database is unavailable; try again shortly", NULL);
 }
 
-static void bad(json_t *fields, const char *name, const char *message)
-{
-    if (!json_object_get(fields, name))
-        json_object_set_new(fields, name, json_string(message));
-}
-
 /* A string member (NULL when absent or null); a wrong type or length is noted in fields. */
 static const char *body_str(json_t *body, const char *key, size_t max, json_t *fields)
 {
@@ -265,12 +258,12 @@ static const char *member_str(json_t *o, const char *key, const char *field, siz
     if (!v || json_is_null(v))
         return NULL;
     if (!json_is_string(v)) {
-        bad(fields, field, "Must be a string");
+        http_field_error(fields, field, "Must be a string");
         return NULL;
     }
     const char *s = json_string_value(v);
     if (strlen(s) > max || strlen(s) != json_string_length(v)) {
-        bad(fields, field, "Too long, or not text");
+        http_field_error(fields, field, "Too long, or not text");
         return NULL;
     }
     return s;
@@ -283,7 +276,7 @@ static bool body_bool(json_t *body, const char *key, json_t *fields)
     if (!v || json_is_null(v))
         return false;
     if (!json_is_boolean(v)) {
-        bad(fields, key, "Must be true or false");
+        http_field_error(fields, key, "Must be true or false");
         return false;
     }
     return json_is_true(v);
@@ -299,7 +292,7 @@ static const char *body_uuid(json_t *body, const char *key, json_t *fields, bool
         return NULL;
     const char *s = json_string_value(v);
     if (!booking_is_uuid(s)) {
-        bad(fields, key, "Must be an id");
+        http_field_error(fields, key, "Must be an id");
         return NULL;
     }
     return s;
@@ -314,7 +307,7 @@ static const char *body_time(json_t *body, const char *key, json_t *fields, bool
         return NULL;
     const char *s = json_string_value(v);
     if (!s || !valid_rfc3339(s)) {
-        bad(fields, key, "An RFC 3339 time such as 2025-06-01T14:00:00+02:00");
+        http_field_error(fields, key, "An RFC 3339 time such as 2025-06-01T14:00:00+02:00");
         return NULL;
     }
     return s;
@@ -351,11 +344,11 @@ static void query_page(struct request *req, json_t *fields, int *limit, int *off
     *limit = BOOKING_STAFF_LIMIT_DEFAULT;
     *offset = 0;
     if (l && !parse_long(l, 1, BOOKING_STAFF_LIMIT_MAX, &v))
-        bad(fields, "limit", "An integer from 1 to 200");
+        http_field_error(fields, "limit", "An integer from 1 to 200");
     else if (l)
         *limit = (int)v;
     if (o && !parse_long(o, 0, OFFSET_MAX, &v))
-        bad(fields, "offset", "An integer from 0");
+        http_field_error(fields, "offset", "An integer from 0");
     else if (o)
         *offset = (int)v;
 }
@@ -378,14 +371,14 @@ static void query_page_span(struct request *req, json_t *fields, const char *fro
 {
     query_page(req, fields, limit, offset);
     if (from && to && strcmp(from, to) > 0)
-        bad(fields, "to", "Must not be before from");
+        http_field_error(fields, "to", "Must not be before from");
 }
 
 static const char *query_date(struct request *req, const char *name, json_t *fields)
 {
     const char *s = query(req, name);
     if (s && !valid_date(s)) {
-        bad(fields, name, "A date such as 2025-06-01");
+        http_field_error(fields, name, "A date such as 2025-06-01");
         return NULL;
     }
     return s;
@@ -395,7 +388,7 @@ static const char *query_uuid(struct request *req, const char *name, json_t *fie
 {
     const char *s = query(req, name);
     if (s && !booking_is_uuid(s)) {
-        bad(fields, name, "Must be an id");
+        http_field_error(fields, name, "Must be an id");
         return NULL;
     }
     return s;
@@ -417,7 +410,7 @@ static const char *query_statuses(struct request *req, const char *const *allowe
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strlen(*a) == n && strncmp(*a, p, n) == 0;
         if (!ok) {
-            bad(fields, "status", "A comma-separated list of statuses");
+            http_field_error(fields, "status", "A comma-separated list of statuses");
             return NULL;
         }
         if (b.len > 1)
@@ -438,7 +431,7 @@ static const char *query_like(struct request *req, json_t *fields)
     if (!q)
         return NULL;
     if (strlen(q) > Q_MAX) {
-        bad(fields, "q", "At most 200 characters");
+        http_field_error(fields, "q", "At most 200 characters");
         return NULL;
     }
     return booking_staff_like_pattern(req->arena, q);
@@ -517,7 +510,7 @@ static void bookings_list(struct request *req)
     else if (paid && strcmp(paid, "false") == 0)
         f.paid = 0;
     else if (paid)
-        bad(fields, "paid", "true or false");
+        http_field_error(fields, "paid", "true or false");
     static const struct {
         const char *name;
         enum booking_staff_sort sort;
@@ -536,9 +529,9 @@ static void bookings_list(struct request *req)
         while (i < n && strcmp(sorts[i].name, sort) != 0)
             i++;
         if (i == n)
-            bad(fields, "sort",
-                "One of starts_at, -starts_at, created_at, -created_at, price, "
-                "-price");
+            http_field_error(fields, "sort",
+                             "One of starts_at, -starts_at, created_at, -created_at, price, "
+                             "-price");
         else
             f.sort = sorts[i].sort;
     }
@@ -561,7 +554,7 @@ static void bookings_create(struct request *req)
      * formats are the booking rules' to judge (booking_create names each bad field). */
     json_t *cust = json_object_get(body, "customer");
     if (cust && !json_is_object(cust)) {
-        bad(fields, "customer", "An object: name, email, phone");
+        http_field_error(fields, "customer", "An object: name, email, phone");
         cust = NULL;
     }
     struct booking_input in = {
@@ -609,9 +602,10 @@ static void bookings_move_input(json_t *body, json_t *fields, const char **room_
     if (json_object_size(fields))
         return;
     if (!*starts_at != !*ends_at)
-        bad(fields, *starts_at ? "ends_at" : "starts_at", "Give both starts_at and ends_at");
+        http_field_error(fields, *starts_at ? "ends_at" : "starts_at",
+                         "Give both starts_at and ends_at");
     else if (!*room_id && !*starts_at)
-        bad(fields, "starts_at", "Give new times, a new room_id, or both");
+        http_field_error(fields, "starts_at", "Give new times, a new room_id, or both");
 }
 
 static void bookings_move(struct request *req)
@@ -658,7 +652,7 @@ static void bookings_cancel(struct request *req)
     json_t *v = json_object_get(body, "refund_amount");
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 0)
-            bad(fields, "refund_amount", "A whole number of minor units, 0 or more");
+            http_field_error(fields, "refund_amount", "A whole number of minor units, 0 or more");
         else
             refund = json_integer_value(v);
     }
@@ -731,16 +725,16 @@ static void sessions_update(struct request *req)
         while (*s && strcmp(*s, ch.status) != 0)
             s++;
         if (!*s)
-            bad(fields, "status", "One of scheduled, in_progress, done");
+            http_field_error(fields, "status", "One of scheduled, in_progress, done");
     }
     ch.checked_in_at = body_time(body, "checked_in_at", fields, &ch.set_checked_in);
     ch.checked_out_at = body_time(body, "checked_out_at", fields, &ch.set_checked_out);
     ch.check_in = body_bool(body, "check_in", fields);
     ch.check_out = body_bool(body, "check_out", fields);
     if (ch.check_in && ch.set_checked_in)
-        bad(fields, "check_in", "Give check_in or checked_in_at, not both");
+        http_field_error(fields, "check_in", "Give check_in or checked_in_at, not both");
     if (ch.check_out && ch.set_checked_out)
-        bad(fields, "check_out", "Give check_out or checked_out_at, not both");
+        http_field_error(fields, "check_out", "Give check_out or checked_out_at, not both");
     struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;
@@ -759,18 +753,18 @@ static void session_items_add(struct request *req)
     json_t *fields = json_object();
     const char *description = body_str(body, "description", TEXT_MAX, fields);
     if (!description || !*description || utf8_chars(description) > DESCRIPTION_MAX)
-        bad(fields, "description", "1 to 200 characters");
+        http_field_error(fields, "description", "1 to 200 characters");
     json_t *q = json_object_get(body, "quantity");
     long long quantity = 1;
     if (q && (!json_is_integer(q) || json_integer_value(q) < 1 ||
               json_integer_value(q) > BOOKING_STAFF_QUANTITY_MAX))
-        bad(fields, "quantity", "A whole number from 1 to 10000");
+        http_field_error(fields, "quantity", "A whole number from 1 to 10000");
     else if (q)
         quantity = json_integer_value(q);
     json_t *u = json_object_get(body, "unit_amount");
     if (!json_is_integer(u) || json_integer_value(u) < 0 ||
         json_integer_value(u) > BOOKING_STAFF_UNIT_AMOUNT_MAX)
-        bad(fields, "unit_amount", "A whole number of minor units, 0 or more");
+        http_field_error(fields, "unit_amount", "A whole number of minor units, 0 or more");
     struct db_conn *t = valid_tenant_db(req, fields);
     if (!t)
         return;

@@ -113,8 +113,6 @@ struct role_input {
 };
 
 static bool uuid_norm(const char *in, char out[UUID_LEN + 1]);
-static void field_error(json_t *f, const char *key, const char *msg);
-static json_t *finish_fields(json_t *f);
 static int fail(struct db_conn *t, int rc, json_t **fields);
 static const char *actor_of(struct request *req);
 static int commit_audited(struct db_conn *t, struct request *req, const char *action,
@@ -399,22 +397,6 @@ static bool uuid_norm(const char *in, char out[UUID_LEN + 1])
     for (int i = 0; i <= UUID_LEN; i++)
         out[i] = (char)tolower((unsigned char)in[i]);
     return true;
-}
-
-/* Records why key is bad; the first reason for a key stays. */
-static void field_error(json_t *f, const char *key, const char *msg)
-{
-    if (!json_object_get(f, key))
-        json_object_set_new(f, key, json_string(msg));
-}
-
-/* f when it names a field, else NULL (f released). */
-static json_t *finish_fields(json_t *f)
-{
-    if (json_object_size(f) > 0)
-        return f;
-    json_decref(f);
-    return NULL;
 }
 
 /* Ends a failed transaction: rolls back, drops field errors the status does not carry. */
@@ -793,7 +775,7 @@ static void permissions_parse(json_t *v, json_t *f, struct rbac_perms *out)
 {
     memset(out, 0, sizeof(*out));
     if (!json_is_array(v) || json_array_size(v) > PERMISSIONS_MAX_ITEMS) {
-        field_error(f, "permissions", "A list of {\"resource\": ..., \"action\": ...}");
+        http_field_error(f, "permissions", "A list of {\"resource\": ..., \"action\": ...}");
         return;
     }
     size_t i;
@@ -805,16 +787,17 @@ static void permissions_parse(json_t *v, json_t *f, struct rbac_perms *out)
         int a = rbac_action_index(json_string_value(json_object_get(item, "action")));
         if (!json_is_object(item)) {
             snprintf(key, sizeof(key), "permissions[%zu]", i);
-            field_error(f, key, "An object {\"resource\": ..., \"action\": ...}");
+            http_field_error(f, key, "An object {\"resource\": ..., \"action\": ...}");
             continue;
         }
         if (r < 0) {
             snprintf(key, sizeof(key), "permissions[%zu].resource", i);
-            field_error(f, key, "Unknown resource (GET /api/permissions/resources lists them)");
+            http_field_error(f, key,
+                             "Unknown resource (GET /api/permissions/resources lists them)");
         }
         if (a < 0) {
             snprintf(key, sizeof(key), "permissions[%zu].action", i);
-            field_error(f, key, "Unknown action (GET /api/permissions/actions lists them)");
+            http_field_error(f, key, "Unknown action (GET /api/permissions/actions lists them)");
         }
         rbac_perms_grant(out, r, a);
     }
@@ -830,26 +813,26 @@ static json_t *role_input_parse(json_t *body, bool creating, struct role_input *
     if ((v = json_object_get(body, "name")) || creating) {
         in->name = http_clean_text(v, 1, NAME_MAX_CHARS, false);
         if (!in->name)
-            field_error(f, "name", "Required: 1 to 60 characters");
+            http_field_error(f, "name", "Required: 1 to 60 characters");
     }
     if ((v = json_object_get(body, "description"))) {
         in->description =
             json_is_null(v) ? json_string("") : http_clean_text(v, 0, DESCRIPTION_MAX_CHARS, true);
         if (!in->description)
-            field_error(f, "description", "Text of at most 500 characters");
+            http_field_error(f, "description", "Text of at most 500 characters");
     } else if (creating) {
         in->description = json_string("");
     }
     if ((v = json_object_get(body, "parent_id"))) {
         in->parent_given = true;
         if (!json_is_null(v) && !uuid_norm(json_string_value(v), in->parent_id))
-            field_error(f, "parent_id", "The id of the role to inherit from, or null");
+            http_field_error(f, "parent_id", "The id of the role to inherit from, or null");
     }
     if ((v = json_object_get(body, "permissions"))) {
         in->perms_given = true;
         permissions_parse(v, f, &in->perms);
     }
-    return finish_fields(f);
+    return http_fields_or_null(f);
 }
 
 static void role_input_release(struct role_input *in)
@@ -1205,12 +1188,13 @@ int rbac_user_role_assign(struct db_conn *t, struct request *req, const char *us
 
     json_t *f = json_object();
     if (!uuid_norm(json_string_value(json_object_get(body, "role_id")), role_id))
-        field_error(f, "role_id", "Required: the id of a role");
+        http_field_error(f, "role_id", "Required: the id of a role");
     json_t *v = json_object_get(body, "expires_at");
     const char *expires = json_is_null(v) ? NULL : json_string_value(v);
     if (v && !json_is_null(v) && (!expires || !valid_rfc3339(expires)))
-        field_error(f, "expires_at", "An RFC 3339 time such as 2025-06-01T18:00:00+02:00, or null");
-    if ((*fields = finish_fields(f)))
+        http_field_error(f, "expires_at",
+                         "An RFC 3339 time such as 2025-06-01T18:00:00+02:00, or null");
+    if ((*fields = http_fields_or_null(f)))
         return RBAC_INVALID;
     if (expires) {
         const char *state = NULL;

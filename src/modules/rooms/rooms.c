@@ -100,9 +100,6 @@ struct prices_change {
     bool rate, rules;
 };
 
-static void field_error(json_t *f, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static json_t *finish_fields(json_t *f);
 static bool int_in(json_t *v, long long min, long long max, long long *out);
 static bool valid_step(long long step);
 static int parse_hhmm(json_t *v, bool allow_end);
@@ -344,28 +341,6 @@ static const char sql_room_with_policy[] =
     "  FROM rooms r CROSS JOIN studio_settings s WHERE r.id = $1::uuid";
 
 /* ---- small helpers --------------------------------------------------------------------- */
-
-/* Records why key is bad; the first reason for a key stays. */
-static void field_error(json_t *f, const char *key, const char *fmt, ...)
-{
-    if (json_object_get(f, key))
-        return;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    json_object_set_new(f, key, json_string(msg));
-}
-
-/* f when it names a field, else NULL (f released). */
-static json_t *finish_fields(json_t *f)
-{
-    if (json_object_size(f) > 0)
-        return f;
-    json_decref(f);
-    return NULL;
-}
 
 /* A JSON integer (not a real, not a string) in min..max. */
 static bool int_in(json_t *v, long long min, long long max, long long *out)
@@ -613,7 +588,7 @@ static void room_take_optional_int(json_t *f, json_t *in, json_t *clean, const c
     else if (int_in(v, min, max, &n) && (min % GRID_MINUTES != 0 || n % GRID_MINUTES == 0))
         json_object_set_new(clean, key, json_integer(n));
     else
-        field_error(f, key, "%s", msg);
+        http_field_error(f, key, "%s", msg);
 }
 
 /* Checks every field of a room (a create's body over the defaults, or the stored room
@@ -628,7 +603,7 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
     if ((c = http_clean_text(json_object_get(in, "name"), 1, NAME_MAX_CHARS, false)))
         json_object_set_new(clean, "name", c);
     else
-        field_error(f, "name", "Required: 1 to %d characters", NAME_MAX_CHARS);
+        http_field_error(f, "name", "Required: 1 to %d characters", NAME_MAX_CHARS);
 
     v = json_object_get(in, "description");
     if (json_is_null(v))
@@ -636,7 +611,7 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
     else if ((c = http_clean_text(v, 0, DESCRIPTION_MAX_CHARS, true)))
         json_object_set_new(clean, "description", c);
     else
-        field_error(f, "description", "Text of at most %d characters", DESCRIPTION_MAX_CHARS);
+        http_field_error(f, "description", "Text of at most %d characters", DESCRIPTION_MAX_CHARS);
 
     room_take_optional_int(f, in, clean, "capacity", 1, CAPACITY_MAX,
                            "A number of people from 1 to 10000, or null");
@@ -644,15 +619,16 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
     if (int_in(json_object_get(in, "hourly_rate"), 0, RATE_MAX, &n))
         json_object_set_new(clean, "hourly_rate", json_integer(n));
     else
-        field_error(f, "hourly_rate",
-                    "Required: a whole number of the currency's minor unit per hour, 0 or more "
-                    "(2500 is 25.00 EUR)");
+        http_field_error(
+            f, "hourly_rate",
+            "Required: a whole number of the currency's minor unit per hour, 0 or more "
+            "(2500 is 25.00 EUR)");
 
     v = json_object_get(in, "equipment");
     if (json_is_null(v)) {
         json_object_set_new(clean, "equipment", json_array());
     } else if (!json_is_array(v) || json_array_size(v) > EQUIPMENT_MAX_ITEMS) {
-        field_error(f, "equipment", "A list of at most %d names", EQUIPMENT_MAX_ITEMS);
+        http_field_error(f, "equipment", "A list of at most %d names", EQUIPMENT_MAX_ITEMS);
     } else {
         json_t *list = json_array();
         size_t i;
@@ -662,8 +638,8 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
             if ((c = http_clean_text(item, 1, EQUIPMENT_ITEM_MAX_CHARS, false))) {
                 json_array_append_new(list, c);
             } else {
-                field_error(f, "equipment", "Each item: text of 1 to %d characters",
-                            EQUIPMENT_ITEM_MAX_CHARS);
+                http_field_error(f, "equipment", "Each item: text of 1 to %d characters",
+                                 EQUIPMENT_ITEM_MAX_CHARS);
                 break;
             }
         }
@@ -681,14 +657,14 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
             lower[i] = (char)tolower((unsigned char)color[i]);
         json_object_set_new(clean, "color", json_string(lower));
     } else {
-        field_error(f, "color", "A colour #rrggbb, such as #3b5bdb");
+        http_field_error(f, "color", "A colour #rrggbb, such as #3b5bdb");
     }
 
     v = json_object_get(in, "active");
     if (json_is_boolean(v))
         json_object_set(clean, "active", v);
     else
-        field_error(f, "active", "true or false");
+        http_field_error(f, "active", "true or false");
 
     v = json_object_get(in, "photo_url");
     if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
@@ -698,7 +674,7 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
              valid_url(json_string_value(v)))
         json_object_set(clean, "photo_url", v);
     else
-        field_error(f, "photo_url", "An http:// or https:// address, or null");
+        http_field_error(f, "photo_url", "An http:// or https:// address, or null");
 
     v = json_object_get(in, "slot_step_minutes");
     if (json_is_null(v))
@@ -706,9 +682,9 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
     else if (int_in(v, 1, 60, &n) && valid_step(n))
         json_object_set_new(clean, "slot_step_minutes", json_integer(n));
     else
-        field_error(f, "slot_step_minutes",
-                    "5, 10, 15, 20, 30 or 60, or null for the studio's (%d)",
-                    studio->slot_step_minutes);
+        http_field_error(f, "slot_step_minutes",
+                         "5, 10, 15, 20, 30 or 60, or null for the studio's (%d)",
+                         studio->slot_step_minutes);
 
     room_take_optional_int(f, in, clean, "min_duration_minutes", GRID_MINUTES, DURATION_MAX_MINUTES,
                            "Minutes, a multiple of 5 up to 10080, or null for the studio's");
@@ -719,12 +695,12 @@ static json_t *room_validate(json_t *in, const struct booking_policy *studio, js
     if (json_is_boolean(v))
         json_object_set(clean, "archived", v);
     else
-        field_error(f, "archived", "true or false");
+        http_field_error(f, "archived", "true or false");
 
     if (!json_object_get(f, "slot_step_minutes") && !json_object_get(f, "min_duration_minutes") &&
         !json_object_get(f, "max_duration_minutes"))
         room_check_durations(f, clean, studio);
-    return finish_fields(f);
+    return http_fields_or_null(f);
 }
 
 /* The room's overrides over the studio's policy must still make a policy: durations on the
@@ -740,31 +716,31 @@ static void room_check_durations(json_t *f, json_t *clean, const struct booking_
 
     if (min % step != 0) {
         if (json_is_integer(vmin))
-            field_error(f, "min_duration_minutes", "A multiple of the slot step (%d minutes)",
-                        step);
+            http_field_error(f, "min_duration_minutes", "A multiple of the slot step (%d minutes)",
+                             step);
         else
-            field_error(f, "slot_step_minutes",
-                        "The studio's minimum duration (%d minutes) is not a multiple of %d: "
-                        "set min_duration_minutes too",
-                        min, step);
+            http_field_error(f, "slot_step_minutes",
+                             "The studio's minimum duration (%d minutes) is not a multiple of %d: "
+                             "set min_duration_minutes too",
+                             min, step);
     }
     if (max % step != 0) {
         if (json_is_integer(vmax))
-            field_error(f, "max_duration_minutes", "A multiple of the slot step (%d minutes)",
-                        step);
+            http_field_error(f, "max_duration_minutes", "A multiple of the slot step (%d minutes)",
+                             step);
         else
-            field_error(f, "slot_step_minutes",
-                        "The studio's maximum duration (%d minutes) is not a multiple of %d: "
-                        "set max_duration_minutes too",
-                        max, step);
+            http_field_error(f, "slot_step_minutes",
+                             "The studio's maximum duration (%d minutes) is not a multiple of %d: "
+                             "set max_duration_minutes too",
+                             max, step);
     }
     if (min > max) {
         if (json_is_integer(vmax))
-            field_error(f, "max_duration_minutes", "At least the minimum duration (%d minutes)",
-                        min);
+            http_field_error(f, "max_duration_minutes",
+                             "At least the minimum duration (%d minutes)", min);
         else
-            field_error(f, "min_duration_minutes", "At most the maximum duration (%d minutes)",
-                        max);
+            http_field_error(f, "min_duration_minutes", "At most the maximum duration (%d minutes)",
+                             max);
     }
 }
 
@@ -919,7 +895,8 @@ int rooms_settings_get(struct db_conn *t, json_t **out)
 static void deposit_validate(json_t *v, json_t *f, json_t *clean)
 {
     if (!json_is_object(v)) {
-        field_error(f, "deposit", "An object {\"type\": \"none|percent|fixed\", \"value\": n}");
+        http_field_error(f, "deposit",
+                         "An object {\"type\": \"none|percent|fixed\", \"value\": n}");
         return;
     }
     const char *type = json_string_value(json_object_get(v, "type"));
@@ -927,18 +904,19 @@ static void deposit_validate(json_t *v, json_t *f, json_t *clean)
     long long n = 0;
     if (!type || !(strcmp(type, "none") == 0 || strcmp(type, "percent") == 0 ||
                    strcmp(type, "fixed") == 0)) {
-        field_error(f, "deposit.type", "none, percent or fixed");
+        http_field_error(f, "deposit.type", "none, percent or fixed");
         return;
     }
     if (strcmp(type, "none") == 0) {
         if (value && !json_is_null(value) && !int_in(value, 0, 0, &n))
-            field_error(f, "deposit.value", "0 (or absent) when there is no deposit");
+            http_field_error(f, "deposit.value", "0 (or absent) when there is no deposit");
     } else if (strcmp(type, "percent") == 0) {
         if (!int_in(value, 0, PERCENT_MAX, &n))
-            field_error(f, "deposit.value", "A whole percentage from 0 to 100");
+            http_field_error(f, "deposit.value", "A whole percentage from 0 to 100");
     } else if (!int_in(value, 0, RATE_MAX, &n)) {
-        field_error(f, "deposit.value",
-                    "A whole number of the currency's minor unit, 0 or more (2000 is 20.00 EUR)");
+        http_field_error(
+            f, "deposit.value",
+            "A whole number of the currency's minor unit, 0 or more (2000 is 20.00 EUR)");
     }
     json_object_set_new(clean, "deposit",
                         json_pack("{s:s, s:I}", "type", type, "value", (json_int_t)n));
@@ -954,43 +932,47 @@ static json_t *settings_validate(json_t *in, json_t *clean)
         json_object_set_new(clean, "slot_step_minutes", json_integer(step));
     } else {
         step = 0; /* no multiple to check against */
-        field_error(f, "slot_step_minutes", "5, 10, 15, 20, 30 or 60");
+        http_field_error(f, "slot_step_minutes", "5, 10, 15, 20, 30 or 60");
     }
 
     if (!int_in(json_object_get(in, "min_duration_minutes"), GRID_MINUTES, DURATION_MAX_MINUTES,
                 &min))
-        field_error(f, "min_duration_minutes", "Minutes from 5 to %d", DURATION_MAX_MINUTES);
+        http_field_error(f, "min_duration_minutes", "Minutes from 5 to %d", DURATION_MAX_MINUTES);
     else if (step && min % step != 0)
-        field_error(f, "min_duration_minutes", "A multiple of the slot step (%lld minutes)", step);
+        http_field_error(f, "min_duration_minutes", "A multiple of the slot step (%lld minutes)",
+                         step);
     else
         json_object_set_new(clean, "min_duration_minutes", json_integer(min));
 
     if (!int_in(json_object_get(in, "max_duration_minutes"), GRID_MINUTES, DURATION_MAX_MINUTES,
                 &max))
-        field_error(f, "max_duration_minutes", "Minutes from 5 to %d", DURATION_MAX_MINUTES);
+        http_field_error(f, "max_duration_minutes", "Minutes from 5 to %d", DURATION_MAX_MINUTES);
     else if (step && max % step != 0)
-        field_error(f, "max_duration_minutes", "A multiple of the slot step (%lld minutes)", step);
+        http_field_error(f, "max_duration_minutes", "A multiple of the slot step (%lld minutes)",
+                         step);
     else if (min && max < min)
-        field_error(f, "max_duration_minutes", "At least the minimum duration (%lld minutes)", min);
+        http_field_error(f, "max_duration_minutes", "At least the minimum duration (%lld minutes)",
+                         min);
     else
         json_object_set_new(clean, "max_duration_minutes", json_integer(max));
 
     if (int_in(json_object_get(in, "min_notice_minutes"), 0, NOTICE_MAX_MINUTES, &n))
         json_object_set_new(clean, "min_notice_minutes", json_integer(n));
     else
-        field_error(f, "min_notice_minutes", "Minutes from 0 to %d (30 days)", NOTICE_MAX_MINUTES);
+        http_field_error(f, "min_notice_minutes", "Minutes from 0 to %d (30 days)",
+                         NOTICE_MAX_MINUTES);
 
     if (int_in(json_object_get(in, "max_days_ahead"), DAYS_AHEAD_MIN, DAYS_AHEAD_MAX, &n))
         json_object_set_new(clean, "max_days_ahead", json_integer(n));
     else
-        field_error(f, "max_days_ahead", "Days from %d to %d", DAYS_AHEAD_MIN, DAYS_AHEAD_MAX);
+        http_field_error(f, "max_days_ahead", "Days from %d to %d", DAYS_AHEAD_MIN, DAYS_AHEAD_MAX);
 
     if (int_in(json_object_get(in, "buffer_minutes"), 0, BUFFER_MAX_MINUTES, &n) &&
         n % GRID_MINUTES == 0)
         json_object_set_new(clean, "buffer_minutes", json_integer(n));
     else
-        field_error(f, "buffer_minutes", "Minutes from 0 to %d, a multiple of 5",
-                    BUFFER_MAX_MINUTES);
+        http_field_error(f, "buffer_minutes", "Minutes from 0 to %d, a multiple of 5",
+                         BUFFER_MAX_MINUTES);
 
     deposit_validate(json_object_get(in, "deposit"), f, clean);
 
@@ -998,22 +980,23 @@ static json_t *settings_validate(json_t *in, json_t *clean)
     if (json_is_boolean(v))
         json_object_set(clean, "auto_confirm", v);
     else
-        field_error(f, "auto_confirm", "true or false");
+        http_field_error(f, "auto_confirm", "true or false");
 
     if (int_in(json_object_get(in, "hold_minutes"), HOLD_MIN_MINUTES, HOLD_MAX_MINUTES, &n))
         json_object_set_new(clean, "hold_minutes", json_integer(n));
     else
-        field_error(f, "hold_minutes", "Minutes from %d to %d", HOLD_MIN_MINUTES, HOLD_MAX_MINUTES);
+        http_field_error(f, "hold_minutes", "Minutes from %d to %d", HOLD_MIN_MINUTES,
+                         HOLD_MAX_MINUTES);
 
     v = json_object_get(in, "refund_rule");
     const char *problem = json_is_object(v) ? pricing_refund_rule_problem(v)
                                             : "An object: {\"type\": \"tiers\", ...} or "
                                               "{\"type\": \"linear\", ...}";
     if (problem)
-        field_error(f, "refund_rule", "%s", problem);
+        http_field_error(f, "refund_rule", "%s", problem);
     else
         json_object_set(clean, "refund_rule", v);
-    return finish_fields(f);
+    return http_fields_or_null(f);
 }
 
 int rooms_settings_update(struct db_conn *t, struct request *req, json_t *body, json_t **out,
@@ -1122,26 +1105,26 @@ static void day_validate(json_t *day, size_t i, bool seen[8], json_t *f, json_t 
     long long wd;
     if (!json_is_object(day)) {
         snprintf(key, sizeof(key), "weekly[%zu]", i);
-        field_error(f, key, "An object {\"weekday\": 1..7, \"ranges\": [...]}");
+        http_field_error(f, key, "An object {\"weekday\": 1..7, \"ranges\": [...]}");
         return;
     }
     snprintf(key, sizeof(key), "weekly[%zu].weekday", i);
     if (!int_in(json_object_get(day, "weekday"), 1, 7, &wd)) {
-        field_error(f, key, "1 (Monday) to 7 (Sunday)");
+        http_field_error(f, key, "1 (Monday) to 7 (Sunday)");
         return;
     }
     if (seen[wd]) {
-        field_error(f, key, "Weekday %lld is listed twice", wd);
+        http_field_error(f, key, "Weekday %lld is listed twice", wd);
         return;
     }
     seen[wd] = true;
     json_t *ranges = json_object_get(day, "ranges");
     snprintf(key, sizeof(key), "weekly[%zu].ranges", i);
     if (!json_is_array(ranges) || json_array_size(ranges) > RANGES_PER_DAY_MAX) {
-        field_error(f, key,
-                    "A list of at most %d {\"opens\": \"HH:MM\", \"closes\": \"HH:MM\"} "
-                    "(empty: closed that day)",
-                    RANGES_PER_DAY_MAX);
+        http_field_error(f, key,
+                         "A list of at most %d {\"opens\": \"HH:MM\", \"closes\": \"HH:MM\"} "
+                         "(empty: closed that day)",
+                         RANGES_PER_DAY_MAX);
         return;
     }
     struct span sp[RANGES_PER_DAY_MAX];
@@ -1155,16 +1138,16 @@ static void day_validate(json_t *day, size_t i, bool seen[8], json_t *f, json_t 
         int closes = parse_hhmm(json_object_get(range, "closes"), true);
         if (opens < 0) {
             snprintf(key, sizeof(key), "weekly[%zu].ranges[%zu].opens", i, j);
-            field_error(f, key, "A time HH:MM from 00:00 to 23:55, minutes a multiple of 5");
+            http_field_error(f, key, "A time HH:MM from 00:00 to 23:55, minutes a multiple of 5");
             ok = false;
         }
         if (closes < 0) {
             snprintf(key, sizeof(key), "weekly[%zu].ranges[%zu].closes", i, j);
-            field_error(f, key, "A time HH:MM from 00:05 to 24:00, minutes a multiple of 5");
+            http_field_error(f, key, "A time HH:MM from 00:05 to 24:00, minutes a multiple of 5");
             ok = false;
         } else if (opens >= 0 && closes <= opens) {
             snprintf(key, sizeof(key), "weekly[%zu].ranges[%zu].closes", i, j);
-            field_error(f, key, "After the opening time");
+            http_field_error(f, key, "After the opening time");
             ok = false;
         }
         sp[n++] = (struct span){opens, closes, j};
@@ -1178,7 +1161,7 @@ static void day_validate(json_t *day, size_t i, bool seen[8], json_t *f, json_t 
             format_hhmm(sp[k - 1].start, a);
             format_hhmm(sp[k - 1].end, b);
             snprintf(key, sizeof(key), "weekly[%zu].ranges[%zu]", i, sp[k].index);
-            field_error(f, key, "Overlaps %s-%s on the same day", a, b);
+            http_field_error(f, key, "Overlaps %s-%s on the same day", a, b);
             return;
         }
     for (int k = 0; k < n; k++) {
@@ -1194,9 +1177,10 @@ static void day_validate(json_t *day, size_t i, bool seen[8], json_t *f, json_t 
 static void hours_validate(json_t *weekly, json_t *f, json_t *rows)
 {
     if (!json_is_array(weekly)) {
-        field_error(f, "weekly",
-                    "Required: a list of {\"weekday\": 1..7, \"ranges\": [{\"opens\": \"09:00\", "
-                    "\"closes\": \"23:00\"}]}");
+        http_field_error(
+            f, "weekly",
+            "Required: a list of {\"weekday\": 1..7, \"ranges\": [{\"opens\": \"09:00\", "
+            "\"closes\": \"23:00\"}]}");
         return;
     }
     bool seen[8] = {0};
@@ -1220,17 +1204,17 @@ int rooms_hours_put(struct db_conn *t, struct request *req, const char *room_id,
     if (room_id) {
         json_t *v = json_object_get(body, "inherit");
         if (v && !json_is_boolean(v))
-            field_error(f, "inherit", "true (use the studio's hours) or false");
+            http_field_error(f, "inherit", "true (use the studio's hours) or false");
         inherit = json_is_true(v);
     }
     if (!inherit) {
         hours_validate(json_object_get(body, "weekly"), f, rows);
         if (room_id && json_object_size(f) == 0 && json_array_size(rows) == 0)
-            field_error(f, "weekly",
-                        "A room's own hours need at least one opening; send {\"inherit\": "
-                        "true} for the studio's hours, or make the room inactive");
+            http_field_error(f, "weekly",
+                             "A room's own hours need at least one opening; send {\"inherit\": "
+                             "true} for the studio's hours, or make the room inactive");
     }
-    if ((*fields = finish_fields(f))) {
+    if ((*fields = http_fields_or_null(f))) {
         json_decref(rows);
         return ROOMS_INVALID;
     }
@@ -1261,12 +1245,12 @@ int rooms_closures_list(struct db_conn *t, const char *from, const char *to, jso
     *out = *fields = NULL;
     json_t *f = json_object();
     if (from && !valid_date(from))
-        field_error(f, "from", "A date YYYY-MM-DD");
+        http_field_error(f, "from", "A date YYYY-MM-DD");
     if (to && !valid_date(to))
-        field_error(f, "to", "A date YYYY-MM-DD");
+        http_field_error(f, "to", "A date YYYY-MM-DD");
     if (json_object_size(f) == 0 && from && to && strcmp(to, from) < 0)
-        field_error(f, "to", "On or after from");
-    if ((*fields = finish_fields(f)))
+        http_field_error(f, "to", "On or after from");
+    if ((*fields = http_fields_or_null(f)))
         return ROOMS_INVALID;
     const char *p[] = {from, to};
     json_t *list = NULL;
@@ -1287,23 +1271,23 @@ int rooms_closure_create(struct db_conn *t, struct request *req, json_t *body, j
     if (v && !json_is_null(v)) {
         room_id = json_string_value(v);
         if (!rooms_id_valid(room_id))
-            field_error(f, "room_id", "A room's id, or null for the whole studio");
+            http_field_error(f, "room_id", "A room's id, or null for the whole studio");
     }
     const char *starts = json_string_value(json_object_get(body, "starts_on"));
     v = json_object_get(body, "ends_on");
     const char *ends = json_is_null(v) || !v ? starts : json_string_value(v);
     if (!valid_date(starts))
-        field_error(f, "starts_on", "Required: a date YYYY-MM-DD");
+        http_field_error(f, "starts_on", "Required: a date YYYY-MM-DD");
     if (!valid_date(ends))
-        field_error(f, "ends_on", "A date YYYY-MM-DD (absent: the same day as starts_on)");
+        http_field_error(f, "ends_on", "A date YYYY-MM-DD (absent: the same day as starts_on)");
     else if (valid_date(starts) && strcmp(ends, starts) < 0)
-        field_error(f, "ends_on", "On or after starts_on");
+        http_field_error(f, "ends_on", "On or after starts_on");
     v = json_object_get(body, "reason");
     json_t *reason =
         !v || json_is_null(v) ? json_string("") : http_clean_text(v, 0, REASON_MAX_CHARS, false);
     if (!reason)
-        field_error(f, "reason", "Text of at most %d characters", REASON_MAX_CHARS);
-    if ((*fields = finish_fields(f))) {
+        http_field_error(f, "reason", "Text of at most %d characters", REASON_MAX_CHARS);
+    if ((*fields = http_fields_or_null(f))) {
         json_decref(reason);
         return ROOMS_INVALID;
     }
@@ -1349,8 +1333,8 @@ static void rule_validate(json_t *rule, size_t i, json_t *f, json_t *clean)
     char key[KEY_LEN];
     if (!json_is_object(rule)) {
         snprintf(key, sizeof(key), "rules[%zu]", i);
-        field_error(f, key,
-                    "An object {\"name\", \"weekdays\", \"starts\", \"ends\", \"hourly_rate\"}");
+        http_field_error(
+            f, key, "An object {\"name\", \"weekdays\", \"starts\", \"ends\", \"hourly_rate\"}");
         return;
     }
     bool ok = true;
@@ -1359,7 +1343,7 @@ static void rule_validate(json_t *rule, size_t i, json_t *f, json_t *clean)
         !v || json_is_null(v) ? json_string("") : http_clean_text(v, 0, RULE_NAME_MAX_CHARS, false);
     if (!name) {
         snprintf(key, sizeof(key), "rules[%zu].name", i);
-        field_error(f, key, "Text of at most %d characters", RULE_NAME_MAX_CHARS);
+        http_field_error(f, key, "Text of at most %d characters", RULE_NAME_MAX_CHARS);
         ok = false;
     }
 
@@ -1383,7 +1367,7 @@ static void rule_validate(json_t *rule, size_t i, json_t *f, json_t *clean)
             json_array_append_new(weekdays, json_integer(k));
     if (!days_ok) {
         snprintf(key, sizeof(key), "rules[%zu].weekdays", i);
-        field_error(f, key, "A non-empty list of distinct weekdays, 1 (Monday) to 7 (Sunday)");
+        http_field_error(f, key, "A non-empty list of distinct weekdays, 1 (Monday) to 7 (Sunday)");
         ok = false;
     }
 
@@ -1391,21 +1375,21 @@ static void rule_validate(json_t *rule, size_t i, json_t *f, json_t *clean)
     int ends = parse_hhmm(json_object_get(rule, "ends"), true);
     if (starts < 0) {
         snprintf(key, sizeof(key), "rules[%zu].starts", i);
-        field_error(f, key, "A time HH:MM from 00:00 to 23:55, minutes a multiple of 5");
+        http_field_error(f, key, "A time HH:MM from 00:00 to 23:55, minutes a multiple of 5");
         ok = false;
     }
     if (ends < 0 || (starts >= 0 && ends <= starts)) {
         snprintf(key, sizeof(key), "rules[%zu].ends", i);
-        field_error(f, key,
-                    ends < 0 ? "A time HH:MM from 00:05 to 24:00, minutes a multiple of 5"
-                             : "After the start time");
+        http_field_error(f, key,
+                         ends < 0 ? "A time HH:MM from 00:05 to 24:00, minutes a multiple of 5"
+                                  : "After the start time");
         ok = false;
     }
 
     long long rate;
     if (!int_in(json_object_get(rule, "hourly_rate"), 0, RATE_MAX, &rate)) {
         snprintf(key, sizeof(key), "rules[%zu].hourly_rate", i);
-        field_error(f, key, "A whole number of the currency's minor unit per hour, 0 or more");
+        http_field_error(f, key, "A whole number of the currency's minor unit per hour, 0 or more");
         ok = false;
     }
     if (ok) {
@@ -1423,7 +1407,7 @@ static void rule_validate(json_t *rule, size_t i, json_t *f, json_t *clean)
 static void rules_validate(json_t *rules, json_t *f, json_t *clean)
 {
     if (!json_is_array(rules) || json_array_size(rules) > PRICE_RULES_MAX) {
-        field_error(f, "rules", "A list of at most %d rules", PRICE_RULES_MAX);
+        http_field_error(f, "rules", "A list of at most %d rules", PRICE_RULES_MAX);
         return;
     }
     size_t i;
@@ -1445,13 +1429,13 @@ int rooms_prices_put(struct db_conn *t, struct request *req, const char *room_id
     json_t *rules_v = json_object_get(body, "rules");
     long long rate = 0;
     if (rate_v && !int_in(rate_v, 0, RATE_MAX, &rate))
-        field_error(f, "hourly_rate",
-                    "A whole number of the currency's minor unit per hour, 0 or more "
-                    "(2500 is 25.00 EUR)");
+        http_field_error(f, "hourly_rate",
+                         "A whole number of the currency's minor unit per hour, 0 or more "
+                         "(2500 is 25.00 EUR)");
     json_t *rules = json_array();
     if (rules_v)
         rules_validate(rules_v, f, rules);
-    if ((*fields = finish_fields(f))) {
+    if ((*fields = http_fields_or_null(f))) {
         json_decref(rules);
         return ROOMS_INVALID;
     }
