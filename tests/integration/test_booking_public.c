@@ -45,6 +45,9 @@ static struct itest_resp *get(const struct itest_studio *s, const char *fmt, ...
     __attribute__((format(printf, 2, 3)));
 static struct itest_resp *post(const struct itest_studio *s, const char *path, json_t *body,
                                const char *const *headers);
+static struct itest_resp *book_at(const struct itest_studio *s, const char *room, const char *tz,
+                                  const char *date, const char *from, const char *to,
+                                  const char *email);
 static struct itest_resp *book(const struct itest_studio *s, const char *room, const char *starts,
                                const char *ends, const char *email);
 static json_t *availability(const struct itest_studio *s, const char *room, const char *from,
@@ -157,6 +160,17 @@ static struct itest_resp *book(const struct itest_studio *s, const char *room, c
                           starts, "ends_at", ends, "customer", "name", "Ada Lovelace", "email",
                           email, "phone", "+33 1 23 45 67 89", "notes", "Two guitars"),
                 NULL);
+}
+
+/* book() of room on date (local to tz) from one HH:MM to another. */
+static struct itest_resp *book_at(const struct itest_studio *s, const char *room, const char *tz,
+                                  const char *date, const char *from, const char *to,
+                                  const char *email)
+{
+    char starts[64], ends[64];
+    at(tz, date, from, starts);
+    at(tz, date, to, ends);
+    return book(s, room, starts, ends, email);
 }
 
 /* The slots array of a 200 availability answer (json_decref it). '+' is sent as %2B. */
@@ -368,7 +382,7 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     new_studio("bk-avail", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
     char *room = itest_add_room(&s, "A", 1000);
-    char d[16], s1[64], e1[64];
+    char d[16];
     local_date(tz, 10, d);
 
     json_t *slots = day_slots(&s, room, d);
@@ -377,9 +391,7 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     assert_true(has_slot(slots, d, "22:30"));
     json_decref(slots);
 
-    at(tz, d, "14:00", s1);
-    at(tz, d, "16:00", e1);
-    struct itest_resp *r = book(&s, room, s1, e1, "avail@example.com");
+    struct itest_resp *r = book_at(&s, room, tz, d, "14:00", "16:00", "avail@example.com");
     assert_int_equal(r->status, 201);
     itest_resp_free(r);
     slots = day_slots(&s, room, d);
@@ -397,10 +409,7 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     assert_true(has_slot(slots, d, "16:00"));  /* that hold was made without a buffer */
     json_decref(slots);
 
-    char s2[64], e2[64];
-    at(tz, d, "18:00", s2);
-    at(tz, d, "19:00", e2);
-    itest_expect_status(book(&s, room, s2, e2, "avail@example.com"), 201);
+    itest_expect_status(book_at(&s, room, tz, d, "18:00", "19:00", "avail@example.com"), 201);
     slots = day_slots(&s, room, d);
     assert_false(has_slot(slots, d, "17:30"));
     assert_false(has_slot(slots, d, "19:00")); /* inside the new hold's buffer */
@@ -408,15 +417,10 @@ static void test_availability_excludes_booked_slots_and_their_buffers(void **sta
     assert_int_equal(json_array_size(slots), 28 - 5 - 4);
     json_decref(slots);
 
-    char s3[64], e3[64];
-    at(tz, d, "19:00", s3);
-    at(tz, d, "20:00", e3);
-    r = book(&s, room, s3, e3, "avail@example.com");
+    r = book_at(&s, room, tz, d, "19:00", "20:00", "avail@example.com");
     itest_assert_error(r, 409, "slot_taken"); /* the buffer is part of the hold */
     itest_resp_free(r);
-    at(tz, d, "19:30", s3);
-    at(tz, d, "20:30", e3);
-    itest_expect_status(book(&s, room, s3, e3, "avail@example.com"), 201);
+    itest_expect_status(book_at(&s, room, tz, d, "19:30", "20:30", "avail@example.com"), 201);
     free(room);
 }
 
@@ -580,10 +584,7 @@ static void check_dst_days(const char *prefix, const char *tz, int spring_month,
 
     /* A booking across the spring change lasts its real length and is priced for it:
      * 01:00 winter to 04:00 summer local is two hours. */
-    char sa[64], ea[64];
-    at(tz, spring, "01:00", sa);
-    at(tz, spring, "04:00", ea);
-    struct itest_resp *r = book(&s, clock, sa, ea, "dst@example.com");
+    struct itest_resp *r = book_at(&s, clock, tz, spring, "01:00", "04:00", "dst@example.com");
     if (r->status != 201)
         fail_msg("booking across the change: %ld %s", r->status, r->body);
     json_t *price = json_object_get(r->json, "price");
@@ -752,9 +753,7 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     assert_int_equal(
         itest_pg_exec(s.db, "INSERT INTO closures (starts_on, ends_on) VALUES ($1, $1)", closed),
         0);
-    at(tz, closed, "14:00", a1);
-    at(tz, closed, "15:00", a2);
-    struct itest_resp *r = book(&s, room, a1, a2, "v@example.com");
+    struct itest_resp *r = book_at(&s, room, tz, closed, "14:00", "15:00", "v@example.com");
     itest_assert_field(r, "starts_at");
     itest_resp_free(r);
 
@@ -774,9 +773,7 @@ static void test_booking_rejects_each_bad_field_with_422_naming_it(void **state)
     free(soon_end);
     char far[16];
     local_date(tz, 70, far);
-    at(tz, far, "14:00", a1);
-    at(tz, far, "15:00", a2);
-    r = book(&s, room, a1, a2, "v@example.com");
+    r = book_at(&s, room, tz, far, "14:00", "15:00", "v@example.com");
     itest_assert_field(r, "starts_at");
     itest_resp_free(r);
 
@@ -847,17 +844,13 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
     new_studio("bk-409", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
     char *room = itest_add_room(&s, "Room A", 1000);
-    char d[16], a1[64], a2[64];
+    char d[16];
     local_date(tz, 10, d);
-    at(tz, d, "14:00", a1);
-    at(tz, d, "16:00", a2);
-    struct itest_resp *r = book(&s, room, a1, a2, "first@example.com");
+    struct itest_resp *r = book_at(&s, room, tz, d, "14:00", "16:00", "first@example.com");
     assert_int_equal(r->status, 201);
     itest_resp_free(r);
 
-    at(tz, d, "15:00", a1);
-    at(tz, d, "17:00", a2);
-    r = book(&s, room, a1, a2, "second@example.com");
+    r = book_at(&s, room, tz, d, "15:00", "17:00", "second@example.com");
     itest_assert_error(r, 409, "slot_taken");
     assert_string_equal(str(json_object_get(r->json, "error"), "message"),
                         "Room A is already booked 14:00\xE2\x80\x93"
@@ -867,9 +860,7 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
     itest_resp_free(r);
 
     /* Back to back is fine without a buffer. */
-    at(tz, d, "16:00", a1);
-    at(tz, d, "17:00", a2);
-    itest_expect_status(book(&s, room, a1, a2, "second@example.com"), 201);
+    itest_expect_status(book_at(&s, room, tz, d, "16:00", "17:00", "second@example.com"), 201);
     free(room);
 }
 
@@ -883,11 +874,9 @@ static void test_a_booking_reads_in_full_only_with_its_manage_token(void **state
     new_studio("bk-read", "Europe/Paris", &s);
     const char *tz = "Europe/Paris";
     char *room = itest_add_room(&s, "A", 1000);
-    char d[16], a1[64], a2[64];
+    char d[16];
     local_date(tz, 10, d);
-    at(tz, d, "14:00", a1);
-    at(tz, d, "16:00", a2);
-    struct itest_resp *r = book(&s, room, a1, a2, "reader@example.com");
+    struct itest_resp *r = book_at(&s, room, tz, d, "14:00", "16:00", "reader@example.com");
     assert_int_equal(r->status, 201);
     char *ref = strdup(str(r->json, "ref"));
     char *token = strdup(str(r->json, "manage_token"));
@@ -1292,11 +1281,9 @@ static void test_a_ref_of_one_studio_is_404_on_another(void **state)
     const char *tz = "Europe/Paris";
     char *room = itest_add_room(&a, "A", 1000);
     char *room_b = itest_add_room(&b, "A", 1000);
-    char d[16], a1[64], a2[64];
+    char d[16];
     local_date(tz, 10, d);
-    at(tz, d, "14:00", a1);
-    at(tz, d, "16:00", a2);
-    struct itest_resp *r = book(&a, room, a1, a2, "tenant@example.com");
+    struct itest_resp *r = book_at(&a, room, tz, d, "14:00", "16:00", "tenant@example.com");
     assert_int_equal(r->status, 201);
     char *ref = strdup(str(r->json, "ref"));
     char *token = strdup(str(r->json, "manage_token"));
