@@ -113,6 +113,7 @@ static void convert(struct fixture *f, const char *booking, char *session);
 static void add_item(struct fixture *f, const char *session, char *item);
 static void new_feed(struct fixture *f, char *id);
 static void new_closure(struct fixture *f, char *id);
+static void delete_marked(struct fixture *f, struct outcome *o, const char *collection);
 static void new_user(struct fixture *f, const char *local, bool joined, char *id);
 static void session_of(struct fixture *f, const struct itest_cookies *jar, char *id);
 static void new_role(struct fixture *f, const char *name, char *id);
@@ -421,6 +422,15 @@ static void role_named(struct fixture *f, const char *name, char *id)
     free(v);
 }
 
+/* DELETE <collection>/<o->rid> answering 204; the entries are counted from just before. */
+static void delete_marked(struct fixture *f, struct outcome *o, const char *collection)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", collection, o->rid);
+    o->since = mark(f);
+    expect_status(call(f, "DELETE", path, NULL), 204, path);
+}
+
 /* ---- the cases: rooms_routes ------------------------------------------------------------- */
 
 static void run_room_create(struct fixture *f, struct outcome *o)
@@ -444,10 +454,7 @@ static void run_room_update(struct fixture *f, struct outcome *o)
 static void run_room_delete(struct fixture *f, struct outcome *o)
 {
     any_room(f, o->rid);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/rooms/%s", o->rid);
-    o->since = mark(f);
-    expect_status(call(f, "DELETE", path, NULL), 204, path);
+    delete_marked(f, o, "/api/rooms");
 }
 
 static void run_room_hours(struct fixture *f, struct outcome *o)
@@ -499,10 +506,7 @@ static void run_closure_create(struct fixture *f, struct outcome *o)
 static void run_closure_delete(struct fixture *f, struct outcome *o)
 {
     new_closure(f, o->rid);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/closures/%s", o->rid);
-    o->since = mark(f);
-    expect_status(call(f, "DELETE", path, NULL), 204, path);
+    delete_marked(f, o, "/api/closures");
 }
 
 /* ---- the cases: booking_public_routes ---------------------------------------------------- */
@@ -642,10 +646,7 @@ static void run_feed_create(struct fixture *f, struct outcome *o)
 static void run_feed_delete(struct fixture *f, struct outcome *o)
 {
     new_feed(f, o->rid);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/calendar-feeds/%s", o->rid);
-    o->since = mark(f);
-    expect_status(call(f, "DELETE", path, NULL), 204, path);
+    delete_marked(f, o, "/api/calendar-feeds");
 }
 
 /* ---- the cases: staff_routes ------------------------------------------------------------- */
@@ -674,10 +675,7 @@ static void run_staff_update(struct fixture *f, struct outcome *o)
 static void run_staff_delete(struct fixture *f, struct outcome *o)
 {
     new_user(f, "brief", false, o->rid);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/staff/%s", o->rid);
-    o->since = mark(f);
-    expect_status(call(f, "DELETE", path, NULL), 204, path);
+    delete_marked(f, o, "/api/staff");
 }
 
 static void run_staff_reinvite(struct fixture *f, struct outcome *o)
@@ -765,10 +763,7 @@ static void run_role_update(struct fixture *f, struct outcome *o)
 static void run_role_delete(struct fixture *f, struct outcome *o)
 {
     new_role(f, "Night shift", o->rid);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/roles/%s", o->rid);
-    o->since = mark(f);
-    expect_status(call(f, "DELETE", path, NULL), 204, path);
+    delete_marked(f, o, "/api/roles");
 }
 
 /* How the RBAC module names an assignment is its own choice: any resource id. */
