@@ -308,9 +308,7 @@ static void test_a_replayed_code_is_refused_even_with_the_right_password(void **
     totp_now(&a, 0, code);
     totp_now(&a, -1, previous);
     totp_now(&a, 1, next);
-    struct itest_resp *r = login_as(&a, a.email, ADMIN_PASSWORD, code);
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(login_as(&a, a.email, ADMIN_PASSWORD, code), 200);
     /* The same code again, and one of an earlier step: replays. */
     itest_expect_error(login_as(&a, a.email, ADMIN_PASSWORD, code), 401, "invalid_credentials");
     itest_expect_error(login_as(&a, a.email, ADMIN_PASSWORD, previous), 401, "invalid_credentials");
@@ -403,9 +401,7 @@ static void test_admin_and_staff_cookies_never_open_each_others_routes(void **st
     assert_int_equal(itest_login(srv, s.slug, s.email, PASSWORD, &staff, NULL), 200);
 
     /* Only the admin cookie, on a studio route: no staff session. */
-    struct itest_resp *r = areq(&a, "GET", s.host, "/api/me", NULL, false);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(areq(&a, "GET", s.host, "/api/me", NULL, false), 401, "unauthenticated");
     /* Only the staff cookie, on an admin route. */
     const char *headers[] = {"Accept: application/json", NULL};
     itest_expect_error(
@@ -471,9 +467,7 @@ static void test_unsafe_admin_requests_without_the_csrf_token_are_403(void **sta
     make_studio("csrf", &s);
     char path[128];
     snprintf(path, sizeof(path), "/admin/studios/%s/suspend", s.slug);
-    struct itest_resp *r = areq(&a, "POST", NULL, path, NULL, false);
-    itest_assert_error(r, 403, "csrf_failed");
-    itest_resp_free(r);
+    itest_expect_error(areq(&a, "POST", NULL, path, NULL, false), 403, "csrf_failed");
     struct admin_client wrong = a;
     snprintf(wrong.csrf, sizeof(wrong.csrf), "%s", "not-the-token");
     itest_expect_error(areq(&wrong, "POST", NULL, path, NULL, true), 403, "csrf_failed");

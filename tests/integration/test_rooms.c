@@ -1336,9 +1336,7 @@ static void test_room_load_treats_a_non_uuid_as_not_found_without_a_database_err
     /* archived or inactive: not bookable */
     char path[128];
     snprintf(path, sizeof(path), "/api/rooms/%s", id);
-    struct itest_resp *r = api(&s, "PUT", path, "{\"archived\": true}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "PUT", path, "{\"archived\": true}"), 200);
     assert_int_equal(rooms_room_load(t, id, &info), 0);
     assert_false(info.active);
     rooms_room_release(&info);

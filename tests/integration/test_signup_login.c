@@ -268,9 +268,8 @@ static void test_signup_of_a_taken_slug_is_409_slug_taken(void **state)
     make_studio("dup", &s);
     char email[140];
     snprintf(email, sizeof(email), "second-%s", s.email);
-    struct itest_resp *r = post_json(NULL, "/signup", signup_body(s.slug, email), NULL);
-    itest_assert_error(r, 409, "slug_taken");
-    itest_resp_free(r);
+    itest_expect_error(post_json(NULL, "/signup", signup_body(s.slug, email), NULL), 409,
+                       "slug_taken");
 }
 
 struct race {
@@ -540,9 +539,7 @@ static void test_a_session_of_one_studio_is_worthless_at_another(void **state)
     make_studio("tenant-b", &b);
     struct itest_cookies jar = {0};
     assert_int_equal(itest_login(srv, a.slug, a.email, PASSWORD, &jar, NULL), 200);
-    struct itest_resp *r = me(b.host, &jar);
-    itest_assert_error(r, 401, "unauthenticated");
-    itest_resp_free(r);
+    itest_expect_error(me(b.host, &jar), 401, "unauthenticated");
     itest_expect_status(me(a.host, &jar), 200);
 }
 

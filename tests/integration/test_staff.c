@@ -711,9 +711,7 @@ static void test_deactivating_an_invited_user_voids_their_link(void **state)
     struct member m;
     invite(&s, "pending", NULL, &m);
     char *path = member_path(m.id, "");
-    struct itest_resp *r = api(&s, "PUT", path, "{\"active\": false}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(api(&s, "PUT", path, "{\"active\": false}"), 200);
     itest_expect_error(set_password(&s, m.path, NEW_PASSWORD), 404, "not_found");
     char *invite_path = member_path(m.id, "/invite");
     itest_expect_error(api(&s, "POST", invite_path, NULL), 409, "user_inactive");
@@ -838,9 +836,7 @@ static void test_nobody_deactivates_or_removes_themselves(void **state)
     struct studio s;
     make_studio("stself", &s);
     char *own = member_path(s.owner_id, "");
-    struct itest_resp *r = api(&s, "PUT", own, "{\"active\": false}");
-    itest_assert_error(r, 422, "cannot_deactivate_self");
-    itest_resp_free(r);
+    itest_expect_error(api(&s, "PUT", own, "{\"active\": false}"), 422, "cannot_deactivate_self");
     itest_expect_error(api(&s, "DELETE", own, NULL), 422, "cannot_deactivate_self");
     /* Upper-case hex names the same user. */
     char upper[128];
@@ -866,9 +862,7 @@ static void test_the_last_owner_who_can_sign_in_is_never_deactivated_or_removed(
 
     /* Two owners: one may deactivate the other. */
     char *first = member_path(s.owner_id, "");
-    struct itest_resp *r = as_member(&s, &co, "PUT", first, "{\"active\": false}");
-    assert_int_equal(r->status, 200);
-    itest_resp_free(r);
+    itest_expect_status(as_member(&s, &co, "PUT", first, "{\"active\": false}"), 200);
     itest_expect_status(as_member(&s, &co, "PUT", first, "{\"active\": true}"), 200);
     assert_int_equal(itest_login(&itest_server, s.s.slug, s.s.email, PASSWORD, &s.jar, s.csrf),
                      200);
