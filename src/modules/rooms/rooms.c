@@ -121,6 +121,7 @@ static int write_end(struct db_conn *t, struct request *req, int rc, const char 
                      json_t **fields);
 static bool prices_write(struct db_conn *t, void *change);
 static PGresult *room_query(struct db_conn *t, const char *sql, const char *room_id, int *rc);
+static void json_drop(json_t **j);
 static int audit_commit(struct db_conn *t, struct request *req, const char *action,
                         const char *resource, const char *id, json_t *before, json_t *after);
 static const char *id_of(json_t *o);
@@ -515,8 +516,7 @@ static int write_end(struct db_conn *t, struct request *req, int rc, const char 
     json_decref(before);
     if (rc == ROOMS_OK)
         return ROOMS_OK;
-    json_decref(*out);
-    *out = NULL;
+    json_drop(out);
     return fail(t, rc, fields);
 }
 
@@ -1572,12 +1572,17 @@ int rooms_room_with_policy_load(struct db_conn *t, const char *room_id, struct r
     return rc;
 }
 
+/* Releases *j and forgets it. */
+static void json_drop(json_t **j)
+{
+    json_decref(*j);
+    *j = NULL;
+}
+
 void rooms_policy_release(struct booking_policy *p)
 {
-    if (!p)
-        return;
-    json_decref(p->refund_rule);
-    p->refund_rule = NULL;
+    if (p)
+        json_drop(&p->refund_rule);
 }
 
 int rooms_room_load(struct db_conn *t, const char *room_id, struct room_info *out)
@@ -1594,10 +1599,8 @@ int rooms_room_load(struct db_conn *t, const char *room_id, struct room_info *ou
 
 void rooms_room_release(struct room_info *r)
 {
-    if (!r)
-        return;
-    json_decref(r->json);
-    r->json = NULL;
+    if (r)
+        json_drop(&r->json);
 }
 
 int rooms_price_rules(struct db_conn *t, const char *room_id, struct price_rule *out, int max)
