@@ -114,6 +114,7 @@ struct role_input {
 
 static bool uuid_norm(const char *in, char out[UUID_LEN + 1]);
 static int fail(struct db_conn *t, int rc, json_t **fields);
+static int fail_out(struct db_conn *t, int rc, json_t **out, json_t **fields);
 static const char *actor_of(struct request *req);
 static int commit_audited(struct db_conn *t, struct request *req, const char *action,
                           const char *resource, const char *id, json_t *before, json_t *after);
@@ -409,6 +410,16 @@ static int fail(struct db_conn *t, int rc, json_t **fields)
         *fields = NULL;
     }
     return rc;
+}
+
+/* A change's end when it returns a role: rc as is, or (failed) fail's with *out released. */
+static int fail_out(struct db_conn *t, int rc, json_t **out, json_t **fields)
+{
+    if (rc == RBAC_OK)
+        return RBAC_OK;
+    json_decref(*out);
+    *out = NULL;
+    return fail(t, rc, fields);
 }
 
 /* The user acting in req (NULL without a session: then nothing may be granted). */
@@ -970,12 +981,7 @@ int rbac_role_create(struct db_conn *t, struct request *req, json_t *body, json_
 done:
     roles_release(&rs);
     role_input_release(&in);
-    if (rc != RBAC_OK) {
-        json_decref(*out);
-        *out = NULL;
-        return fail(t, rc, fields);
-    }
-    return RBAC_OK;
+    return fail_out(t, rc, out, fields);
 }
 
 int rbac_role_update(struct db_conn *t, struct request *req, const char *id, json_t *body,
@@ -1063,12 +1069,7 @@ done:
     json_decref(before);
     roles_release(&rs);
     role_input_release(&in);
-    if (rc != RBAC_OK) {
-        json_decref(*out);
-        *out = NULL;
-        return fail(t, rc, fields);
-    }
-    return RBAC_OK;
+    return fail_out(t, rc, out, fields);
 }
 
 int rbac_role_delete(struct db_conn *t, struct request *req, const char *id, json_t **fields)
