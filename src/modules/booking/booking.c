@@ -333,17 +333,7 @@ static int invalid(struct booking_error *err, json_t *fields)
 
 bool booking_is_uuid(const char *s)
 {
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
+    return http_uuid_valid(s);
 }
 
 bool booking_email_ok(const char *s)

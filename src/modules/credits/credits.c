@@ -65,17 +65,7 @@ static void i64_str(char buf[24], int64_t v);
 
 bool credits_valid_uuid(const char *s)
 {
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
+    return http_uuid_valid(s);
 }
 
 static int64_t get_i64(PGresult *r, int row, const char *col)
