@@ -1200,3 +1200,52 @@ void itest_assert_field_(const struct itest_resp *r, const char *field, const ch
     if (!json_is_string(json_object_get(fields, field)))
         fail_at(file, line, "expected error.fields.%s, got: %s", field, r->body);
 }
+
+/* ---- values that must be there ------------------------------------------------------------- */
+
+char *itest_pg_one_(const char *db, const char *stmt, const char *arg, const char *file, int line)
+{
+    char *v = itest_pg_value(db, stmt, arg);
+    if (!v)
+        fail_at(file, line, "no value for: %s [%s]", stmt, arg ? arg : "");
+    return v;
+}
+
+void itest_pg_expect_(const char *db, const char *stmt, const char *arg, const char *want,
+                      const char *file, int line)
+{
+    char *v = itest_pg_one_(db, stmt, arg, file, line);
+    if (strcmp(v, want) != 0) {
+        char got[512];
+        snprintf(got, sizeof(got), "%s", v);
+        free(v);
+        fail_at(file, line, "%s [%s]: got '%s', want '%s'", stmt, arg ? arg : "", got, want);
+    }
+    free(v);
+}
+
+const char *itest_json_str_(json_t *o, const char *key, const char *file, int line)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    if (!v) {
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char shown[512];
+        snprintf(shown, sizeof(shown), "%s", text ? text : "(nothing)");
+        free(text);
+        fail_at(file, line, "no string \"%s\" in %s", key, shown);
+    }
+    return v;
+}
+
+long long itest_json_int_(json_t *o, const char *key, const char *file, int line)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v)) {
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char shown[512];
+        snprintf(shown, sizeof(shown), "%s", text ? text : "(nothing)");
+        free(text);
+        fail_at(file, line, "no integer \"%s\" in %s", key, shown);
+    }
+    return (long long)json_integer_value(v);
+}

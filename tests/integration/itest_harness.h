@@ -220,6 +220,23 @@ PGresult *itest_pg_query_(const char *dbname, const char *sql, ...);
 char *itest_pg_first_(PGresult *r);
 int itest_pg_ok_(PGresult *r);
 
+/* The first column of the first row of stmt with one parameter arg (or none: NULL), which
+ * must exist: the test fails otherwise (free it). */
+#define itest_pg_one(db, stmt, arg) itest_pg_one_((db), (stmt), (arg), __FILE__, __LINE__)
+char *itest_pg_one_(const char *db, const char *stmt, const char *arg, const char *file, int line);
+/* Fails the test unless itest_pg_one(db, stmt, arg) is want. */
+#define itest_pg_expect(db, stmt, arg, want)                                                       \
+    itest_pg_expect_((db), (stmt), (arg), (want), __FILE__, __LINE__)
+void itest_pg_expect_(const char *db, const char *stmt, const char *arg, const char *want,
+                      const char *file, int line);
+
+/* o's string member key, or the test fails. */
+#define itest_json_str(o, key) itest_json_str_((o), (key), __FILE__, __LINE__)
+const char *itest_json_str_(json_t *o, const char *key, const char *file, int line);
+/* o's integer member key, or the test fails. */
+#define itest_json_int(o, key) itest_json_int_((o), (key), __FILE__, __LINE__)
+long long itest_json_int_(json_t *o, const char *key, const char *file, int line);
+
 /* Runs `pg_ctl -D $STUDIOD_TEST_PGDATA <action>` as the postgres user: "stop" (fast, waits)
  * or "start" (waits, log in the cluster's server.log). The exit status. */
 int itest_pg_ctl(const char *action);

@@ -85,30 +85,6 @@ static int group_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static const char *str(json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    if (!v)
-        fail_msg("no string \"%s\"", key);
-    return v;
-}
-
-static char *value(const char *db, const char *stmt, const char *arg)
-{
-    char *v = itest_pg_value(db, stmt, arg);
-    if (!v)
-        fail_msg("no value for: %s", stmt);
-    return v;
-}
-
-static void expect_sql(const char *db, const char *stmt, const char *arg, const char *want)
-{
-    char *v = value(db, stmt, arg);
-    if (strcmp(v, want) != 0)
-        fail_msg("%s [%s]: got '%s', want '%s'", stmt, arg ? arg : "", v, want);
-    free(v);
-}
-
 /* Signs up a studio on p (its plan set first when plan is not NULL, before anything caches
  * the studio) and signs its owner in. */
 static void open_studio(const struct studiod_proc *p, const char *prefix, const char *plan,
@@ -117,7 +93,7 @@ static void open_studio(const struct studiod_proc *p, const char *prefix, const 
     memset(st, 0, sizeof(*st));
     itest_name_studio(prefix, &st->s);
     assert_int_equal(itest_signup_studio(p, &st->s, PASSWORD), 201);
-    char *id = value(NULL, "SELECT id FROM organizations WHERE slug = $1", st->s.slug);
+    char *id = itest_pg_one(NULL, "SELECT id FROM organizations WHERE slug = $1", st->s.slug);
     snprintf(st->org_id, sizeof(st->org_id), "%s", id);
     free(id);
     if (plan)
@@ -154,7 +130,8 @@ static json_t *fake_requests(const char *method, const char *path)
     size_t i;
     json_array_foreach(all, i, req)
     {
-        if (strcmp(str(req, "path"), path) == 0 && strcmp(str(req, "method"), method) == 0)
+        if (strcmp(itest_json_str(req, "path"), path) == 0 &&
+            strcmp(itest_json_str(req, "method"), method) == 0)
             json_array_append(out, req);
     }
     json_decref(all);
@@ -183,12 +160,12 @@ static size_t fake_count(const char *method, const char *path)
 
 static const char *form(json_t *req, const char *key)
 {
-    return str(json_object_get(req, "form"), key);
+    return itest_json_str(json_object_get(req, "form"), key);
 }
 
 static const char *header(json_t *req, const char *name)
 {
-    return str(json_object_get(req, "headers"), name);
+    return itest_json_str(json_object_get(req, "headers"), name);
 }
 
 /* POST to the fake's control path; its reply (itest_resp_free it). */
@@ -231,7 +208,7 @@ static void checkout(struct studio *st, const char *plan, const char *period, ch
     snprintf(body, sizeof(body), "{\"plan_id\":\"%s\",\"billing_period\":\"%s\"}", plan, period);
     struct itest_resp *r = call(&billsrv, st, "POST", "/api/billing/create-checkout", body);
     expect(r, 200, NULL);
-    snprintf(session, 128, "%s", str(r->json, "session_id"));
+    snprintf(session, 128, "%s", itest_json_str(r->json, "session_id"));
     itest_resp_free(r);
 }
 
@@ -251,7 +228,7 @@ static void subscribe(struct studio *st, const char *plan, const char *period, c
     snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", session);
     r = itest_request(&stripe.http, "GET", NULL, path, NULL, NULL, NULL, NULL);
     assert_int_equal(r->status, 200);
-    snprintf(sub, 128, "%s", str(r->json, "subscription"));
+    snprintf(sub, 128, "%s", itest_json_str(r->json, "subscription"));
     itest_resp_free(r);
 }
 
@@ -267,7 +244,7 @@ static long sub_event(const char *sub, const char *type, long created, bool dead
     assert_int_equal(r->status, 200);
     long st = delivered(r);
     if (id)
-        snprintf(id, 128, "%s", str(r->json, "event_id"));
+        snprintf(id, 128, "%s", itest_json_str(r->json, "event_id"));
     itest_resp_free(r);
     return st;
 }
@@ -282,7 +259,7 @@ static long resend(const char *id, const char *secret, char **body)
     assert_int_equal(r->status, 200);
     long st = delivered(r);
     if (body)
-        *body = strdup(str(r->json, "delivered_body"));
+        *body = strdup(itest_json_str(r->json, "delivered_body"));
     itest_resp_free(r);
     return st;
 }
@@ -299,10 +276,10 @@ static void fake_control(const char *what, const char *sub, const char *extra)
 
 static long long audit_count(struct studio *st, const char *action)
 {
-    char *n = value(st->s.db,
-                    "SELECT count(*)::text FROM audit_log WHERE resource = 'billing'"
-                    " AND action = $1",
-                    action);
+    char *n = itest_pg_one(st->s.db,
+                           "SELECT count(*)::text FROM audit_log WHERE resource = 'billing'"
+                           " AND action = $1",
+                           action);
     long long v = atoll(n);
     free(n);
     return v;
@@ -338,13 +315,14 @@ static char *slot(int days, int hour)
              "SELECT to_char((((now() AT TIME ZONE $1)::date + %d + time '%02d:00')"
              " AT TIME ZONE $1) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
              days, hour);
-    return value(NULL, sql, TZ);
+    return itest_pg_one(NULL, sql, TZ);
 }
 
 static char *room_of(struct studio *st)
 {
-    return value(st->s.db, "INSERT INTO rooms (name, hourly_rate) VALUES ($1, 2000) RETURNING id",
-                 "Room booked");
+    return itest_pg_one(st->s.db,
+                        "INSERT INTO rooms (name, hourly_rate) VALUES ($1, 2000) RETURNING id",
+                        "Room booked");
 }
 
 static struct itest_resp *public_booking(const struct studiod_proc *p, struct studio *st,
@@ -376,12 +354,12 @@ static void test_plans_list_prices_and_limits_with_null_for_unlimited(void **sta
     json_t *plans = json_object_get(r->json, "plans");
     assert_int_equal(json_array_size(plans), 3);
     json_t *starter = json_array_get(plans, 0), *plus = json_array_get(plans, 2);
-    assert_string_equal(str(starter, "id"), "starter");
+    assert_string_equal(itest_json_str(starter, "id"), "starter");
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(starter, "prices"), "monthly")), 1900);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(starter, "limits"), "rooms")), 2);
-    assert_string_equal(str(plus, "id"), "studio_plus");
+    assert_string_equal(itest_json_str(plus, "id"), "studio_plus");
     assert_true(json_is_null(json_object_get(json_object_get(plus, "limits"), "rooms")));
     assert_true(
         json_is_null(json_object_get(json_object_get(plus, "limits"), "bookings_per_month")));
@@ -435,8 +413,8 @@ static void test_checkout_makes_the_customer_once_and_a_subscription_session(voi
     char customer[64];
     snprintf(customer, sizeof(customer), "%s", form(cs, "customer"));
     json_decref(cs);
-    expect_sql(NULL, "SELECT stripe_customer_id FROM organizations WHERE id = $1", st.org_id,
-               customer);
+    itest_pg_expect(NULL, "SELECT stripe_customer_id FROM organizations WHERE id = $1", st.org_id,
+                    customer);
 
     /* another checkout (yearly, by GET: 303 to Checkout) uses the same customer */
     struct itest_resp *r =
@@ -492,8 +470,8 @@ static void test_completed_checkout_activates_the_plan(void **state)
     open_studio(&billsrv, "bactive", NULL, &st);
     struct itest_resp *r = call(&billsrv, &st, "GET", "/api/billing/subscription", NULL);
     expect(r, 200, NULL);
-    assert_string_equal(str(r->json, "status"), "trial");
-    assert_string_equal(str(r->json, "plan_id"), "pro");
+    assert_string_equal(itest_json_str(r->json, "status"), "trial");
+    assert_string_equal(itest_json_str(r->json, "plan_id"), "pro");
     assert_true(json_is_null(json_object_get(r->json, "subscription")));
     assert_false(json_is_true(json_object_get(r->json, "read_only")));
     assert_non_null(json_string_value(json_object_get(r->json, "trial_ends_at")));
@@ -501,18 +479,18 @@ static void test_completed_checkout_activates_the_plan(void **state)
 
     char sub[128];
     subscribe(&st, "starter", "monthly", sub);
-    expect_sql(NULL, "SELECT status || ' ' || plan_id FROM organizations WHERE id = $1", st.org_id,
-               "active starter");
-    expect_sql(NULL,
-               "SELECT status || ' ' || plan_id || ' ' || billing_period FROM subscriptions"
-               " WHERE stripe_subscription_id = $1",
-               sub, "active starter monthly");
+    itest_pg_expect(NULL, "SELECT status || ' ' || plan_id FROM organizations WHERE id = $1",
+                    st.org_id, "active starter");
+    itest_pg_expect(NULL,
+                    "SELECT status || ' ' || plan_id || ' ' || billing_period FROM subscriptions"
+                    " WHERE stripe_subscription_id = $1",
+                    sub, "active starter monthly");
     r = call(&billsrv, &st, "GET", "/api/billing/subscription", NULL);
     expect(r, 200, NULL);
-    assert_string_equal(str(r->json, "status"), "active");
+    assert_string_equal(itest_json_str(r->json, "status"), "active");
     json_t *s = json_object_get(r->json, "subscription");
-    assert_string_equal(str(s, "id"), sub);
-    assert_string_equal(str(s, "status"), "active");
+    assert_string_equal(itest_json_str(s, "id"), sub);
+    assert_string_equal(itest_json_str(s, "status"), "active");
     assert_non_null(json_string_value(json_object_get(s, "current_period_end")));
     itest_resp_free(r);
 
@@ -554,7 +532,7 @@ static void test_portal_redirects_to_a_customer_portal_session(void **state)
     itest_resp_free(r);
     json_t *sent = fake_last("POST", "/v1/billing_portal/sessions");
     char *cust =
-        value(NULL, "SELECT stripe_customer_id FROM organizations WHERE id = $1", st.org_id);
+        itest_pg_one(NULL, "SELECT stripe_customer_id FROM organizations WHERE id = $1", st.org_id);
     assert_string_equal(form(sent, "customer"), cust);
     assert_non_null(strstr(form(sent, "return_url"), "/app/billing"));
     free(cust);
@@ -580,8 +558,8 @@ static void test_upgrade_is_immediate_and_prorated(void **state)
     long before = (long)time(NULL);
     r = call(&billsrv, &st, "POST", "/api/billing/upgrade", "{\"plan_id\":\"pro\"}");
     expect(r, 200, NULL);
-    assert_string_equal(str(r->json, "plan_id"), "pro");
-    assert_string_equal(str(json_object_get(r->json, "subscription"), "plan_id"), "pro");
+    assert_string_equal(itest_json_str(r->json, "plan_id"), "pro");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "subscription"), "plan_id"), "pro");
     itest_resp_free(r);
     json_t *sent = fake_last("POST", path);
     assert_string_equal(form(sent, "items[0][price]"), "price_pro_monthly");
@@ -595,12 +573,12 @@ static void test_upgrade_is_immediate_and_prorated(void **state)
     snprintf(prefix, sizeof(prefix), "sub-%s-upgrade-price_pro_monthly-now-", sub);
     assert_true(strncmp(header(sent, "Idempotency-Key"), prefix, strlen(prefix)) == 0);
     json_decref(sent);
-    expect_sql(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "pro");
+    itest_pg_expect(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "pro");
     assert_true(audit_count(&st, "upgrade") == 1);
-    char *after = value(st.s.db,
-                        "SELECT after->>'plan_id' FROM audit_log WHERE resource = 'billing'"
-                        " AND action = $1",
-                        "upgrade");
+    char *after = itest_pg_one(st.s.db,
+                               "SELECT after->>'plan_id' FROM audit_log WHERE resource = 'billing'"
+                               " AND action = $1",
+                               "upgrade");
     assert_string_equal(after, "pro");
     free(after);
 
@@ -655,9 +633,9 @@ static void test_downgrade_at_period_end_keeps_the_plan_until_the_period_rolls_o
     struct itest_resp *r =
         call(&billsrv, &st, "POST", "/api/billing/downgrade", "{\"plan_id\":\"starter\"}");
     expect(r, 200, NULL);
-    assert_string_equal(str(r->json, "plan_id"), "studio_plus");
-    assert_string_equal(str(json_object_get(r->json, "subscription"), "scheduled_plan_id"),
-                        "starter");
+    assert_string_equal(itest_json_str(r->json, "plan_id"), "studio_plus");
+    assert_string_equal(
+        itest_json_str(json_object_get(r->json, "subscription"), "scheduled_plan_id"), "starter");
     itest_resp_free(r);
     json_t *sent = fake_last("POST", path);
     assert_string_equal(form(sent, "items[0][price]"), "price_starter_monthly");
@@ -669,15 +647,16 @@ static void test_downgrade_at_period_end_keeps_the_plan_until_the_period_rolls_o
     /* Stripe's update event for that change (same period): still studio_plus */
     long now = (long)time(NULL);
     assert_int_equal(sub_event(sub, "customer.subscription.updated", now + 5, false, NULL), 200);
-    expect_sql(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "studio_plus");
+    itest_pg_expect(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id,
+                    "studio_plus");
     /* the period rolls over: starter from now on */
     fake_control("advance", sub, NULL);
     assert_int_equal(sub_event(sub, "customer.subscription.updated", now + 10, false, NULL), 200);
-    expect_sql(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "starter");
-    expect_sql(NULL,
-               "SELECT coalesce(scheduled_plan_id, 'none') FROM subscriptions"
-               " WHERE stripe_subscription_id = $1",
-               sub, "none");
+    itest_pg_expect(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "starter");
+    itest_pg_expect(NULL,
+                    "SELECT coalesce(scheduled_plan_id, 'none') FROM subscriptions"
+                    " WHERE stripe_subscription_id = $1",
+                    sub, "none");
 
     /* a bad "when"; a plan that is not lower */
     r = call(&billsrv, &st, "POST", "/api/billing/downgrade",
@@ -701,14 +680,14 @@ static void test_downgrade_now_credits_the_unused_time_and_applies_at_once(void 
     struct itest_resp *r = call(&billsrv, &st, "POST", "/api/billing/downgrade",
                                 "{\"plan_id\":\"starter\",\"when\":\"now\"}");
     expect(r, 200, NULL);
-    assert_string_equal(str(r->json, "plan_id"), "starter");
+    assert_string_equal(itest_json_str(r->json, "plan_id"), "starter");
     itest_resp_free(r);
     json_t *sent = fake_last("POST", path);
     assert_string_equal(form(sent, "items[0][price]"), "price_starter_yearly");
     assert_string_equal(form(sent, "proration_behavior"), "create_prorations");
     assert_non_null(json_object_get(json_object_get(sent, "form"), "proration_date"));
     json_decref(sent);
-    expect_sql(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "starter");
+    itest_pg_expect(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "starter");
 }
 
 static void test_cancel_at_period_end_then_immediately(void **state)
@@ -727,7 +706,7 @@ static void test_cancel_at_period_end_then_immediately(void **state)
     expect(r, 200, NULL);
     assert_true(json_is_true(
         json_object_get(json_object_get(r->json, "subscription"), "cancel_at_period_end")));
-    assert_string_equal(str(r->json, "status"), "active");
+    assert_string_equal(itest_json_str(r->json, "status"), "active");
     itest_resp_free(r);
     json_t *sent = fake_last("POST", path);
     assert_string_equal(form(sent, "cancel_at_period_end"), "true");
@@ -745,8 +724,9 @@ static void test_cancel_at_period_end_then_immediately(void **state)
         0);
     r = call(&billsrv, &st, "POST", "/api/billing/cancel", "{\"immediately\":true}");
     expect(r, 200, NULL);
-    assert_string_equal(str(json_object_get(r->json, "subscription"), "status"), "canceled");
-    assert_string_equal(str(r->json, "status"), "trial");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "subscription"), "status"),
+                        "canceled");
+    assert_string_equal(itest_json_str(r->json, "status"), "trial");
     assert_true(json_is_true(json_object_get(r->json, "read_only")));
     itest_resp_free(r);
     assert_int_equal(fake_count("DELETE", path), 1);
@@ -772,8 +752,8 @@ static void test_stripe_failures_are_clear_errors_and_change_nothing(void **stat
                                 "{\"plan_id\":\"pro\",\"billing_period\":\"monthly\"}");
     expect(r, 503, "payment_provider_unavailable");
     itest_resp_free(r);
-    expect_sql(NULL, "SELECT count(*)::text FROM subscriptions WHERE organization_id = $1",
-               st.org_id, "0");
+    itest_pg_expect(NULL, "SELECT count(*)::text FROM subscriptions WHERE organization_id = $1",
+                    st.org_id, "0");
 
     char sub[128], path[200];
     subscribe(&st, "starter", "monthly", sub);
@@ -795,11 +775,12 @@ static void test_stripe_failures_are_clear_errors_and_change_nothing(void **stat
     r = call(&billsrv, &st, "POST", "/api/billing/cancel", NULL);
     expect(r, 502, "payment_provider_error");
     itest_resp_free(r);
-    expect_sql(NULL,
-               "SELECT plan_id || ' ' || status || ' ' || cancel_at_period_end FROM subscriptions"
-               " WHERE stripe_subscription_id = $1",
-               sub, "starter active false");
-    expect_sql(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "starter");
+    itest_pg_expect(
+        NULL,
+        "SELECT plan_id || ' ' || status || ' ' || cancel_at_period_end FROM subscriptions"
+        " WHERE stripe_subscription_id = $1",
+        sub, "starter active false");
+    itest_pg_expect(NULL, "SELECT plan_id FROM organizations WHERE id = $1", st.org_id, "starter");
     assert_true(audit_count(&st, "upgrade") == audits);
 
     /* no answer within the client's timeout: 503, nothing changed */
@@ -807,8 +788,8 @@ static void test_stripe_failures_are_clear_errors_and_change_nothing(void **stat
     r = call(&billsrv, &st, "POST", "/api/billing/cancel", "{\"immediately\":true}");
     expect(r, 503, "payment_provider_unavailable");
     itest_resp_free(r);
-    expect_sql(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
-               "active");
+    itest_pg_expect(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
+                    "active");
     /* and afterwards it works */
     r = call(&billsrv, &st, "POST", "/api/billing/upgrade", "{\"plan_id\":\"pro\"}");
     expect(r, 200, NULL);
@@ -851,8 +832,8 @@ static void test_webhook_checks_its_own_secret_and_the_body(void **state)
     assert_non_null(strstr(body, "bad_signature"));
     free(body);
     assert_int_equal(resend(id, "whsec_wrong", NULL), 400);
-    expect_sql(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
-               "active");
+    itest_pg_expect(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
+                    "active");
 
     /* a body changed after signing */
     long t = (long)time(NULL);
@@ -889,14 +870,14 @@ static void test_webhook_checks_its_own_secret_and_the_body(void **state)
     assert_int_equal(resend(id, BILLING_SECRET, &body), 200);
     assert_non_null(strstr(body, "processed"));
     free(body);
-    expect_sql(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
-               "past_due");
+    itest_pg_expect(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
+                    "past_due");
     assert_int_equal(resend(id, BILLING_SECRET, &body), 200);
     assert_non_null(strstr(body, "duplicate"));
     free(body);
-    expect_sql(NULL, "SELECT count(*)::text FROM stripe_events WHERE event_id = $1", id, "1");
+    itest_pg_expect(NULL, "SELECT count(*)::text FROM stripe_events WHERE event_id = $1", id, "1");
     /* past_due is still paid: the studio stays active */
-    expect_sql(NULL, "SELECT status FROM organizations WHERE id = $1", st.org_id, "active");
+    itest_pg_expect(NULL, "SELECT status FROM organizations WHERE id = $1", st.org_id, "active");
 }
 
 /* Events E1 (active, starter), E2 (past_due), E3 (deleted) of one subscription, with
@@ -934,11 +915,11 @@ static void test_reordered_and_repeated_deliveries_end_in_the_same_state(void **
 
     const char *q = "SELECT status || ' ' || plan_id || ' ' || latest_invoice_status"
                     "  FROM subscriptions WHERE stripe_subscription_id = $1";
-    expect_sql(NULL, q, sub_a, "canceled starter paid");
-    expect_sql(NULL, q, sub_b, "canceled starter paid");
+    itest_pg_expect(NULL, q, sub_a, "canceled starter paid");
+    itest_pg_expect(NULL, q, sub_b, "canceled starter paid");
     const char *o = "SELECT status || ' ' || plan_id FROM organizations WHERE id = $1";
-    expect_sql(NULL, o, a.org_id, "trial pro");
-    expect_sql(NULL, o, b.org_id, "trial pro");
+    itest_pg_expect(NULL, o, a.org_id, "trial pro");
+    itest_pg_expect(NULL, o, b.org_id, "trial pro");
 }
 
 static void test_an_event_cannot_move_a_subscription_to_another_studio(void **state)
@@ -968,12 +949,12 @@ static void test_an_event_cannot_move_a_subscription_to_another_studio(void **st
     r = fake_post(path, body);
     assert_int_equal(delivered(r), 200);
     itest_resp_free(r);
-    expect_sql(NULL,
-               "SELECT organization_id::text FROM subscriptions WHERE"
-               " stripe_subscription_id = $1",
-               sub, a.org_id);
-    expect_sql(NULL, "SELECT status || ' ' || plan_id FROM organizations WHERE id = $1", b.org_id,
-               "trial pro");
+    itest_pg_expect(NULL,
+                    "SELECT organization_id::text FROM subscriptions WHERE"
+                    " stripe_subscription_id = $1",
+                    sub, a.org_id);
+    itest_pg_expect(NULL, "SELECT status || ' ' || plan_id FROM organizations WHERE id = $1",
+                    b.org_id, "trial pro");
     /* and b's owner sees nothing of a's billing, nor can a's session act on b */
     r = call(&billsrv, &b, "GET", "/api/billing/subscription", NULL);
     expect(r, 200, NULL);
@@ -984,8 +965,8 @@ static void test_an_event_cannot_move_a_subscription_to_another_studio(void **st
     r = call(&billsrv, &cross, "POST", "/api/billing/cancel", NULL);
     expect(r, 401, NULL);
     itest_resp_free(r);
-    expect_sql(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
-               "active");
+    itest_pg_expect(NULL, "SELECT status FROM subscriptions WHERE stripe_subscription_id = $1", sub,
+                    "active");
 }
 
 /* ---- tests: limits and read-only ------------------------------------------------------------- */
@@ -1018,13 +999,13 @@ static void test_plan_limits_refuse_rooms_staff_and_bookings_past_the_plan(void 
     r = call(&billsrv, &st, "POST", "/api/rooms", "{\"name\":\"Room B\",\"hourly_rate\":2000}");
     expect(r, 402, "plan_limit");
     json_t *fields = json_object_get(json_object_get(r->json, "error"), "fields");
-    assert_string_equal(str(fields, "limit"), "rooms");
+    assert_string_equal(itest_json_str(fields, "limit"), "rooms");
     assert_int_equal(json_integer_value(json_object_get(fields, "allowed")), 1);
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT count(*)::text FROM rooms WHERE name = $1", "Room B", "0");
+    itest_pg_expect(st.s.db, "SELECT count(*)::text FROM rooms WHERE name = $1", "Room B", "0");
     /* archiving frees the place; unarchiving past the limit is refused; a PUT of an active
      * room saying active is not */
-    char *room_a = value(st.s.db, "SELECT id FROM rooms WHERE name = $1", "Room A");
+    char *room_a = itest_pg_one(st.s.db, "SELECT id FROM rooms WHERE name = $1", "Room A");
     char path[128];
     snprintf(path, sizeof(path), "/api/rooms/%s", room_a);
     r = call(&billsrv, &st, "PUT", path, "{\"active\":false}");
@@ -1036,9 +1017,9 @@ static void test_plan_limits_refuse_rooms_staff_and_bookings_past_the_plan(void 
     r = call(&billsrv, &st, "PUT", path, "{\"active\":true}");
     expect(r, 402, "plan_limit");
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT active::text FROM rooms WHERE id = $1", room_a, "false");
+    itest_pg_expect(st.s.db, "SELECT active::text FROM rooms WHERE id = $1", room_a, "false");
     free(room_a);
-    char *room = value(st.s.db, "SELECT id FROM rooms WHERE name = $1", "Room B");
+    char *room = itest_pg_one(st.s.db, "SELECT id FROM rooms WHERE name = $1", "Room B");
     snprintf(path, sizeof(path), "/api/rooms/%s", room);
     r = call(&billsrv, &st, "PUT", path, "{\"active\":true}");
     expect(r, 200, NULL);
@@ -1051,11 +1032,12 @@ static void test_plan_limits_refuse_rooms_staff_and_bookings_past_the_plan(void 
     itest_resp_free(r);
     r = call(&billsrv, &st, "POST", "/api/staff", "{\"name\":\"Cy\",\"email\":\"cy@example.com\"}");
     expect(r, 402, "plan_limit");
-    assert_string_equal(str(json_object_get(json_object_get(r->json, "error"), "fields"), "limit"),
-                        "staff");
+    assert_string_equal(
+        itest_json_str(json_object_get(json_object_get(r->json, "error"), "fields"), "limit"),
+        "staff");
     itest_resp_free(r);
     /* a deactivated member frees the seat; reactivating past the limit is refused */
-    char *bea = value(st.s.db, "SELECT id FROM users WHERE email = $1", "bea@example.com");
+    char *bea = itest_pg_one(st.s.db, "SELECT id FROM users WHERE email = $1", "bea@example.com");
     snprintf(path, sizeof(path), "/api/staff/%s", bea);
     r = call(&billsrv, &st, "PUT", path, "{\"active\":false}");
     expect(r, 200, NULL);
@@ -1066,7 +1048,7 @@ static void test_plan_limits_refuse_rooms_staff_and_bookings_past_the_plan(void 
     r = call(&billsrv, &st, "PUT", path, "{\"active\":true}");
     expect(r, 402, "plan_limit");
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT active::text FROM users WHERE id = $1", bea, "false");
+    itest_pg_expect(st.s.db, "SELECT active::text FROM users WHERE id = $1", bea, "false");
     free(bea);
 
     /* bookings: one this month, public or staff */
@@ -1075,8 +1057,9 @@ static void test_plan_limits_refuse_rooms_staff_and_bookings_past_the_plan(void 
     itest_resp_free(r);
     r = public_booking(&billsrv, &st, room, 4);
     expect(r, 402, "plan_limit");
-    assert_string_equal(str(json_object_get(json_object_get(r->json, "error"), "fields"), "limit"),
-                        "bookings_per_month");
+    assert_string_equal(
+        itest_json_str(json_object_get(json_object_get(r->json, "error"), "fields"), "limit"),
+        "bookings_per_month");
     itest_resp_free(r);
     char *a = slot(5, 14), *b = slot(5, 16);
     char body[512];
@@ -1122,7 +1105,7 @@ test_after_the_trial_the_back_office_is_read_only_until_the_studio_subscribes(vo
     itest_name_studio("bexpired", &st.s);
     memset(&st.jar, 0, sizeof(st.jar));
     assert_int_equal(itest_signup_studio(&billsrv, &st.s, PASSWORD), 201);
-    char *id = value(NULL, "SELECT id FROM organizations WHERE slug = $1", st.s.slug);
+    char *id = itest_pg_one(NULL, "SELECT id FROM organizations WHERE slug = $1", st.s.slug);
     snprintf(st.org_id, sizeof(st.org_id), "%s", id);
     free(id);
     char *room = room_of(&st);

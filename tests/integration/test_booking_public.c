@@ -57,7 +57,6 @@ static bool has_slot(json_t *slots, const char *date, const char *hhmm);
 static char *wait_mail_with(const char *to, const char *needle, int timeout_ms);
 static char *link_in(const char *text);
 static char *ics_of(const char *raw);
-static const char *str(json_t *o, const char *key);
 static char *dst_sunday(const char *tz, int month, int nth);
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -78,7 +77,7 @@ static void new_studio(const char *prefix, const char *tz, struct itest_studio *
     free(body);
     if (r->status != 201)
         fail_msg("signup of %s: %ld %s", s->slug, r->status, r->body);
-    snprintf(s->url, sizeof(s->url), "%s", str(r->json, "studio_url"));
+    snprintf(s->url, sizeof(s->url), "%s", itest_json_str(r->json, "studio_url"));
     itest_resp_free(r);
 }
 
@@ -213,16 +212,10 @@ static bool has_slot(json_t *slots, const char *date, const char *hhmm)
     json_t *v;
     json_array_foreach(slots, i, v)
     {
-        if (strncmp(str(v, "starts_at"), prefix, strlen(prefix)) == 0)
+        if (strncmp(itest_json_str(v, "starts_at"), prefix, strlen(prefix)) == 0)
             return true;
     }
     return false;
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
 }
 
 /* Waits for a message to `to` whose decoded text contains needle; the raw message (free). */
@@ -286,9 +279,9 @@ static void test_studio_and_rooms_are_public_and_list_only_bookable_rooms(void *
 
     struct itest_resp *r = get(&s, "/api/public/studio");
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "timezone"), "Europe/Paris");
-    assert_string_equal(str(r->json, "currency"), "EUR");
-    assert_non_null(strstr(str(r->json, "name"), s.slug));
+    assert_string_equal(itest_json_str(r->json, "timezone"), "Europe/Paris");
+    assert_string_equal(itest_json_str(r->json, "currency"), "EUR");
+    assert_non_null(strstr(itest_json_str(r->json, "name"), s.slug));
     json_t *policy = json_object_get(r->json, "policy");
     assert_int_equal(json_integer_value(json_object_get(policy, "slot_step_minutes")), 30);
     itest_resp_free(r);
@@ -298,10 +291,10 @@ static void test_studio_and_rooms_are_public_and_list_only_bookable_rooms(void *
     json_t *rooms = json_object_get(r->json, "rooms");
     assert_int_equal(json_array_size(rooms), 1);
     json_t *room = json_array_get(rooms, 0);
-    assert_string_equal(str(room, "id"), a);
-    assert_string_equal(str(room, "name"), "Live Room");
+    assert_string_equal(itest_json_str(room, "id"), a);
+    assert_string_equal(itest_json_str(room, "name"), "Live Room");
     assert_int_equal(json_integer_value(json_object_get(room, "hourly_rate")), 2500);
-    assert_string_equal(str(room, "currency"), "EUR");
+    assert_string_equal(itest_json_str(room, "currency"), "EUR");
     const char *keys[] = {"description", "capacity", "equipment", "color", "photo_url"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         assert_non_null(json_object_get(room, keys[i]));
@@ -486,7 +479,7 @@ static void test_availability_honours_closures_room_hours_notice_and_horizon(voi
     char *tomorrow2 = itest_pg_value(NULL, "SELECT ($1::date + 2)::text", today);
     slots = availability(&s, b, today, tomorrow2);
     assert_true(json_array_size(slots) > 0);
-    const char *first = str(json_array_get(slots, 0), "starts_at");
+    const char *first = itest_json_str(json_array_get(slots, 0), "starts_at");
     char *ok = itest_pg_value(NULL,
                               "SELECT $1::timestamptz >= now() + interval '120 minutes'"
                               "   AND $1::timestamptz < now() + interval '150 minutes'",
@@ -530,19 +523,19 @@ static void check_dst_days(const char *prefix, const char *tz, int spring_month,
     json_t *slots = day_slots(&s, day, spring);
     assert_int_equal(json_array_size(slots), 28);
     assert_true(has_slot(slots, spring, "09:00"));
-    assert_non_null(strstr(str(json_array_get(slots, 0), "starts_at"), summer_offset));
+    assert_non_null(strstr(itest_json_str(json_array_get(slots, 0), "starts_at"), summer_offset));
     json_decref(slots);
     slots = day_slots(&s, day, fall);
     assert_int_equal(json_array_size(slots), 28);
     assert_true(has_slot(slots, fall, "22:30"));
-    assert_non_null(strstr(str(json_array_get(slots, 27), "starts_at"), winter_offset));
+    assert_non_null(strstr(itest_json_str(json_array_get(slots, 27), "starts_at"), winter_offset));
     json_decref(slots);
 
     /* Around the clock: 23 hours (46 slots) in spring, 25 (50) in autumn; nothing twice. */
     slots = day_slots(&s, clock, spring);
     assert_int_equal(json_array_size(slots), 46);
-    const char *first = str(json_array_get(slots, 0), "starts_at");
-    const char *last = str(json_array_get(slots, 45), "starts_at");
+    const char *first = itest_json_str(json_array_get(slots, 0), "starts_at");
+    const char *last = itest_json_str(json_array_get(slots, 45), "starts_at");
     assert_non_null(strstr(first, "T00:00:00"));
     assert_non_null(strstr(first, winter_offset));
     assert_non_null(strstr(last, "T23:30:00"));
@@ -556,7 +549,8 @@ static void check_dst_days(const char *prefix, const char *tz, int spring_month,
         json_array_foreach(slots, j, w)
         {
             if (i != j)
-                assert_string_not_equal(str(v, "starts_at"), str(w, "starts_at"));
+                assert_string_not_equal(itest_json_str(v, "starts_at"),
+                                        itest_json_str(w, "starts_at"));
         }
     }
     json_decref(slots);
@@ -569,12 +563,13 @@ static void check_dst_days(const char *prefix, const char *tz, int spring_month,
         json_array_foreach(slots, j, w)
         {
             if (i != j)
-                assert_string_not_equal(str(v, "starts_at"), str(w, "starts_at"));
+                assert_string_not_equal(itest_json_str(v, "starts_at"),
+                                        itest_json_str(w, "starts_at"));
         }
         /* 01:00-02:00 local (Paris: 02:00-03:00) repeats, once in each offset */
-        const char *st = str(v, "starts_at");
+        const char *st = itest_json_str(v, "starts_at");
         if (strstr(st, summer_offset) && json_array_size(slots) > i + 1) {
-            const char *nx = str(json_array_get(slots, i + 1), "starts_at");
+            const char *nx = itest_json_str(json_array_get(slots, i + 1), "starts_at");
             if (strstr(nx, winter_offset) && strncmp(nx + 11, st + 11, 5) < 0)
                 twice++; /* the wall clock went back */
         }
@@ -648,34 +643,34 @@ static void test_booking_is_priced_by_the_server_with_peak_rules(void **state)
     json_t *j = r->json;
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "price"), "amount")),
                      5000);
-    assert_string_equal(str(json_object_get(j, "price"), "currency"), "EUR");
+    assert_string_equal(itest_json_str(json_object_get(j, "price"), "currency"), "EUR");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "deposit"), "amount")),
                      0);
-    assert_string_equal(str(j, "status"), "confirmed");
+    assert_string_equal(itest_json_str(j, "status"), "confirmed");
     assert_true(json_is_null(json_object_get(j, "hold_expires_at")));
-    assert_int_equal(strlen(str(j, "ref")), 11);
-    assert_true(strlen(str(j, "manage_token")) >= 32);
-    assert_string_equal(str(json_object_get(j, "room"), "id"), room);
-    assert_string_equal(str(json_object_get(j, "room"), "name"), "A");
+    assert_int_equal(strlen(itest_json_str(j, "ref")), 11);
+    assert_true(strlen(itest_json_str(j, "manage_token")) >= 32);
+    assert_string_equal(itest_json_str(json_object_get(j, "room"), "id"), room);
+    assert_string_equal(itest_json_str(json_object_get(j, "room"), "name"), "A");
     char want[64];
     snprintf(want, sizeof(want), "%sT17:00:00+", d);
-    assert_true(strncmp(str(j, "starts_at"), want, strlen(want) - 1) == 0);
+    assert_true(strncmp(itest_json_str(j, "starts_at"), want, strlen(want) - 1) == 0);
     assert_null(json_object_get(j, "id"));
     assert_non_null(itest_header(r, "Location"));
 
     /* Only the token's SHA-256 is stored. */
     char hash[crypto_hash_sha256_BYTES * 2 + 1];
     unsigned char digest[crypto_hash_sha256_BYTES];
-    const char *token = str(j, "manage_token");
+    const char *token = itest_json_str(j, "manage_token");
     crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
     sodium_bin2hex(hash, sizeof(hash), digest, sizeof(digest));
     char *stored = itest_pg_value(s.db, "SELECT manage_token_hash FROM bookings WHERE ref = $1",
-                                  str(j, "ref"));
+                                  itest_json_str(j, "ref"));
     assert_non_null(stored);
     assert_string_equal(stored, hash);
     free(stored);
-    char *price =
-        itest_pg_value(s.db, "SELECT price_amount FROM bookings WHERE ref = $1", str(j, "ref"));
+    char *price = itest_pg_value(s.db, "SELECT price_amount FROM bookings WHERE ref = $1",
+                                 itest_json_str(j, "ref"));
     assert_string_equal(price, "5000");
     free(price);
     itest_resp_free(r);
@@ -852,7 +847,7 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
 
     r = book_at(&s, room, tz, d, "15:00", "17:00", "second@example.com");
     itest_assert_error(r, 409, "slot_taken");
-    assert_string_equal(str(json_object_get(r->json, "error"), "message"),
+    assert_string_equal(itest_json_str(json_object_get(r->json, "error"), "message"),
                         "Room A is already booked 14:00\xE2\x80\x93"
                         "16:00");
     assert_null(strstr(r->body, "first@example.com"));
@@ -878,14 +873,14 @@ static void test_a_booking_reads_in_full_only_with_its_manage_token(void **state
     local_date(tz, 10, d);
     struct itest_resp *r = book_at(&s, room, tz, d, "14:00", "16:00", "reader@example.com");
     assert_int_equal(r->status, 201);
-    char *ref = strdup(str(r->json, "ref"));
-    char *token = strdup(str(r->json, "manage_token"));
+    char *ref = strdup(itest_json_str(r->json, "ref"));
+    char *token = strdup(itest_json_str(r->json, "manage_token"));
     itest_resp_free(r);
 
     r = get(&s, "/api/public/booking/%s", ref);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "status"), "confirmed");
-    assert_string_equal(str(json_object_get(r->json, "room"), "name"), "A");
+    assert_string_equal(itest_json_str(r->json, "status"), "confirmed");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "room"), "name"), "A");
     assert_non_null(json_object_get(r->json, "starts_at"));
     assert_null(json_object_get(r->json, "customer"));
     assert_null(strstr(r->body, "reader@example.com"));
@@ -900,9 +895,9 @@ static void test_a_booking_reads_in_full_only_with_its_manage_token(void **state
     r = itest_request(srv, "GET", s.host, path, NULL, NULL, hs, NULL);
     assert_int_equal(r->status, 200);
     json_t *c = json_object_get(r->json, "customer");
-    assert_string_equal(str(c, "email"), "reader@example.com");
-    assert_string_equal(str(c, "name"), "Ada Lovelace");
-    assert_string_equal(str(r->json, "notes"), "Two guitars");
+    assert_string_equal(itest_json_str(c, "email"), "reader@example.com");
+    assert_string_equal(itest_json_str(c, "name"), "Ada Lovelace");
+    assert_string_equal(itest_json_str(r->json, "notes"), "Two guitars");
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(r->json, "price"), "amount")), 2000);
     assert_non_null(json_object_get(r->json, "deposit"));
@@ -944,8 +939,8 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
     at(tz, d, "16:00", a2);
     struct itest_resp *r = book(&s, room, a1, a2, "cancel@example.com");
     assert_int_equal(r->status, 201);
-    char *ref = strdup(str(r->json, "ref"));
-    char *token = strdup(str(r->json, "manage_token"));
+    char *ref = strdup(itest_json_str(r->json, "ref"));
+    char *token = strdup(itest_json_str(r->json, "manage_token"));
     itest_resp_free(r);
     char path[256], header[256];
     snprintf(path, sizeof(path), "/api/public/booking/%s/cancel", ref);
@@ -961,11 +956,12 @@ static void test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at
     r = post(&s, path, NULL, hs);
     if (r->status != 200)
         fail_msg("cancel: %ld %s", r->status, r->body);
-    assert_string_equal(str(r->json, "status"), "cancelled");
+    assert_string_equal(itest_json_str(r->json, "status"), "cancelled");
     json_t *refund = json_object_get(r->json, "refund");
     assert_int_equal(json_integer_value(json_object_get(refund, "amount")), 0);
-    assert_string_equal(str(refund, "currency"), "EUR");
-    assert_string_equal(str(refund, "rule"), "tier 48h 100%"); /* 10 days ahead; nothing paid */
+    assert_string_equal(itest_json_str(refund, "currency"), "EUR");
+    assert_string_equal(itest_json_str(refund, "rule"),
+                        "tier 48h 100%"); /* 10 days ahead; nothing paid */
     itest_resp_free(r);
 
     PGresult *q = itest_pg_query(s.db,
@@ -1017,7 +1013,7 @@ static void test_booking_made_mail_has_the_manage_link_and_an_ics(void **state)
     snprintf(email, sizeof(email), "made-%s@example.com", s.slug);
     struct itest_resp *r = book(&s, room, a1, a2, email);
     assert_int_equal(r->status, 201);
-    char *ref = strdup(str(r->json, "ref"));
+    char *ref = strdup(itest_json_str(r->json, "ref"));
     itest_resp_free(r);
 
     char *raw = wait_mail_with(email, ref, MAIL_WAIT_MS);
@@ -1034,7 +1030,7 @@ static void test_booking_made_mail_has_the_manage_link_and_an_ics(void **state)
     /* The link's token opens the full booking. */
     r = get(&s, "/api/public/booking/%s?token=%s", ref, link + strlen(prefix));
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(json_object_get(r->json, "customer"), "email"), email);
+    assert_string_equal(itest_json_str(json_object_get(r->json, "customer"), "email"), email);
     itest_resp_free(r);
 
     /* The .ics: text/calendar, CRLF lines of at most 75 octets, UTC times, the UID. */
@@ -1088,8 +1084,8 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
     at(tz, d, "16:00", a2);
     struct itest_resp *r = book(&s, room, a1, a2, known);
     assert_int_equal(r->status, 201);
-    char *ref = strdup(str(r->json, "ref"));
-    char *old_token = strdup(str(r->json, "manage_token"));
+    char *ref = strdup(itest_json_str(r->json, "ref"));
+    char *old_token = strdup(itest_json_str(r->json, "manage_token"));
     itest_resp_free(r);
 
     struct itest_resp *ru = get(&s, "/api/public/bookings/search?email=%s", unknown);
@@ -1097,7 +1093,7 @@ test_search_answers_202_alike_and_mails_fresh_links_only_to_known_addresses(void
     assert_int_equal(ru->status, 202);
     assert_int_equal(rk->status, 202);
     assert_string_equal(ru->body, rk->body);
-    assert_string_equal(str(rk->json, "status"), "accepted");
+    assert_string_equal(itest_json_str(rk->json, "status"), "accepted");
     assert_null(strstr(rk->body, ref));
     itest_resp_free(ru);
     itest_resp_free(rk);
@@ -1166,17 +1162,17 @@ static void test_a_pending_hold_expires_and_frees_the_slot(void **state)
     at(tz, d, "16:00", a2);
     struct itest_resp *r = book(&s, room, a1, a2, "hold@example.com");
     assert_int_equal(r->status, 201);
-    assert_string_equal(str(r->json, "status"), "pending");
+    assert_string_equal(itest_json_str(r->json, "status"), "pending");
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(r->json, "deposit"), "amount")), 2000);
-    const char *expires = str(r->json, "hold_expires_at");
+    const char *expires = itest_json_str(r->json, "hold_expires_at");
     char *ok = itest_pg_value(NULL,
                               "SELECT $1::timestamptz BETWEEN now() + interval '4 minutes'"
                               "                           AND now() + interval '6 minutes'",
                               expires);
     assert_string_equal(ok, "t");
     free(ok);
-    char *ref = strdup(str(r->json, "ref"));
+    char *ref = strdup(itest_json_str(r->json, "ref"));
     itest_resp_free(r);
     char *id = itest_pg_value(s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
     assert_non_null(id);
@@ -1230,7 +1226,7 @@ static void test_a_pending_hold_expires_and_frees_the_slot(void **state)
     json_decref(slots);
     itest_expect_status(book(&s, room, a1, a2, "next@example.com"), 201);
     r = get(&s, "/api/public/booking/%s", ref);
-    assert_string_equal(str(r->json, "status"), "expired");
+    assert_string_equal(itest_json_str(r->json, "status"), "expired");
     itest_resp_free(r);
     free(ref);
     free(id);
@@ -1253,9 +1249,9 @@ test_without_deposit_or_auto_confirm_a_booking_waits_for_staff_without_expiry(vo
     at(tz, d, "16:00", a2);
     struct itest_resp *r = book(&s, room, a1, a2, "manual@example.com");
     assert_int_equal(r->status, 201);
-    assert_string_equal(str(r->json, "status"), "pending");
+    assert_string_equal(itest_json_str(r->json, "status"), "pending");
     assert_true(json_is_null(json_object_get(r->json, "hold_expires_at")));
-    char *ref = strdup(str(r->json, "ref"));
+    char *ref = strdup(itest_json_str(r->json, "ref"));
     itest_resp_free(r);
     char *id = itest_pg_value(s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
     char *jobs = itest_pg_value(NULL,
@@ -1285,8 +1281,8 @@ static void test_a_ref_of_one_studio_is_404_on_another(void **state)
     local_date(tz, 10, d);
     struct itest_resp *r = book_at(&a, room, tz, d, "14:00", "16:00", "tenant@example.com");
     assert_int_equal(r->status, 201);
-    char *ref = strdup(str(r->json, "ref"));
-    char *token = strdup(str(r->json, "manage_token"));
+    char *ref = strdup(itest_json_str(r->json, "ref"));
+    char *token = strdup(itest_json_str(r->json, "manage_token"));
     itest_resp_free(r);
 
     itest_expect_error(get(&b, "/api/public/booking/%s", ref), 404, "not_found");

@@ -95,44 +95,12 @@ static int group_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static const char *str(json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    if (!v)
-        fail_msg("no string \"%s\"", key);
-    return v;
-}
-
-static long long num(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        fail_msg("no integer \"%s\"", key);
-    return (long long)json_integer_value(v);
-}
-
 static void sql(const char *db, const char *stmt, const char *arg)
 {
     assert_int_equal(itest_pg_exec(db, stmt, arg), 0);
 }
 
-static char *value(const char *db, const char *stmt, const char *arg)
-{
-    char *v = itest_pg_value(db, stmt, arg);
-    if (!v)
-        fail_msg("no value for: %s (%s)", stmt, arg ? arg : "");
-    return v;
-}
-
 /* Fails unless the first value of stmt(arg) is expect. */
-static void expect_sql(const char *db, const char *stmt, const char *arg, const char *expect)
-{
-    char *v = value(db, stmt, arg);
-    if (strcmp(v, expect) != 0)
-        fail_msg("%s (%s): \"%s\", expected \"%s\"", stmt, arg ? arg : "", v, expect);
-    free(v);
-}
-
 /* A studio on p, its owner signed in (jar, csrf). */
 struct studio {
     struct itest_studio s;
@@ -161,7 +129,7 @@ static void studio_make(const struct studiod_proc *p, const char *prefix, const 
     assert_non_null(id);
     snprintf(st->room, sizeof(st->room), "%s", id);
     free(id);
-    char *org = value(NULL, "SELECT id FROM organizations WHERE slug = $1", st->s.slug);
+    char *org = itest_pg_one(NULL, "SELECT id FROM organizations WHERE slug = $1", st->s.slug);
     snprintf(st->org_id, sizeof(st->org_id), "%s", org);
     free(org);
 }
@@ -187,7 +155,8 @@ static json_t *fake_requests(const char *method, const char *path)
     size_t i;
     json_array_foreach(json_object_get(r->json, "requests"), i, req)
     {
-        if (strcmp(str(req, "path"), path) == 0 && strcmp(str(req, "method"), method) == 0)
+        if (strcmp(itest_json_str(req, "path"), path) == 0 &&
+            strcmp(itest_json_str(req, "method"), method) == 0)
             json_array_append(out, req);
     }
     itest_resp_free(r);
@@ -253,7 +222,7 @@ static void fake_event(const char *event_json, char *id_out)
     if (st != 200)
         fail_msg("event %s: %ld %s", event_json, st, r->body);
     if (id_out)
-        snprintf(id_out, 64, "%s", str(r->json, "event_id"));
+        snprintf(id_out, 64, "%s", itest_json_str(r->json, "event_id"));
     itest_resp_free(r);
 }
 
@@ -262,7 +231,7 @@ static void resend(const char *event_id, const char *expect_result)
     struct itest_resp *r = fake_send("resend", "event", event_id, WEBHOOK_SECRET);
     assert_int_equal(json_integer_value(json_object_get(r->json, "delivered_status")), 200);
     if (expect_result)
-        assert_non_null(strstr(str(r->json, "delivered_body"), expect_result));
+        assert_non_null(strstr(itest_json_str(r->json, "delivered_body"), expect_result));
     itest_resp_free(r);
 }
 
@@ -278,7 +247,7 @@ static void connect_studio(const struct studiod_proc *p, struct studio *st, bool
     struct itest_resp *r = staff(p, st, "POST", "/api/payments/connect", NULL);
     if (r->status != 200)
         fail_msg("connect: %ld %s", r->status, r->body);
-    snprintf(st->account, sizeof(st->account), "%s", str(r->json, "account_id"));
+    snprintf(st->account, sizeof(st->account), "%s", itest_json_str(r->json, "account_id"));
     itest_resp_free(r);
     if (!enable)
         return;
@@ -289,8 +258,8 @@ static void connect_studio(const struct studiod_proc *p, struct studio *st, bool
              " \"payouts_enabled\": true, \"details_submitted\": true}}}",
              st->account, st->account);
     fake_event(ev, NULL);
-    expect_sql(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1", st->s.slug,
-               "true");
+    itest_pg_expect(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1",
+                    st->s.slug, "true");
 }
 
 /* A public booking of 2 hours `day` days ahead at 14:00 for email (201); ref and token into
@@ -321,9 +290,9 @@ static void book(const struct studiod_proc *p, const struct studio *st, int day,
     free(ends);
     if (r->status != 201)
         fail_msg("booking: %ld %s", r->status, r->body);
-    assert_string_equal(str(r->json, "status"), "pending");
-    snprintf(ref, 128, "%s", str(r->json, "ref"));
-    snprintf(token, 128, "%s", str(r->json, "manage_token"));
+    assert_string_equal(itest_json_str(r->json, "status"), "pending");
+    snprintf(ref, 128, "%s", itest_json_str(r->json, "ref"));
+    snprintf(token, 128, "%s", itest_json_str(r->json, "manage_token"));
     itest_resp_free(r);
 }
 
@@ -361,17 +330,17 @@ static void book_and_pay(struct studio *st, int day, const char *email, char *re
     struct itest_resp *r = create_payment(&paysrv, st, ref, token);
     if (r->status != 200)
         fail_msg("create-payment: %ld %s", r->status, r->body);
-    snprintf(session, 128, "%s", str(r->json, "session_id"));
+    snprintf(session, 128, "%s", itest_json_str(r->json, "session_id"));
     itest_resp_free(r);
     r = fake_send("complete", "session", session, WEBHOOK_SECRET);
     if (delivered(r) != 200)
         fail_msg("webhook: %s", r->body);
     itest_resp_free(r);
-    char *id = value(st->s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
+    char *id = itest_pg_one(st->s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
     snprintf(bid, 64, "%s", id);
     free(id);
-    expect_sql(st->s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
-               "confirmed 2000");
+    itest_pg_expect(st->s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1",
+                    bid, "confirmed 2000");
 }
 
 /* Waits for a mail to `to` whose decoded text contains needle. */
@@ -428,8 +397,8 @@ static void test_connect_makes_one_express_account_and_an_onboarding_link(void *
     if (r->status != 200)
         fail_msg("connect: %ld %s", r->status, r->body);
     char account[64], url[256];
-    snprintf(account, sizeof(account), "%s", str(r->json, "account_id"));
-    snprintf(url, sizeof(url), "%s", str(r->json, "url"));
+    snprintf(account, sizeof(account), "%s", itest_json_str(r->json, "account_id"));
+    snprintf(url, sizeof(url), "%s", itest_json_str(r->json, "url"));
     assert_true(json_is_true(json_object_get(r->json, "created")));
     itest_resp_free(r);
     assert_true(strncmp(account, "acct_", 5) == 0);
@@ -438,40 +407,40 @@ static void test_connect_makes_one_express_account_and_an_onboarding_link(void *
     /* the account as Stripe expects it */
     json_t *sent = fake_last("/v1/accounts");
     json_t *h = json_object_get(sent, "headers"), *form = json_object_get(sent, "form");
-    assert_string_equal(str(h, "Authorization"), "Bearer sk_test_x");
+    assert_string_equal(itest_json_str(h, "Authorization"), "Bearer sk_test_x");
     char key[128];
     snprintf(key, sizeof(key), "org-%s-connect-account", st.org_id);
-    assert_string_equal(str(h, "Idempotency-Key"), key);
+    assert_string_equal(itest_json_str(h, "Idempotency-Key"), key);
     assert_null(json_object_get(h, "Stripe-Account"));
-    assert_string_equal(str(form, "type"), "express");
-    assert_string_equal(str(form, "country"), "FR");
-    assert_string_equal(str(form, "email"), st.s.email);
-    assert_string_equal(str(form, "capabilities[card_payments][requested]"), "true");
-    assert_string_equal(str(form, "capabilities[transfers][requested]"), "true");
-    assert_string_equal(str(form, "metadata[tenant]"), st.s.slug);
-    assert_string_equal(str(form, "metadata[organization_id]"), st.org_id);
+    assert_string_equal(itest_json_str(form, "type"), "express");
+    assert_string_equal(itest_json_str(form, "country"), "FR");
+    assert_string_equal(itest_json_str(form, "email"), st.s.email);
+    assert_string_equal(itest_json_str(form, "capabilities[card_payments][requested]"), "true");
+    assert_string_equal(itest_json_str(form, "capabilities[transfers][requested]"), "true");
+    assert_string_equal(itest_json_str(form, "metadata[tenant]"), st.s.slug);
+    assert_string_equal(itest_json_str(form, "metadata[organization_id]"), st.org_id);
     json_decref(sent);
     sent = fake_last("/v1/account_links");
     form = json_object_get(sent, "form");
-    assert_string_equal(str(form, "account"), account);
-    assert_string_equal(str(form, "type"), "account_onboarding");
+    assert_string_equal(itest_json_str(form, "account"), account);
+    assert_string_equal(itest_json_str(form, "type"), "account_onboarding");
     char back[256];
     snprintf(back, sizeof(back), "%s/app/payments?onboarding=", st.s.url);
-    assert_true(strncmp(str(form, "return_url"), back, strlen(back)) == 0);
-    assert_true(strncmp(str(form, "refresh_url"), back, strlen(back)) == 0);
-    assert_non_null(str(json_object_get(sent, "headers"), "Idempotency-Key"));
+    assert_true(strncmp(itest_json_str(form, "return_url"), back, strlen(back)) == 0);
+    assert_true(strncmp(itest_json_str(form, "refresh_url"), back, strlen(back)) == 0);
+    assert_non_null(itest_json_str(json_object_get(sent, "headers"), "Idempotency-Key"));
     json_decref(sent);
-    expect_sql(NULL, "SELECT stripe_account_id FROM organizations WHERE slug = $1", st.s.slug,
-               account);
-    expect_sql(st.s.db,
-               "SELECT count(*)::text FROM audit_log WHERE resource = 'payments'"
-               " AND action = 'connect' AND resource_id = $1",
-               account, "1");
+    itest_pg_expect(NULL, "SELECT stripe_account_id FROM organizations WHERE slug = $1", st.s.slug,
+                    account);
+    itest_pg_expect(st.s.db,
+                    "SELECT count(*)::text FROM audit_log WHERE resource = 'payments'"
+                    " AND action = 'connect' AND resource_id = $1",
+                    account, "1");
 
     /* again: the same account, a new link, no second account */
     r = staff(&paysrv, &st, "POST", "/api/payments/connect", NULL);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "account_id"), account);
+    assert_string_equal(itest_json_str(r->json, "account_id"), account);
     assert_true(json_is_false(json_object_get(r->json, "created")));
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/accounts"), accounts_before + 1);
@@ -481,12 +450,12 @@ static void test_connect_makes_one_express_account_and_an_onboarding_link(void *
     assert_int_equal(r->status, 200);
     assert_true(json_is_true(json_object_get(r->json, "configured")));
     assert_true(json_is_true(json_object_get(r->json, "connected")));
-    assert_string_equal(str(r->json, "account_id"), account);
+    assert_string_equal(itest_json_str(r->json, "account_id"), account);
     assert_true(json_is_false(json_object_get(r->json, "charges_enabled")));
     assert_true(json_is_false(json_object_get(r->json, "can_take_payments")));
     json_t *plan = json_object_get(r->json, "plan");
-    assert_string_equal(str(plan, "id"), "pro");
-    assert_int_equal(num(plan, "application_fee_bps"), 100);
+    assert_string_equal(itest_json_str(plan, "id"), "pro");
+    assert_int_equal(itest_json_int(plan, "application_fee_bps"), 100);
     itest_resp_free(r);
 
     /* bad input */
@@ -556,19 +525,19 @@ static void test_account_updated_applies_newest_first_and_only_to_its_studio(voi
     fake_event(ev, older);
     resend(newer, "duplicate");
     resend(older, "duplicate");
-    expect_sql(NULL,
-               "SELECT charges_enabled || ' ' || payouts_enabled || ' ' || details_submitted"
-               " FROM organizations WHERE slug = $1",
-               a.s.slug, "true false true");
+    itest_pg_expect(NULL,
+                    "SELECT charges_enabled || ' ' || payouts_enabled || ' ' || details_submitted"
+                    " FROM organizations WHERE slug = $1",
+                    a.s.slug, "true false true");
     /* B is untouched by A's events */
-    expect_sql(NULL,
-               "SELECT charges_enabled || ' ' || details_submitted || ' ' ||"
-               " (account_updated_at IS NULL) FROM organizations WHERE slug = $1",
-               b.s.slug, "false false true");
+    itest_pg_expect(NULL,
+                    "SELECT charges_enabled || ' ' || details_submitted || ' ' ||"
+                    " (account_updated_at IS NULL) FROM organizations WHERE slug = $1",
+                    b.s.slug, "false false true");
     /* B's owner sees B's standing; A's session is not B's */
     struct itest_resp *r = staff(&paysrv, &b, "GET", "/api/payments/status", NULL);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "account_id"), b.account);
+    assert_string_equal(itest_json_str(r->json, "account_id"), b.account);
     assert_true(json_is_false(json_object_get(r->json, "charges_enabled")));
     itest_resp_free(r);
     r = itest_request(&paysrv, "GET", b.s.host, "/api/payments/status", NULL, NULL, NULL, &a.jar);
@@ -584,8 +553,8 @@ static void test_account_updated_applies_newest_first_and_only_to_its_studio(voi
              " {\"id\": \"%s\", \"charges_enabled\": true}}}",
              a.account, b.account);
     fake_event(ev, NULL);
-    expect_sql(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1", b.s.slug,
-               "false");
+    itest_pg_expect(NULL, "SELECT charges_enabled::text FROM organizations WHERE slug = $1",
+                    b.s.slug, "false");
 }
 
 struct connector {
@@ -624,12 +593,12 @@ static void test_connects_racing_each_other_make_one_account(void **state)
         assert_int_equal(cs[i].status, 200);
         assert_string_equal(cs[i].account, cs[0].account);
     }
-    expect_sql(NULL, "SELECT stripe_account_id FROM organizations WHERE slug = $1", st.s.slug,
-               cs[0].account);
-    expect_sql(st.s.db,
-               "SELECT count(*)::text FROM audit_log WHERE resource = 'payments'"
-               " AND action = 'connect'",
-               NULL, "1");
+    itest_pg_expect(NULL, "SELECT stripe_account_id FROM organizations WHERE slug = $1", st.s.slug,
+                    cs[0].account);
+    itest_pg_expect(st.s.db,
+                    "SELECT count(*)::text FROM audit_log WHERE resource = 'payments'"
+                    " AND action = 'connect'",
+                    NULL, "1");
 }
 
 /* A staff user of st holding only role, signed in (jar, csrf). */
@@ -681,8 +650,9 @@ static void test_payments_routes_need_their_permissions(void **state)
     assert_int_equal(r->status, 403);
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/accounts"), before);
-    expect_sql(NULL, "SELECT (stripe_account_id IS NULL)::text FROM organizations WHERE slug = $1",
-               st.s.slug, "true");
+    itest_pg_expect(NULL,
+                    "SELECT (stripe_account_id IS NULL)::text FROM organizations WHERE slug = $1",
+                    st.s.slug, "true");
     /* the owner: the page */
     r = staff(&paysrv, &st, "GET", "/app/payments", NULL);
     assert_int_equal(r->status, 200);
@@ -704,42 +674,44 @@ static void test_a_deposit_is_paid_into_the_studio_account_with_the_plan_fee(voi
     char ref[128], token[128], email[128];
     customer_email("payer", email);
     book(&paysrv, &st, 10, email, ref, token);
-    char *bid = value(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
-    expect_sql(st.s.db, "SELECT deposit_amount::text FROM bookings WHERE id = $1", bid, "1025");
+    char *bid = itest_pg_one(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
+    itest_pg_expect(st.s.db, "SELECT deposit_amount::text FROM bookings WHERE id = $1", bid,
+                    "1025");
 
     struct itest_resp *r = create_payment(&paysrv, &st, ref, token);
     if (r->status != 200)
         fail_msg("create-payment: %ld %s", r->status, r->body);
     char session[128];
-    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    snprintf(session, sizeof(session), "%s", itest_json_str(r->json, "session_id"));
     assert_true(strncmp(session, "cs_test_", 8) == 0);
-    assert_true(strncmp(str(r->json, "checkout_url"), fake.base, strlen(fake.base)) == 0);
+    assert_true(strncmp(itest_json_str(r->json, "checkout_url"), fake.base, strlen(fake.base)) ==
+                0);
     itest_resp_free(r);
 
     json_t *sent = fake_last("/v1/checkout/sessions");
     json_t *h = json_object_get(sent, "headers"), *form = json_object_get(sent, "form");
-    assert_string_equal(str(h, "Authorization"), "Bearer sk_test_x");
-    assert_string_equal(str(h, "Stripe-Account"), st.account);
+    assert_string_equal(itest_json_str(h, "Authorization"), "Bearer sk_test_x");
+    assert_string_equal(itest_json_str(h, "Stripe-Account"), st.account);
     char key[128];
     snprintf(key, sizeof(key), "booking-%s-deposit-1025", bid);
-    assert_string_equal(str(h, "Idempotency-Key"), key);
-    assert_string_equal(str(form, "mode"), "payment");
-    assert_string_equal(str(form, "line_items[0][price_data][unit_amount]"), "1025");
-    assert_string_equal(str(form, "line_items[0][price_data][currency]"), "eur");
-    assert_string_equal(str(form, "line_items[0][quantity]"), "1");
-    assert_string_equal(str(form, "payment_intent_data[application_fee_amount]"), "20");
-    assert_string_equal(str(form, "metadata[booking_ref]"), ref);
-    assert_string_equal(str(form, "metadata[tenant]"), st.s.slug);
-    assert_string_equal(str(form, "payment_intent_data[metadata][tenant]"), st.s.slug);
-    assert_string_equal(str(form, "customer_email"), email);
-    assert_non_null(strstr(str(form, "success_url"), "paid=1"));
+    assert_string_equal(itest_json_str(h, "Idempotency-Key"), key);
+    assert_string_equal(itest_json_str(form, "mode"), "payment");
+    assert_string_equal(itest_json_str(form, "line_items[0][price_data][unit_amount]"), "1025");
+    assert_string_equal(itest_json_str(form, "line_items[0][price_data][currency]"), "eur");
+    assert_string_equal(itest_json_str(form, "line_items[0][quantity]"), "1");
+    assert_string_equal(itest_json_str(form, "payment_intent_data[application_fee_amount]"), "20");
+    assert_string_equal(itest_json_str(form, "metadata[booking_ref]"), ref);
+    assert_string_equal(itest_json_str(form, "metadata[tenant]"), st.s.slug);
+    assert_string_equal(itest_json_str(form, "payment_intent_data[metadata][tenant]"), st.s.slug);
+    assert_string_equal(itest_json_str(form, "customer_email"), email);
+    assert_non_null(strstr(itest_json_str(form, "success_url"), "paid=1"));
     json_decref(sent);
     char row[160];
     snprintf(row, sizeof(row), "open 20 %s", st.account);
-    expect_sql(st.s.db,
-               "SELECT status || ' ' || application_fee_amount || ' ' || stripe_account"
-               " FROM payments WHERE checkout_session_id = $1",
-               session, row);
+    itest_pg_expect(st.s.db,
+                    "SELECT status || ' ' || application_fee_amount || ' ' || stripe_account"
+                    " FROM payments WHERE checkout_session_id = $1",
+                    session, row);
     free(bid);
 }
 
@@ -753,45 +725,46 @@ static void test_a_paid_deposit_confirms_the_booking_once_and_mails_the_customer
     char ref[128], token[128], email[128];
     customer_email("paid", email);
     book(&paysrv, &st, 10, email, ref, token);
-    char *bid = value(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
+    char *bid = itest_pg_one(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref);
 
     struct itest_resp *r = create_payment(&paysrv, &st, ref, token);
     assert_int_equal(r->status, 200);
     char session[128];
-    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    snprintf(session, sizeof(session), "%s", itest_json_str(r->json, "session_id"));
     itest_resp_free(r);
     /* the fee of the pro plan (1%) on 20.00 */
     json_t *sent = fake_last("/v1/checkout/sessions");
-    assert_string_equal(
-        str(json_object_get(sent, "form"), "payment_intent_data[application_fee_amount]"), "20");
+    assert_string_equal(itest_json_str(json_object_get(sent, "form"),
+                                       "payment_intent_data[application_fee_amount]"),
+                        "20");
     json_decref(sent);
 
     /* a retried click gets the same session (same Idempotency-Key) and no second row */
     r = create_payment(&paysrv, &st, ref, token);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "session_id"), session);
+    assert_string_equal(itest_json_str(r->json, "session_id"), session);
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT count(*)::text FROM payments WHERE booking_id = $1", bid, "1");
+    itest_pg_expect(st.s.db, "SELECT count(*)::text FROM payments WHERE booking_id = $1", bid, "1");
 
     /* Stripe's signed event, a Connect event of the studio's account: paid and confirmed */
     r = fake_send("complete", "session", session, WEBHOOK_SECRET);
     if (delivered(r) != 200)
         fail_msg("webhook: %s", r->body);
     char event[128];
-    snprintf(event, sizeof(event), "%s", str(r->json, "event_id"));
+    snprintf(event, sizeof(event), "%s", itest_json_str(r->json, "event_id"));
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
-               "confirmed 2000");
-    expect_sql(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
-               "paid");
-    expect_sql(st.s.db,
-               "SELECT count(*)::text FROM audit_log WHERE resource = 'bookings'"
-               " AND resource_id = $1 AND action = 'payment'",
-               bid, "1");
+    itest_pg_expect(st.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
+                    "confirmed 2000");
+    itest_pg_expect(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
+                    "paid");
+    itest_pg_expect(st.s.db,
+                    "SELECT count(*)::text FROM audit_log WHERE resource = 'bookings'"
+                    " AND resource_id = $1 AND action = 'payment'",
+                    bid, "1");
     char recorded[160];
     snprintf(recorded, sizeof(recorded), "checkout.session.completed %s", st.account);
-    expect_sql(NULL, "SELECT type || ' ' || account FROM stripe_events WHERE event_id = $1", event,
-               recorded);
+    itest_pg_expect(NULL, "SELECT type || ' ' || account FROM stripe_events WHERE event_id = $1",
+                    event, recorded);
     assert_true(wait_mail_with(email,
                                "We have received your payment of 20.00 EUR. Thank you! Your "
                                "booking is confirmed.",
@@ -801,19 +774,19 @@ static void test_a_paid_deposit_confirms_the_booking_once_and_mails_the_customer
     r = public_call(&paysrv, &st, "GET", ref, "", token);
     assert_int_equal(r->status, 200);
     json_t *pay = json_object_get(r->json, "payment");
-    assert_int_equal(num(pay, "paid"), 2000);
-    assert_int_equal(num(pay, "due"), 0);
-    assert_int_equal(num(pay, "refunded"), 0);
+    assert_int_equal(itest_json_int(pay, "paid"), 2000);
+    assert_int_equal(itest_json_int(pay, "due"), 0);
+    assert_int_equal(itest_json_int(pay, "refunded"), 0);
     itest_resp_free(r);
 
     /* the same event again: 200, nothing changes */
     resend(event, "duplicate");
-    expect_sql(st.s.db, "SELECT paid_amount::text FROM bookings WHERE id = $1", bid, "2000");
+    itest_pg_expect(st.s.db, "SELECT paid_amount::text FROM bookings WHERE id = $1", bid, "2000");
 
     /* a bad signature: 400 bad_signature, nothing changes */
     r = fake_send("resend", "event", event, "whsec_wrong");
     assert_int_equal(delivered(r), 400);
-    assert_non_null(strstr(str(r->json, "delivered_body"), "bad_signature"));
+    assert_non_null(strstr(itest_json_str(r->json, "delivered_body"), "bad_signature"));
     itest_resp_free(r);
     struct itest_resp *raw = itest_request(&paysrv, "POST", NULL, "/api/stripe/webhook",
                                            "application/json", "{}", NULL, NULL);
@@ -854,12 +827,12 @@ static void test_create_payment_needs_a_connected_account_with_charges_enabled(v
     r = public_call(&paysrv, &st, "GET", ref, "", token);
     assert_int_equal(r->status, 200);
     json_t *pay = json_object_get(r->json, "payment");
-    assert_int_equal(num(pay, "due"), 2000);
+    assert_int_equal(itest_json_int(pay, "due"), 2000);
     assert_true(json_is_false(json_object_get(pay, "online")));
-    assert_non_null(strstr(str(pay, "online_message"), "contact the studio"));
+    assert_non_null(strstr(itest_json_str(pay, "online_message"), "contact the studio"));
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/checkout/sessions"), before);
-    expect_sql(st.s.db, "SELECT count(*)::text FROM payments", NULL, "0");
+    itest_pg_expect(st.s.db, "SELECT count(*)::text FROM payments", NULL, "0");
 }
 
 static void test_create_payment_needs_the_manage_token(void **state)
@@ -899,8 +872,9 @@ static void test_stripe_failing_on_create_payment_or_connect_records_nothing(voi
     assert_int_equal(r->status, 502);
     assert_string_equal(itest_error_code(r), "payment_provider_error");
     itest_resp_free(r);
-    expect_sql(NULL, "SELECT (stripe_account_id IS NULL)::text FROM organizations WHERE slug = $1",
-               st.s.slug, "true");
+    itest_pg_expect(NULL,
+                    "SELECT (stripe_account_id IS NULL)::text FROM organizations WHERE slug = $1",
+                    st.s.slug, "true");
     connect_studio(&paysrv, &st, true);
     char ref[128], token[128], email[128];
     customer_email("payfail", email);
@@ -928,11 +902,11 @@ static void test_stripe_failing_on_create_payment_or_connect_records_nothing(voi
     assert_int_equal(r->status, 503);
     assert_string_equal(itest_error_code(r), "payment_provider_unavailable");
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT count(*)::text FROM payments", NULL, "0");
+    itest_pg_expect(st.s.db, "SELECT count(*)::text FROM payments", NULL, "0");
     r = create_payment(&paysrv, &st, ref, token);
     assert_int_equal(r->status, 200);
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT count(*)::text FROM payments", NULL, "1");
+    itest_pg_expect(st.s.db, "SELECT count(*)::text FROM payments", NULL, "1");
 }
 
 /* ---- webhook events in any order ------------------------------------------------------------ */
@@ -983,15 +957,16 @@ static void life_events(const struct studio *st, const char *pi, const char *ses
 /* Everything the events change on a booking, as one line. */
 static char *money_state(const struct studio *st, const char *bid)
 {
-    return value(st->s.db,
-                 "SELECT b.status || ' paid=' || b.paid_amount || ' flag=' ||"
-                 " coalesce(b.payment_flag, '-') || ' refunded=' ||"
-                 " (SELECT string_agg(p.status || ':' || p.refunded_amount, ',')"
-                 "    FROM payments p WHERE p.booking_id = b.id) || ' refunds=' ||"
-                 " coalesce((SELECT string_agg(r.amount || ':' || r.status || ':' || r.reason,"
-                 "    ',' ORDER BY r.amount) FROM refunds r WHERE r.booking_id = b.id), '-')"
-                 " FROM bookings b WHERE b.id = $1",
-                 bid);
+    return itest_pg_one(
+        st->s.db,
+        "SELECT b.status || ' paid=' || b.paid_amount || ' flag=' ||"
+        " coalesce(b.payment_flag, '-') || ' refunded=' ||"
+        " (SELECT string_agg(p.status || ':' || p.refunded_amount, ',')"
+        "    FROM payments p WHERE p.booking_id = b.id) || ' refunds=' ||"
+        " coalesce((SELECT string_agg(r.amount || ':' || r.status || ':' || r.reason,"
+        "    ',' ORDER BY r.amount) FROM refunds r WHERE r.booking_id = b.id), '-')"
+        " FROM bookings b WHERE b.id = $1",
+        bid);
 }
 
 static void test_events_in_reverse_order_and_twice_end_as_in_order(void **state)
@@ -1011,13 +986,13 @@ static void test_events_in_reverse_order_and_twice_end_as_in_order(void **state)
         book(&paysrv, &st, 10 + k, email, ref[k], token[k]);
         struct itest_resp *r = create_payment(&paysrv, &st, ref[k], token[k]);
         assert_int_equal(r->status, 200);
-        snprintf(session[k], 128, "%s", str(r->json, "session_id"));
+        snprintf(session[k], 128, "%s", itest_json_str(r->json, "session_id"));
         itest_resp_free(r);
-        char *id = value(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref[k]);
+        char *id = itest_pg_one(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref[k]);
         snprintf(bid[k], 64, "%s", id);
         free(id);
-        char *pi =
-            value(st.s.db, "SELECT payment_intent_id FROM payments WHERE booking_id = $1", bid[k]);
+        char *pi = itest_pg_one(
+            st.s.db, "SELECT payment_intent_id FROM payments WHERE booking_id = $1", bid[k]);
         char ev[LIFE_EVENTS][1024], ids[LIFE_EVENTS + 1][64];
         life_events(&st, pi, session[k], t0, ev);
         free(pi);
@@ -1032,7 +1007,7 @@ static void test_events_in_reverse_order_and_twice_end_as_in_order(void **state)
                 fake_event(ev[i], ids[i]);
             r = fake_send("complete", "session", session[k], WEBHOOK_SECRET);
             assert_int_equal(delivered(r), 200);
-            snprintf(ids[LIFE_EVENTS], 64, "%s", str(r->json, "event_id"));
+            snprintf(ids[LIFE_EVENTS], 64, "%s", itest_json_str(r->json, "event_id"));
             itest_resp_free(r);
             for (int i = LIFE_EVENTS; i >= 0; i--)
                 resend(ids[i], "duplicate");
@@ -1049,12 +1024,12 @@ static void test_events_in_reverse_order_and_twice_end_as_in_order(void **state)
     assert_int_equal(r->status, 200);
     json_t *b = json_object_get(r->json, "booking") ? json_object_get(r->json, "booking") : r->json;
     json_t *pay = json_object_get(b, "payment");
-    assert_string_equal(str(pay, "flag"), "dispute_won");
-    assert_non_null(str(pay, "disputed_at"));
-    assert_int_equal(num(pay, "refunded"), 800);
+    assert_string_equal(itest_json_str(pay, "flag"), "dispute_won");
+    assert_non_null(itest_json_str(pay, "disputed_at"));
+    assert_int_equal(itest_json_int(pay, "refunded"), 800);
     assert_int_equal(json_array_size(json_object_get(b, "refunds")), 2);
     assert_int_equal(json_array_size(json_object_get(b, "payments")), 1);
-    assert_non_null(strstr(str(b, "dispute_id"), "dp_"));
+    assert_non_null(strstr(itest_json_str(b, "dispute_id"), "dp_"));
     itest_resp_free(r);
     free(state_of[0]);
     free(state_of[1]);
@@ -1073,9 +1048,9 @@ static void test_a_failed_or_expired_payment_keeps_the_hold(void **state)
     struct itest_resp *r = create_payment(&paysrv, &st, ref, token);
     assert_int_equal(r->status, 200);
     char session[128];
-    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    snprintf(session, sizeof(session), "%s", itest_json_str(r->json, "session_id"));
     itest_resp_free(r);
-    char *pi = value(
+    char *pi = itest_pg_one(
         st.s.db, "SELECT payment_intent_id FROM payments WHERE checkout_session_id = $1", session);
     char ev[1024], failed_id[64];
     snprintf(ev, sizeof(ev),
@@ -1087,12 +1062,12 @@ static void test_a_failed_or_expired_payment_keeps_the_hold(void **state)
              st.account, pi, st.s.slug, ref);
     fake_event(ev, failed_id);
     resend(failed_id, "duplicate");
-    expect_sql(st.s.db,
-               "SELECT p.status || ' ' || p.failure_message || ' ' || b.status || ' ' ||"
-               " (b.hold_expires_at > now())"
-               " FROM payments p JOIN bookings b ON b.id = p.booking_id"
-               " WHERE p.checkout_session_id = $1",
-               session, "failed Your card was declined. pending true");
+    itest_pg_expect(st.s.db,
+                    "SELECT p.status || ' ' || p.failure_message || ' ' || b.status || ' ' ||"
+                    " (b.hold_expires_at > now())"
+                    " FROM payments p JOIN bookings b ON b.id = p.booking_id"
+                    " WHERE p.checkout_session_id = $1",
+                    session, "failed Your card was declined. pending true");
     /* the session expires: the payment is expired, the booking still holds until its expiry */
     snprintf(ev, sizeof(ev),
              "{\"type\": \"checkout.session.expired\", \"account\": \"%s\", \"data\":"
@@ -1100,15 +1075,15 @@ static void test_a_failed_or_expired_payment_keeps_the_hold(void **state)
              " \"expired\", \"metadata\": {\"tenant\": \"%s\", \"booking_ref\": \"%s\"}}}}",
              st.account, session, st.s.slug, ref);
     fake_event(ev, NULL);
-    expect_sql(st.s.db,
-               "SELECT p.status || ' ' || b.status FROM payments p JOIN bookings b"
-               " ON b.id = p.booking_id WHERE p.checkout_session_id = $1",
-               session, "expired pending");
+    itest_pg_expect(st.s.db,
+                    "SELECT p.status || ' ' || b.status FROM payments p JOIN bookings b"
+                    " ON b.id = p.booking_id WHERE p.checkout_session_id = $1",
+                    session, "expired pending");
     /* a late payment_failed does not bring it back */
     resend(failed_id, "duplicate");
     fake_event(strstr(ev, "") ? ev : ev, NULL);
-    expect_sql(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
-               "expired");
+    itest_pg_expect(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
+                    "expired");
     free(pi);
 }
 
@@ -1125,7 +1100,7 @@ static void test_a_delayed_payment_counts_when_it_succeeds(void **state)
     struct itest_resp *r = create_payment(&paysrv, &st, ref, token);
     assert_int_equal(r->status, 200);
     char session[128];
-    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    snprintf(session, sizeof(session), "%s", itest_json_str(r->json, "session_id"));
     itest_resp_free(r);
     const char *shape = "{\"type\": \"%s\", \"account\": \"%s\", \"data\": {\"object\":"
                         " {\"id\": \"%s\", \"object\": \"checkout.session\","
@@ -1137,24 +1112,24 @@ static void test_a_delayed_payment_counts_when_it_succeeds(void **state)
     snprintf(ev, sizeof(ev), shape, "checkout.session.completed", st.account, session, "unpaid",
              st.s.slug, ref);
     fake_event(ev, NULL);
-    expect_sql(st.s.db,
-               "SELECT b.status || ' ' || b.paid_amount || ' ' || p.status FROM bookings b"
-               " JOIN payments p ON p.booking_id = b.id WHERE b.ref = $1",
-               ref, "pending 0 open");
+    itest_pg_expect(st.s.db,
+                    "SELECT b.status || ' ' || b.paid_amount || ' ' || p.status FROM bookings b"
+                    " JOIN payments p ON p.booking_id = b.id WHERE b.ref = $1",
+                    ref, "pending 0 open");
     /* the debit went through */
     snprintf(ev, sizeof(ev), shape, "checkout.session.async_payment_succeeded", st.account, session,
              "paid", st.s.slug, ref);
     fake_event(ev, NULL);
-    expect_sql(st.s.db,
-               "SELECT b.status || ' ' || b.paid_amount || ' ' || p.status FROM bookings b"
-               " JOIN payments p ON p.booking_id = b.id WHERE b.ref = $1",
-               ref, "confirmed 2000 paid");
+    itest_pg_expect(st.s.db,
+                    "SELECT b.status || ' ' || b.paid_amount || ' ' || p.status FROM bookings b"
+                    " JOIN payments p ON p.booking_id = b.id WHERE b.ref = $1",
+                    ref, "confirmed 2000 paid");
     /* a late async_payment_failed for it changes nothing */
     snprintf(ev, sizeof(ev), shape, "checkout.session.async_payment_failed", st.account, session,
              "unpaid", st.s.slug, ref);
     fake_event(ev, NULL);
-    expect_sql(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
-               "paid");
+    itest_pg_expect(st.s.db, "SELECT status FROM payments WHERE checkout_session_id = $1", session,
+                    "paid");
 }
 
 static void test_tampered_or_misrouted_events_change_nothing(void **state)
@@ -1172,7 +1147,7 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
     struct itest_resp *r = create_payment(&paysrv, &b, ref, token);
     assert_int_equal(r->status, 200);
     char session[128];
-    snprintf(session, sizeof(session), "%s", str(r->json, "session_id"));
+    snprintf(session, sizeof(session), "%s", itest_json_str(r->json, "session_id"));
     itest_resp_free(r);
     /* a completed session of A's account naming B's booking: ignored */
     char ev[1024];
@@ -1184,8 +1159,8 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
              " \"booking_ref\": \"%s\"}}}}",
              a.account, session, b.s.slug, ref);
     fake_event(ev, NULL);
-    expect_sql(b.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE ref = $1", ref,
-               "pending 0");
+    itest_pg_expect(b.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE ref = $1", ref,
+                    "pending 0");
     /* a payload changed after signing: 400, nothing changes */
     char body[1024];
     snprintf(body, sizeof(body),
@@ -1212,11 +1187,11 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
     assert_int_equal(r->status, 400);
     assert_string_equal(itest_error_code(r), "bad_signature");
     itest_resp_free(r);
-    expect_sql(b.s.db, "SELECT paid_amount::text FROM bookings WHERE ref = $1", ref, "0");
-    expect_sql(NULL, "SELECT count(*)::text FROM stripe_events WHERE event_id = $1", "evt_forged",
-               "0");
+    itest_pg_expect(b.s.db, "SELECT paid_amount::text FROM bookings WHERE ref = $1", ref, "0");
+    itest_pg_expect(NULL, "SELECT count(*)::text FROM stripe_events WHERE event_id = $1",
+                    "evt_forged", "0");
     /* refund and dispute events of A's account about B's payment intent: B is untouched */
-    char *pi = value(
+    char *pi = itest_pg_one(
         b.s.db, "SELECT payment_intent_id FROM payments WHERE checkout_session_id = $1", session);
     snprintf(ev, sizeof(ev),
              "{\"type\": \"charge.refunded\", \"account\": \"%s\", \"data\": {\"object\":"
@@ -1229,10 +1204,11 @@ static void test_tampered_or_misrouted_events_change_nothing(void **state)
              " {\"object\": {\"id\": \"dp_x\", \"payment_intent\": \"%s\"}}}",
              a.account, pi);
     fake_event(ev, NULL);
-    expect_sql(b.s.db,
-               "SELECT p.refunded_amount || ' ' || coalesce(b.payment_flag, '-') FROM payments p"
-               " JOIN bookings b ON b.id = p.booking_id WHERE p.payment_intent_id = $1",
-               pi, "0 -");
+    itest_pg_expect(
+        b.s.db,
+        "SELECT p.refunded_amount || ' ' || coalesce(b.payment_flag, '-') FROM payments p"
+        " JOIN bookings b ON b.id = p.booking_id WHERE p.payment_intent_id = $1",
+        pi, "0 -");
     free(pi);
 }
 
@@ -1251,7 +1227,7 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
         book(&paysrv, &st, 12 + k, email[k], ref[k], token[k]);
         struct itest_resp *r = create_payment(&paysrv, &st, ref[k], token[k]);
         assert_int_equal(r->status, 200);
-        snprintf(session[k], 128, "%s", str(r->json, "session_id"));
+        snprintf(session[k], 128, "%s", itest_json_str(r->json, "session_id"));
         itest_resp_free(r);
         /* the hold runs out and the expiry job has run */
         sql(st.s.db,
@@ -1268,10 +1244,10 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
     struct itest_resp *r = fake_send("complete", "session", session[0], WEBHOOK_SECRET);
     assert_int_equal(delivered(r), 200);
     itest_resp_free(r);
-    expect_sql(st.s.db,
-               "SELECT status || ' ' || paid_amount || ' ' || (hold_expires_at IS NULL)"
-               " FROM bookings WHERE ref = $1",
-               ref[0], "confirmed 2000 true");
+    itest_pg_expect(st.s.db,
+                    "SELECT status || ' ' || paid_amount || ' ' || (hold_expires_at IS NULL)"
+                    " FROM bookings WHERE ref = $1",
+                    ref[0], "confirmed 2000 true");
     assert_true(wait_mail_with(email[0], "your booking stands again", MAIL_WAIT_MS));
 
     /* booking 1: the slot is gone, the payment is refunded in full */
@@ -1279,33 +1255,34 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
     r = fake_send("complete", "session", session[1], WEBHOOK_SECRET);
     assert_int_equal(delivered(r), 200);
     char event[64];
-    snprintf(event, sizeof(event), "%s", str(r->json, "event_id"));
+    snprintf(event, sizeof(event), "%s", itest_json_str(r->json, "event_id"));
     itest_resp_free(r);
-    char *bid = value(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref[1]);
+    char *bid = itest_pg_one(st.s.db, "SELECT id FROM bookings WHERE ref = $1", ref[1]);
     char *pid =
-        value(st.s.db, "SELECT id FROM payments WHERE checkout_session_id = $1", session[1]);
-    char *pi = value(st.s.db, "SELECT payment_intent_id FROM payments WHERE id = $1", pid);
-    expect_sql(st.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
-               "expired 2000");
+        itest_pg_one(st.s.db, "SELECT id FROM payments WHERE checkout_session_id = $1", session[1]);
+    char *pi = itest_pg_one(st.s.db, "SELECT payment_intent_id FROM payments WHERE id = $1", pid);
+    itest_pg_expect(st.s.db, "SELECT status || ' ' || paid_amount FROM bookings WHERE id = $1", bid,
+                    "expired 2000");
     json_t *sent = fake_last("/v1/refunds");
     assert_int_equal(fake_count("POST", "/v1/refunds"), refunds_before + 1);
     char key[200];
     snprintf(key, sizeof(key), "booking-%s-payment-%s-late-refund", bid, pid);
-    assert_string_equal(str(json_object_get(sent, "headers"), "Idempotency-Key"), key);
-    assert_string_equal(str(json_object_get(sent, "headers"), "Stripe-Account"), st.account);
-    assert_string_equal(str(json_object_get(sent, "form"), "payment_intent"), pi);
-    assert_string_equal(str(json_object_get(sent, "form"), "amount"), "2000");
+    assert_string_equal(itest_json_str(json_object_get(sent, "headers"), "Idempotency-Key"), key);
+    assert_string_equal(itest_json_str(json_object_get(sent, "headers"), "Stripe-Account"),
+                        st.account);
+    assert_string_equal(itest_json_str(json_object_get(sent, "form"), "payment_intent"), pi);
+    assert_string_equal(itest_json_str(json_object_get(sent, "form"), "amount"), "2000");
     json_decref(sent);
-    expect_sql(st.s.db,
-               "SELECT amount || ' ' || status || ' ' || reason FROM refunds"
-               " WHERE booking_id = $1",
-               bid, "2000 succeeded late_payment");
+    itest_pg_expect(st.s.db,
+                    "SELECT amount || ' ' || status || ' ' || reason FROM refunds"
+                    " WHERE booking_id = $1",
+                    bid, "2000 succeeded late_payment");
     assert_true(wait_mail_with(email[1], "We are refunding the full 20.00 EUR", MAIL_WAIT_MS));
     /* the same event again refunds nothing more */
     resend(event, "duplicate");
     assert_int_equal(fake_count("POST", "/v1/refunds"), refunds_before + 1);
     /* the taker's booking is untouched */
-    expect_sql(st.s.db, "SELECT status FROM bookings WHERE ref = $1", other_ref, "pending");
+    itest_pg_expect(st.s.db, "SELECT status FROM bookings WHERE ref = $1", other_ref, "pending");
 
     /* a booking cancelled while its customer was on the Checkout page: refunded in full */
     char cref[128], ctoken[128], cemail[128], csession[128];
@@ -1313,20 +1290,20 @@ static void test_a_late_payment_reconfirms_a_free_slot_and_refunds_a_taken_one(v
     book(&paysrv, &st, 15, cemail, cref, ctoken);
     r = create_payment(&paysrv, &st, cref, ctoken);
     assert_int_equal(r->status, 200);
-    snprintf(csession, sizeof(csession), "%s", str(r->json, "session_id"));
+    snprintf(csession, sizeof(csession), "%s", itest_json_str(r->json, "session_id"));
     itest_resp_free(r);
     r = public_call(&paysrv, &st, "POST", cref, "/cancel", ctoken);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(json_object_get(r->json, "refund"), "status"), "none");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "refund"), "status"), "none");
     itest_resp_free(r);
     r = fake_send("complete", "session", csession, WEBHOOK_SECRET);
     assert_int_equal(delivered(r), 200);
     itest_resp_free(r);
-    expect_sql(st.s.db,
-               "SELECT b.status || ' ' || b.paid_amount || ' ' || r.amount || ' ' || r.status"
-               " || ' ' || r.reason FROM bookings b JOIN refunds r ON r.booking_id = b.id"
-               " WHERE b.ref = $1",
-               cref, "cancelled 2000 2000 succeeded late_payment");
+    itest_pg_expect(st.s.db,
+                    "SELECT b.status || ' ' || b.paid_amount || ' ' || r.amount || ' ' || r.status"
+                    " || ' ' || r.reason FROM bookings b JOIN refunds r ON r.booking_id = b.id"
+                    " WHERE b.ref = $1",
+                    cref, "cancelled 2000 2000 succeeded late_payment");
     assert_true(wait_mail_with(cemail, "arrived after the booking was cancelled", MAIL_WAIT_MS));
     free(bid);
     free(pid);
@@ -1346,8 +1323,8 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
     char ref[128], token[128], bid[64], session[128], email[128];
     customer_email("refund", email);
     book_and_pay(&st, 10, email, ref, token, bid, session);
-    char *pid = value(st.s.db, "SELECT id FROM payments WHERE booking_id = $1", bid);
-    char *pi = value(st.s.db, "SELECT payment_intent_id FROM payments WHERE id = $1", pid);
+    char *pid = itest_pg_one(st.s.db, "SELECT id FROM payments WHERE booking_id = $1", bid);
+    char *pi = itest_pg_one(st.s.db, "SELECT payment_intent_id FROM payments WHERE id = $1", pid);
     size_t before = fake_count("POST", "/v1/refunds");
 
     /* ten days ahead: the default tiers give 100% back */
@@ -1355,35 +1332,35 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
     if (r->status != 200)
         fail_msg("cancel: %ld %s", r->status, r->body);
     json_t *refund = json_object_get(r->json, "refund");
-    assert_int_equal(num(refund, "amount"), 2000);
-    assert_string_equal(str(refund, "status"), "succeeded");
+    assert_int_equal(itest_json_int(refund, "amount"), 2000);
+    assert_string_equal(itest_json_str(refund, "status"), "succeeded");
     itest_resp_free(r);
     json_t *sent = fake_last("/v1/refunds");
     json_t *h = json_object_get(sent, "headers"), *form = json_object_get(sent, "form");
     char key[200];
     snprintf(key, sizeof(key), "booking-%s-cancel-refund-%s", bid, pid);
-    assert_string_equal(str(h, "Idempotency-Key"), key);
-    assert_string_equal(str(h, "Stripe-Account"), st.account);
-    assert_string_equal(str(form, "payment_intent"), pi);
-    assert_string_equal(str(form, "amount"), "2000");
-    assert_non_null(str(form, "metadata[refund_id]"));
-    assert_string_equal(str(form, "refund_application_fee"), "true");
+    assert_string_equal(itest_json_str(h, "Idempotency-Key"), key);
+    assert_string_equal(itest_json_str(h, "Stripe-Account"), st.account);
+    assert_string_equal(itest_json_str(form, "payment_intent"), pi);
+    assert_string_equal(itest_json_str(form, "amount"), "2000");
+    assert_non_null(itest_json_str(form, "metadata[refund_id]"));
+    assert_string_equal(itest_json_str(form, "refund_application_fee"), "true");
     json_decref(sent);
-    expect_sql(st.s.db,
-               "SELECT amount || ' ' || status || ' ' || reason || ' ' ||"
-               " (stripe_refund_id LIKE 're_%') FROM refunds WHERE booking_id = $1",
-               bid, "2000 succeeded cancel true");
+    itest_pg_expect(st.s.db,
+                    "SELECT amount || ' ' || status || ' ' || reason || ' ' ||"
+                    " (stripe_refund_id LIKE 're_%') FROM refunds WHERE booking_id = $1",
+                    bid, "2000 succeeded cancel true");
 
     /* the manage page shows it */
     r = public_call(&paysrv, &st, "GET", ref, "", token);
     assert_int_equal(r->status, 200);
     json_t *pay = json_object_get(r->json, "payment");
-    assert_int_equal(num(pay, "paid"), 2000);
-    assert_int_equal(num(pay, "refunded"), 2000);
-    assert_int_equal(num(pay, "due"), 0);
+    assert_int_equal(itest_json_int(pay, "paid"), 2000);
+    assert_int_equal(itest_json_int(pay, "refunded"), 2000);
+    assert_int_equal(itest_json_int(pay, "due"), 0);
     json_t *one = json_array_get(json_object_get(r->json, "refunds"), 0);
-    assert_int_equal(num(one, "amount"), 2000);
-    assert_string_equal(str(one, "status"), "succeeded");
+    assert_int_equal(itest_json_int(one, "amount"), 2000);
+    assert_string_equal(itest_json_str(one, "status"), "succeeded");
     assert_null(json_object_get(one, "stripe_refund_id")); /* staff only */
     itest_resp_free(r);
 
@@ -1393,9 +1370,9 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/refunds"), before + 1);
     /* Stripe's charge.refunded for it reconciles to the same row */
-    char ev[1024],
-        *sid = value(st.s.db, "SELECT stripe_refund_id FROM refunds WHERE booking_id = $1", bid);
-    char *rid = value(st.s.db, "SELECT id FROM refunds WHERE booking_id = $1", bid);
+    char ev[1024], *sid = itest_pg_one(
+                       st.s.db, "SELECT stripe_refund_id FROM refunds WHERE booking_id = $1", bid);
+    char *rid = itest_pg_one(st.s.db, "SELECT id FROM refunds WHERE booking_id = $1", bid);
     snprintf(ev, sizeof(ev),
              "{\"type\": \"charge.refunded\", \"account\": \"%s\", \"data\": {\"object\":"
              " {\"id\": \"ch_1\", \"object\": \"charge\", \"payment_intent\": \"%s\","
@@ -1404,17 +1381,18 @@ static void test_cancelling_a_paid_booking_refunds_what_the_policy_gives(void **
              " {\"refund_id\": \"%s\"}}]}}}}",
              st.account, pi, sid, rid);
     fake_event(ev, NULL);
-    expect_sql(st.s.db, "SELECT count(*)::text FROM refunds WHERE booking_id = $1", bid, "1");
+    itest_pg_expect(st.s.db, "SELECT count(*)::text FROM refunds WHERE booking_id = $1", bid, "1");
     /* audited: the cancel (with its refund_amount), the refund's result at Stripe, the sync */
-    expect_sql(st.s.db,
-               "SELECT (after->>'refund_amount') FROM audit_log WHERE resource = 'bookings'"
-               " AND action = 'cancel' AND resource_id = $1",
-               bid, "2000");
-    expect_sql(st.s.db,
-               "SELECT after->>'status' FROM audit_log WHERE resource = 'refunds'"
-               " AND action = 'update' AND resource_id = $1",
-               rid, "succeeded");
-    expect_sql(st.s.db, "SELECT refunded_amount::text FROM payments WHERE id = $1", pid, "2000");
+    itest_pg_expect(st.s.db,
+                    "SELECT (after->>'refund_amount') FROM audit_log WHERE resource = 'bookings'"
+                    " AND action = 'cancel' AND resource_id = $1",
+                    bid, "2000");
+    itest_pg_expect(st.s.db,
+                    "SELECT after->>'status' FROM audit_log WHERE resource = 'refunds'"
+                    " AND action = 'update' AND resource_id = $1",
+                    rid, "succeeded");
+    itest_pg_expect(st.s.db, "SELECT refunded_amount::text FROM payments WHERE id = $1", pid,
+                    "2000");
     free(sid);
     free(rid);
     free(pid);
@@ -1442,25 +1420,25 @@ static void test_staff_may_set_the_refund_within_what_was_paid(void **state)
     assert_int_equal(r->status, 422);
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/refunds"), before);
-    expect_sql(st.s.db, "SELECT status FROM bookings WHERE id = $1", bid, "confirmed");
+    itest_pg_expect(st.s.db, "SELECT status FROM bookings WHERE id = $1", bid, "confirmed");
     /* 7.00 back */
     r = staff(&paysrv, &st, "POST", path, "{\"refund_amount\": 700, \"reason\": \"goodwill\"}");
     if (r->status != 200)
         fail_msg("cancel: %ld %s", r->status, r->body);
-    assert_int_equal(num(json_object_get(r->json, "refund"), "amount"), 700);
-    assert_string_equal(str(json_object_get(r->json, "refund"), "status"), "succeeded");
+    assert_int_equal(itest_json_int(json_object_get(r->json, "refund"), "amount"), 700);
+    assert_string_equal(itest_json_str(json_object_get(r->json, "refund"), "status"), "succeeded");
     itest_resp_free(r);
     json_t *sent = fake_last("/v1/refunds");
-    assert_string_equal(str(json_object_get(sent, "form"), "amount"), "700");
+    assert_string_equal(itest_json_str(json_object_get(sent, "form"), "amount"), "700");
     json_decref(sent);
     snprintf(path, sizeof(path), "/api/bookings/%s", bid);
     r = staff(&paysrv, &st, "GET", path, NULL);
     assert_int_equal(r->status, 200);
     json_t *b = json_object_get(r->json, "booking") ? json_object_get(r->json, "booking") : r->json;
-    assert_int_equal(num(json_object_get(b, "payment"), "refunded"), 700);
+    assert_int_equal(itest_json_int(json_object_get(b, "payment"), "refunded"), 700);
     json_t *one = json_array_get(json_object_get(b, "refunds"), 0);
-    assert_string_equal(str(one, "status"), "succeeded");
-    assert_non_null(str(one, "stripe_refund_id"));
+    assert_string_equal(itest_json_str(one, "status"), "succeeded");
+    assert_non_null(itest_json_str(one, "stripe_refund_id"));
     itest_resp_free(r);
     /* a zero refund sends nothing */
     char ref2[128], token2[128], bid2[64], session2[128];
@@ -1469,7 +1447,7 @@ static void test_staff_may_set_the_refund_within_what_was_paid(void **state)
     snprintf(path, sizeof(path), "/api/bookings/%s/cancel", bid2);
     r = staff(&paysrv, &st, "POST", path, "{\"refund_amount\": 0}");
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(json_object_get(r->json, "refund"), "status"), "none");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "refund"), "status"), "none");
     itest_resp_free(r);
     assert_int_equal(fake_count("POST", "/v1/refunds"), before);
 }
@@ -1517,8 +1495,9 @@ static void test_cancels_racing_each_other_refund_once(void **state)
     assert_int_equal(ok, 1);
     assert_int_equal(conflict, RACERS - 1);
     assert_int_equal(fake_count("POST", "/v1/refunds"), before + 1);
-    expect_sql(st.s.db, "SELECT count(*) || ' ' || sum(amount) FROM refunds WHERE booking_id = $1",
-               bid, "1 2000");
+    itest_pg_expect(st.s.db,
+                    "SELECT count(*) || ' ' || sum(amount) FROM refunds WHERE booking_id = $1", bid,
+                    "1 2000");
 }
 
 /* Makes the queued refund retries of st due now and waits until booking bid's refunds are
@@ -1533,10 +1512,10 @@ static void run_refund_jobs(const struct studio *st, const char *bid)
             "UPDATE jobs SET run_at = now() WHERE kind = 'payments_refund_send'"
             " AND status = 'queued' AND payload->>'slug' = $1",
             st->s.slug);
-        char *n = value(st->s.db,
-                        "SELECT count(*)::text FROM refunds WHERE booking_id = $1"
-                        " AND status = 'pending'",
-                        bid);
+        char *n = itest_pg_one(st->s.db,
+                               "SELECT count(*)::text FROM refunds WHERE booking_id = $1"
+                               " AND status = 'pending'",
+                               bid);
         bool done = strcmp(n, "0") == 0;
         free(n);
         if (done)
@@ -1562,32 +1541,32 @@ static void test_stripe_down_leaves_the_refund_pending_and_the_job_sends_it_once
     struct itest_resp *r = public_call(&paysrv, &st, "POST", ref, "/cancel", token);
     assert_int_equal(r->status, 200);
     json_t *refund = json_object_get(r->json, "refund");
-    assert_string_equal(str(refund, "status"), "pending");
-    assert_non_null(strstr(str(refund, "message"), "will be sent automatically"));
+    assert_string_equal(itest_json_str(refund, "status"), "pending");
+    assert_non_null(strstr(itest_json_str(refund, "message"), "will be sent automatically"));
     itest_resp_free(r);
     /* the cancel stands, the refund waits, a retry is queued */
-    expect_sql(st.s.db, "SELECT status FROM bookings WHERE id = $1", bid, "cancelled");
-    expect_sql(st.s.db,
-               "SELECT status || ' ' || attempts || ' ' || (stripe_refund_id IS NULL)"
-               " FROM refunds WHERE booking_id = $1",
-               bid, "pending 1 true");
-    expect_sql(NULL,
-               "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
-               " AND payload->>'booking_id' = $1",
-               bid, "1");
+    itest_pg_expect(st.s.db, "SELECT status FROM bookings WHERE id = $1", bid, "cancelled");
+    itest_pg_expect(st.s.db,
+                    "SELECT status || ' ' || attempts || ' ' || (stripe_refund_id IS NULL)"
+                    " FROM refunds WHERE booking_id = $1",
+                    bid, "pending 1 true");
+    itest_pg_expect(NULL,
+                    "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
+                    " AND payload->>'booking_id' = $1",
+                    bid, "1");
     r = public_call(&paysrv, &st, "GET", ref, "", token);
-    assert_int_equal(num(json_object_get(r->json, "payment"), "refund_pending"), 2000);
-    assert_int_equal(num(json_object_get(r->json, "payment"), "refunded"), 0);
+    assert_int_equal(itest_json_int(json_object_get(r->json, "payment"), "refund_pending"), 2000);
+    assert_int_equal(itest_json_int(json_object_get(r->json, "payment"), "refunded"), 0);
     itest_resp_free(r);
     /* the job sends it with the same key */
     run_refund_jobs(&st, bid);
-    expect_sql(st.s.db, "SELECT status FROM refunds WHERE booking_id = $1", bid, "succeeded");
+    itest_pg_expect(st.s.db, "SELECT status FROM refunds WHERE booking_id = $1", bid, "succeeded");
     json_t *all = fake_requests("POST", "/v1/refunds");
     assert_int_equal(json_array_size(all), before + 2);
     const char *k1 =
-        str(json_object_get(json_array_get(all, before), "headers"), "Idempotency-Key");
-    const char *k2 =
-        str(json_object_get(json_array_get(all, before + 1), "headers"), "Idempotency-Key");
+        itest_json_str(json_object_get(json_array_get(all, before), "headers"), "Idempotency-Key");
+    const char *k2 = itest_json_str(json_object_get(json_array_get(all, before + 1), "headers"),
+                                    "Idempotency-Key");
     assert_string_equal(k1, k2);
     json_decref(all);
 }
@@ -1607,16 +1586,17 @@ static void test_stripe_refusing_a_refund_marks_it_failed(void **state)
     snprintf(path, sizeof(path), "/api/bookings/%s/cancel", bid);
     struct itest_resp *r = staff(&paysrv, &st, "POST", path, "{}");
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(json_object_get(r->json, "refund"), "status"), "failed");
-    assert_non_null(strstr(str(json_object_get(r->json, "refund"), "message"), "refused"));
+    assert_string_equal(itest_json_str(json_object_get(r->json, "refund"), "status"), "failed");
+    assert_non_null(
+        strstr(itest_json_str(json_object_get(r->json, "refund"), "message"), "refused"));
     itest_resp_free(r);
-    expect_sql(st.s.db,
-               "SELECT status || ' ' || failure_message FROM refunds WHERE booking_id = $1", bid,
-               "failed Injected failure");
-    expect_sql(NULL,
-               "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
-               " AND payload->>'booking_id' = $1",
-               bid, "0");
+    itest_pg_expect(st.s.db,
+                    "SELECT status || ' ' || failure_message FROM refunds WHERE booking_id = $1",
+                    bid, "failed Injected failure");
+    itest_pg_expect(NULL,
+                    "SELECT count(*)::text FROM jobs WHERE kind = 'payments_refund_send'"
+                    " AND payload->>'booking_id' = $1",
+                    bid, "0");
 }
 
 static void test_stripe_timing_out_leaves_the_refund_pending(void **state)
@@ -1640,11 +1620,11 @@ static void test_stripe_timing_out_leaves_the_refund_pending(void **state)
     rq.headers = headers;
     struct itest_resp *r = itest_send(&paysrv, &rq);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(json_object_get(r->json, "refund"), "status"), "pending");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "refund"), "status"), "pending");
     itest_resp_free(r);
-    expect_sql(st.s.db, "SELECT status FROM refunds WHERE booking_id = $1", bid, "pending");
+    itest_pg_expect(st.s.db, "SELECT status FROM refunds WHERE booking_id = $1", bid, "pending");
     run_refund_jobs(&st, bid);
-    expect_sql(st.s.db, "SELECT status FROM refunds WHERE booking_id = $1", bid, "succeeded");
+    itest_pg_expect(st.s.db, "SELECT status FROM refunds WHERE booking_id = $1", bid, "succeeded");
 }
 
 /* ---- without a Stripe key ------------------------------------------------------------------ */
@@ -1676,13 +1656,13 @@ static void test_without_a_stripe_key_payments_are_unavailable(void **state)
     assert_int_equal(r->status, 200);
     json_t *pay = json_object_get(r->json, "payment");
     assert_true(json_is_false(json_object_get(pay, "online")));
-    assert_string_equal(str(pay, "online_message"),
+    assert_string_equal(itest_json_str(pay, "online_message"),
                         "Online payment unavailable — contact the studio.");
     itest_resp_free(r);
     /* cancelling still works (nothing was paid, nothing to refund) */
     r = public_call(srv, &st, "POST", ref, "/cancel", token);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(json_object_get(r->json, "refund"), "status"), "none");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "refund"), "status"), "none");
     itest_resp_free(r);
 }
 

@@ -59,8 +59,6 @@ static void assert_bad_field(struct itest_resp *r, const char *field);
 static void expect_bad_room_field(struct studio *s, const char *body, const char *field);
 static void expect_bad_field(struct studio *s, const char *method, const char *path,
                              const char *body, const char *field);
-static const char *str(json_t *o, const char *key);
-static long long num(json_t *o, const char *key);
 static void add_booking(struct studio *s, const char *room_id, const char *offset,
                         const char *status);
 static bool list_has_room(json_t *list, const char *id);
@@ -96,7 +94,7 @@ static char *create_room(struct studio *s, const char *name, long long rate)
                  json_pack("{s:s, s:I}", "name", name, "hourly_rate", (json_int_t)rate));
     if (r->status != 201)
         fail_msg("create room %s: %ld %s", name, r->status, r->body);
-    char *id = strdup(str(r->json, "id"));
+    char *id = strdup(itest_json_str(r->json, "id"));
     itest_resp_free(r);
     return id;
 }
@@ -121,22 +119,6 @@ static void expect_bad_field(struct studio *s, const char *method, const char *p
         fail_msg("%s %s %s: expected 422 naming %s, got %ld: %s", method, path, body, field,
                  r->status, r->body);
     assert_bad_field(r, field);
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    if (!v)
-        fail_msg("no string %s in %s", key, json_dumps(o, JSON_COMPACT));
-    return v;
-}
-
-static long long num(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        fail_msg("no integer %s", key);
-    return json_integer_value(v);
 }
 
 /* A booking of room_id starting now + offset (an interval), two hours long, straight into
@@ -208,15 +190,15 @@ static void test_a_new_studio_can_take_bookings_at_once_with_the_documented_defa
 
     struct itest_resp *r = api(&s, "GET", "/api/settings/booking", NULL);
     assert_int_equal(r->status, 200);
-    assert_int_equal(num(r->json, "slot_step_minutes"), 30);
-    assert_int_equal(num(r->json, "min_duration_minutes"), 60);
-    assert_int_equal(num(r->json, "min_notice_minutes"), 120);
-    assert_int_equal(num(r->json, "max_days_ahead"), 180);
-    assert_int_equal(num(r->json, "buffer_minutes"), 0);
-    assert_string_equal(str(json_object_get(r->json, "deposit"), "type"), "none");
-    assert_int_equal(num(json_object_get(r->json, "deposit"), "value"), 0);
+    assert_int_equal(itest_json_int(r->json, "slot_step_minutes"), 30);
+    assert_int_equal(itest_json_int(r->json, "min_duration_minutes"), 60);
+    assert_int_equal(itest_json_int(r->json, "min_notice_minutes"), 120);
+    assert_int_equal(itest_json_int(r->json, "max_days_ahead"), 180);
+    assert_int_equal(itest_json_int(r->json, "buffer_minutes"), 0);
+    assert_string_equal(itest_json_str(json_object_get(r->json, "deposit"), "type"), "none");
+    assert_int_equal(itest_json_int(json_object_get(r->json, "deposit"), "value"), 0);
     assert_true(json_is_boolean(json_object_get(r->json, "auto_confirm")));
-    assert_string_equal(str(json_object_get(r->json, "refund_rule"), "type"), "tiers");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "refund_rule"), "type"), "tiers");
     itest_resp_free(r);
 
     r = api(&s, "GET", "/api/opening-hours", NULL);
@@ -225,11 +207,11 @@ static void test_a_new_studio_can_take_bookings_at_once_with_the_documented_defa
     assert_int_equal(json_array_size(weekly), 7);
     for (size_t i = 0; i < 7; i++) {
         json_t *day = json_array_get(weekly, i);
-        assert_int_equal(num(day, "weekday"), (long long)i + 1);
+        assert_int_equal(itest_json_int(day, "weekday"), (long long)i + 1);
         json_t *ranges = json_object_get(day, "ranges");
         assert_int_equal(json_array_size(ranges), 1);
-        assert_string_equal(str(json_array_get(ranges, 0), "opens"), "09:00");
-        assert_string_equal(str(json_array_get(ranges, 0), "closes"), "23:00");
+        assert_string_equal(itest_json_str(json_array_get(ranges, 0), "opens"), "09:00");
+        assert_string_equal(itest_json_str(json_array_get(ranges, 0), "closes"), "23:00");
     }
     itest_resp_free(r);
 
@@ -262,51 +244,52 @@ static void test_create_then_list_and_read_a_room_with_every_field(void **state)
         fail_msg("create: %ld %s", r->status, r->body);
     json_t *room = r->json;
     char id[64];
-    snprintf(id, sizeof(id), "%s", str(room, "id"));
+    snprintf(id, sizeof(id), "%s", itest_json_str(room, "id"));
     char location[128];
     snprintf(location, sizeof(location), "/api/rooms/%s", id);
     assert_string_equal(itest_header(r, "Location"), location);
-    assert_string_equal(str(room, "name"), "Blue Room"); /* trimmed */
-    assert_string_equal(str(room, "description"), "Big and bright\nWith a view");
-    assert_int_equal(num(room, "capacity"), 6);
-    assert_int_equal(num(room, "hourly_rate"), 2500);
+    assert_string_equal(itest_json_str(room, "name"), "Blue Room"); /* trimmed */
+    assert_string_equal(itest_json_str(room, "description"), "Big and bright\nWith a view");
+    assert_int_equal(itest_json_int(room, "capacity"), 6);
+    assert_int_equal(itest_json_int(room, "hourly_rate"), 2500);
     assert_int_equal(json_array_size(json_object_get(room, "equipment")), 2);
     assert_string_equal(json_string_value(json_array_get(json_object_get(room, "equipment"), 1)),
                         "PA");
-    assert_string_equal(str(room, "color"), "#1a2b3c");
+    assert_string_equal(itest_json_str(room, "color"), "#1a2b3c");
     assert_true(json_is_true(json_object_get(room, "active")));
-    assert_string_equal(str(room, "photo_url"), "https://example.com/blue.jpg");
-    assert_int_equal(num(room, "min_duration_minutes"), 120);
-    assert_int_equal(num(room, "max_duration_minutes"), 480);
-    assert_int_equal(num(room, "slot_step_minutes"), 60);
+    assert_string_equal(itest_json_str(room, "photo_url"), "https://example.com/blue.jpg");
+    assert_int_equal(itest_json_int(room, "min_duration_minutes"), 120);
+    assert_int_equal(itest_json_int(room, "max_duration_minutes"), 480);
+    assert_int_equal(itest_json_int(room, "slot_step_minutes"), 60);
     assert_true(json_is_false(json_object_get(room, "archived")));
-    assert_non_null(strchr(str(room, "created_at"), 'T'));
-    assert_non_null(str(room, "updated_at"));
+    assert_non_null(strchr(itest_json_str(room, "created_at"), 'T'));
+    assert_non_null(itest_json_str(room, "updated_at"));
     itest_resp_free(r);
 
     /* a minimal room gets the defaults */
     r = api(&s, "POST", "/api/rooms", "{\"name\": \"Booth\", \"hourly_rate\": 0}");
     assert_int_equal(r->status, 201);
-    assert_string_equal(str(r->json, "description"), "");
+    assert_string_equal(itest_json_str(r->json, "description"), "");
     assert_true(json_is_null(json_object_get(r->json, "capacity")));
     assert_true(json_is_null(json_object_get(r->json, "photo_url")));
     assert_true(json_is_null(json_object_get(r->json, "slot_step_minutes")));
     assert_int_equal(json_array_size(json_object_get(r->json, "equipment")), 0);
-    assert_string_equal(str(r->json, "color"), "#3b5bdb");
+    assert_string_equal(itest_json_str(r->json, "color"), "#3b5bdb");
     itest_resp_free(r);
 
     r = api(&s, "GET", location, NULL);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "id"), id);
-    assert_string_equal(str(r->json, "name"), "Blue Room");
+    assert_string_equal(itest_json_str(r->json, "id"), id);
+    assert_string_equal(itest_json_str(r->json, "name"), "Blue Room");
     itest_resp_free(r);
 
     r = api(&s, "GET", "/api/rooms", NULL);
     assert_int_equal(r->status, 200);
     json_t *rooms = json_object_get(r->json, "rooms");
     assert_int_equal(json_array_size(rooms), 2);
-    assert_string_equal(str(json_array_get(rooms, 0), "name"), "Blue Room"); /* by name */
-    assert_string_equal(str(json_array_get(rooms, 1), "name"), "Booth");
+    assert_string_equal(itest_json_str(json_array_get(rooms, 0), "name"),
+                        "Blue Room"); /* by name */
+    assert_string_equal(itest_json_str(json_array_get(rooms, 1), "name"), "Booth");
     itest_resp_free(r);
 }
 
@@ -324,19 +307,19 @@ static void test_update_changes_only_the_fields_sent(void **state)
         api(&s, "PUT", path, "{\"color\": \"#ff0000\", \"capacity\": 4, \"equipment\": [\"Amp\"]}");
     if (r->status != 200)
         fail_msg("update: %ld %s", r->status, r->body);
-    assert_string_equal(str(r->json, "color"), "#ff0000");
-    assert_int_equal(num(r->json, "capacity"), 4);
-    assert_string_equal(str(r->json, "name"), "Red Room");
-    assert_int_equal(num(r->json, "hourly_rate"), 3000);
+    assert_string_equal(itest_json_str(r->json, "color"), "#ff0000");
+    assert_int_equal(itest_json_int(r->json, "capacity"), 4);
+    assert_string_equal(itest_json_str(r->json, "name"), "Red Room");
+    assert_int_equal(itest_json_int(r->json, "hourly_rate"), 3000);
     itest_resp_free(r);
 
     /* null clears a nullable field; the rest stays */
     r = api(&s, "PUT", path, "{\"capacity\": null, \"name\": \"Crimson Room\", \"active\": false}");
     assert_int_equal(r->status, 200);
     assert_true(json_is_null(json_object_get(r->json, "capacity")));
-    assert_string_equal(str(r->json, "name"), "Crimson Room");
+    assert_string_equal(itest_json_str(r->json, "name"), "Crimson Room");
     assert_true(json_is_false(json_object_get(r->json, "active")));
-    assert_string_equal(str(r->json, "color"), "#ff0000");
+    assert_string_equal(itest_json_str(r->json, "color"), "#ff0000");
     assert_int_equal(json_array_size(json_object_get(r->json, "equipment")), 1);
     itest_resp_free(r);
 
@@ -347,14 +330,14 @@ static void test_update_changes_only_the_fields_sent(void **state)
     r = api(&s, "PUT", path, again);
     free(again);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "name"), "Crimson Room");
+    assert_string_equal(itest_json_str(r->json, "name"), "Crimson Room");
     itest_resp_free(r);
 
     /* a bad field changes nothing */
     expect_bad_field(&s, "PUT", path, "{\"name\": \"Scarlet\", \"hourly_rate\": -5}",
                      "hourly_rate");
     r = api(&s, "GET", path, NULL);
-    assert_string_equal(str(r->json, "name"), "Crimson Room");
+    assert_string_equal(itest_json_str(r->json, "name"), "Crimson Room");
     itest_resp_free(r);
     free(id);
 }
@@ -574,7 +557,7 @@ static void test_an_archived_room_leaves_the_list_unless_asked_and_can_be_restor
     struct itest_resp *r = api(&s, "PUT", path, "{\"archived\": true}");
     assert_int_equal(r->status, 200);
     assert_true(json_is_true(json_object_get(r->json, "archived")));
-    assert_non_null(str(r->json, "archived_at"));
+    assert_non_null(itest_json_str(r->json, "archived_at"));
     itest_resp_free(r);
 
     r = api(&s, "GET", "/api/rooms", NULL);
@@ -728,33 +711,33 @@ static void test_booking_settings_round_trip_and_partial_update(void **state)
 
     r = api(&s, "GET", "/api/settings/booking", NULL);
     assert_int_equal(r->status, 200);
-    assert_int_equal(num(r->json, "slot_step_minutes"), 15);
-    assert_int_equal(num(r->json, "min_duration_minutes"), 45);
-    assert_int_equal(num(r->json, "max_duration_minutes"), 300);
-    assert_int_equal(num(r->json, "min_notice_minutes"), 0);
-    assert_int_equal(num(r->json, "max_days_ahead"), 365);
-    assert_int_equal(num(r->json, "buffer_minutes"), 15);
-    assert_string_equal(str(json_object_get(r->json, "deposit"), "type"), "percent");
-    assert_int_equal(num(json_object_get(r->json, "deposit"), "value"), 30);
+    assert_int_equal(itest_json_int(r->json, "slot_step_minutes"), 15);
+    assert_int_equal(itest_json_int(r->json, "min_duration_minutes"), 45);
+    assert_int_equal(itest_json_int(r->json, "max_duration_minutes"), 300);
+    assert_int_equal(itest_json_int(r->json, "min_notice_minutes"), 0);
+    assert_int_equal(itest_json_int(r->json, "max_days_ahead"), 365);
+    assert_int_equal(itest_json_int(r->json, "buffer_minutes"), 15);
+    assert_string_equal(itest_json_str(json_object_get(r->json, "deposit"), "type"), "percent");
+    assert_int_equal(itest_json_int(json_object_get(r->json, "deposit"), "value"), 30);
     assert_true(json_is_false(json_object_get(r->json, "auto_confirm")));
-    assert_int_equal(num(r->json, "hold_minutes"), 20);
+    assert_int_equal(itest_json_int(r->json, "hold_minutes"), 20);
     json_t *rule = json_object_get(r->json, "refund_rule");
-    assert_string_equal(str(rule, "type"), "linear");
-    assert_int_equal(num(rule, "full_refund_hours"), 72);
+    assert_string_equal(itest_json_str(rule, "type"), "linear");
+    assert_int_equal(itest_json_int(rule, "full_refund_hours"), 72);
     itest_resp_free(r);
 
     /* only what is sent changes */
     r = api(&s, "PUT", "/api/settings/booking",
             "{\"deposit\": {\"type\": \"fixed\", \"value\": 2000}}");
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(json_object_get(r->json, "deposit"), "type"), "fixed");
-    assert_int_equal(num(json_object_get(r->json, "deposit"), "value"), 2000);
-    assert_int_equal(num(r->json, "slot_step_minutes"), 15);
-    assert_int_equal(num(r->json, "max_days_ahead"), 365);
+    assert_string_equal(itest_json_str(json_object_get(r->json, "deposit"), "type"), "fixed");
+    assert_int_equal(itest_json_int(json_object_get(r->json, "deposit"), "value"), 2000);
+    assert_int_equal(itest_json_int(r->json, "slot_step_minutes"), 15);
+    assert_int_equal(itest_json_int(r->json, "max_days_ahead"), 365);
     itest_resp_free(r);
     r = api(&s, "PUT", "/api/settings/booking", "{\"deposit\": {\"type\": \"none\"}}");
     assert_int_equal(r->status, 200);
-    assert_int_equal(num(json_object_get(r->json, "deposit"), "value"), 0);
+    assert_int_equal(itest_json_int(json_object_get(r->json, "deposit"), "value"), 0);
     itest_resp_free(r);
 }
 
@@ -805,9 +788,9 @@ static void test_booking_settings_name_each_bad_field_with_422(void **state)
 
     /* nothing changed */
     struct itest_resp *r = api(&s, "GET", "/api/settings/booking", NULL);
-    assert_int_equal(num(r->json, "slot_step_minutes"), 30);
-    assert_int_equal(num(r->json, "min_duration_minutes"), 60);
-    assert_int_equal(num(r->json, "hold_minutes"), 30);
+    assert_int_equal(itest_json_int(r->json, "slot_step_minutes"), 30);
+    assert_int_equal(itest_json_int(r->json, "min_duration_minutes"), 60);
+    assert_int_equal(itest_json_int(r->json, "hold_minutes"), 30);
     itest_resp_free(r);
 }
 
@@ -838,14 +821,14 @@ static void test_studio_hours_round_trip_with_several_ranges_and_closed_days(voi
     assert_int_equal(json_array_size(weekly), 7);
     json_t *mon = json_object_get(json_array_get(weekly, 0), "ranges");
     assert_int_equal(json_array_size(mon), 2);
-    assert_string_equal(str(json_array_get(mon, 0), "opens"), "09:00"); /* in order */
-    assert_string_equal(str(json_array_get(mon, 0), "closes"), "12:30");
-    assert_string_equal(str(json_array_get(mon, 1), "opens"), "14:00");
+    assert_string_equal(itest_json_str(json_array_get(mon, 0), "opens"), "09:00"); /* in order */
+    assert_string_equal(itest_json_str(json_array_get(mon, 0), "closes"), "12:30");
+    assert_string_equal(itest_json_str(json_array_get(mon, 1), "opens"), "14:00");
     for (int d = 2; d <= 4; d++) /* not listed: closed */
         assert_int_equal(json_array_size(json_object_get(json_array_get(weekly, d - 1), "ranges")),
                          0);
     json_t *fri = json_object_get(json_array_get(weekly, 4), "ranges");
-    assert_string_equal(str(json_array_get(fri, 0), "closes"), "24:00");
+    assert_string_equal(itest_json_str(json_array_get(fri, 0), "closes"), "24:00");
     assert_int_equal(json_array_size(json_object_get(json_array_get(weekly, 5), "ranges")), 2);
     assert_int_equal(json_array_size(json_object_get(json_array_get(weekly, 6), "ranges")), 0);
     itest_resp_free(r);
@@ -909,7 +892,7 @@ static void test_studio_hours_name_each_bad_field_and_change_nothing(void **stat
     for (size_t i = 0; i < 7; i++) {
         json_t *ranges = json_object_get(json_array_get(weekly, i), "ranges");
         assert_int_equal(json_array_size(ranges), 1);
-        assert_string_equal(str(json_array_get(ranges, 0), "opens"), "09:00");
+        assert_string_equal(itest_json_str(json_array_get(ranges, 0), "opens"), "09:00");
     }
     itest_resp_free(r);
 }
@@ -928,7 +911,8 @@ static void test_a_room_inherits_the_studio_hours_until_it_has_its_own(void **st
     assert_int_equal(r->status, 200);
     assert_true(json_is_true(json_object_get(r->json, "inherit")));
     json_t *first = json_array_get(json_object_get(r->json, "weekly"), 0);
-    assert_string_equal(str(json_array_get(json_object_get(first, "ranges"), 0), "opens"), "09:00");
+    assert_string_equal(
+        itest_json_str(json_array_get(json_object_get(first, "ranges"), 0), "opens"), "09:00");
     itest_resp_free(r);
 
     r = api(&s, "PUT", path,
@@ -944,7 +928,7 @@ static void test_a_room_inherits_the_studio_hours_until_it_has_its_own(void **st
     json_t *weekly = json_object_get(r->json, "weekly");
     assert_int_equal(json_array_size(json_object_get(json_array_get(weekly, 0), "ranges")), 0);
     json_t *fri = json_object_get(json_array_get(weekly, 4), "ranges");
-    assert_string_equal(str(json_array_get(fri, 0), "opens"), "18:00");
+    assert_string_equal(itest_json_str(json_array_get(fri, 0), "opens"), "18:00");
     assert_int_equal(json_array_size(json_object_get(json_array_get(weekly, 5), "ranges")), 2);
     itest_resp_free(r);
 
@@ -987,30 +971,32 @@ static void test_closures_are_created_listed_by_date_range_and_deleted(void **st
     if (r->status != 201)
         fail_msg("closure: %ld %s", r->status, r->body);
     char xmas[64];
-    snprintf(xmas, sizeof(xmas), "%s", str(r->json, "id"));
+    snprintf(xmas, sizeof(xmas), "%s", itest_json_str(r->json, "id"));
     assert_true(json_is_null(json_object_get(r->json, "room_id")));
-    assert_string_equal(str(r->json, "starts_on"), "2030-12-24");
-    assert_string_equal(str(r->json, "ends_on"), "2030-12-26");
-    assert_string_equal(str(r->json, "reason"), "Christmas");
+    assert_string_equal(itest_json_str(r->json, "starts_on"), "2030-12-24");
+    assert_string_equal(itest_json_str(r->json, "ends_on"), "2030-12-26");
+    assert_string_equal(itest_json_str(r->json, "reason"), "Christmas");
     itest_resp_free(r);
 
     json_t *body = json_pack("{s:s, s:s}", "room_id", room, "starts_on", "2030-06-10");
     r = api_json(&s, "POST", "/api/closures", body);
     assert_int_equal(r->status, 201);
-    assert_string_equal(str(r->json, "room_id"), room);
-    assert_string_equal(str(r->json, "ends_on"), "2030-06-10"); /* one day when not said */
-    assert_string_equal(str(r->json, "reason"), "");
+    assert_string_equal(itest_json_str(r->json, "room_id"), room);
+    assert_string_equal(itest_json_str(r->json, "ends_on"),
+                        "2030-06-10"); /* one day when not said */
+    assert_string_equal(itest_json_str(r->json, "reason"), "");
     itest_resp_free(r);
 
     r = api(&s, "GET", "/api/closures", NULL);
     json_t *list = json_object_get(r->json, "closures");
     assert_int_equal(json_array_size(list), 2);
-    assert_string_equal(str(json_array_get(list, 0), "starts_on"), "2030-06-10"); /* by date */
+    assert_string_equal(itest_json_str(json_array_get(list, 0), "starts_on"),
+                        "2030-06-10"); /* by date */
     itest_resp_free(r);
     r = api(&s, "GET", "/api/closures?from=2030-12-26&to=2031-01-31", NULL);
     list = json_object_get(r->json, "closures");
     assert_int_equal(json_array_size(list), 1); /* overlaps on its last day */
-    assert_string_equal(str(json_array_get(list, 0), "id"), xmas);
+    assert_string_equal(itest_json_str(json_array_get(list, 0), "id"), xmas);
     itest_resp_free(r);
     r = api(&s, "GET", "/api/closures?to=2030-06-10", NULL);
     assert_int_equal(json_array_size(json_object_get(r->json, "closures")), 1);
@@ -1075,7 +1061,7 @@ static void test_prices_replace_the_rules_and_can_change_the_rate(void **state)
 
     struct itest_resp *r = api(&s, "GET", path, NULL);
     assert_int_equal(r->status, 200);
-    assert_int_equal(num(r->json, "hourly_rate"), 2000);
+    assert_int_equal(itest_json_int(r->json, "hourly_rate"), 2000);
     assert_int_equal(json_array_size(json_object_get(r->json, "rules")), 0);
     itest_resp_free(r);
 
@@ -1087,15 +1073,15 @@ static void test_prices_replace_the_rules_and_can_change_the_rate(void **state)
             "  \"ends\": \"10:00\", \"hourly_rate\": 1500}]}");
     if (r->status != 200)
         fail_msg("prices: %ld %s", r->status, r->body);
-    assert_int_equal(num(r->json, "hourly_rate"), 2200);
+    assert_int_equal(itest_json_int(r->json, "hourly_rate"), 2200);
     json_t *rules = json_object_get(r->json, "rules");
     assert_int_equal(json_array_size(rules), 2);
     json_t *morning = json_array_get(rules, 0); /* by start time */
-    assert_string_equal(str(morning, "name"), "Mornings");
-    assert_string_equal(str(morning, "starts"), "06:00");
+    assert_string_equal(itest_json_str(morning, "name"), "Mornings");
+    assert_string_equal(itest_json_str(morning, "starts"), "06:00");
     json_t *evening = json_array_get(rules, 1);
-    assert_string_equal(str(evening, "ends"), "24:00");
-    assert_int_equal(num(evening, "hourly_rate"), 3000);
+    assert_string_equal(itest_json_str(evening, "ends"), "24:00");
+    assert_int_equal(itest_json_int(evening, "hourly_rate"), 3000);
     json_t *days = json_object_get(evening, "weekdays");
     assert_int_equal(json_array_size(days), 5);
     assert_int_equal(json_integer_value(json_array_get(days, 0)), 1); /* sorted */
@@ -1104,7 +1090,7 @@ static void test_prices_replace_the_rules_and_can_change_the_rate(void **state)
     /* the room's rate follows */
     snprintf(path, sizeof(path), "/api/rooms/%s", id);
     r = api(&s, "GET", path, NULL);
-    assert_int_equal(num(r->json, "hourly_rate"), 2200);
+    assert_int_equal(itest_json_int(r->json, "hourly_rate"), 2200);
     itest_resp_free(r);
 
     /* rules alone replace the set; the rate stays */
@@ -1113,10 +1099,10 @@ static void test_prices_replace_the_rules_and_can_change_the_rate(void **state)
             "{\"rules\": [{\"weekdays\": [6, 7], \"starts\": \"00:00\", \"ends\": \"24:00\","
             " \"hourly_rate\": 2500}]}");
     assert_int_equal(r->status, 200);
-    assert_int_equal(num(r->json, "hourly_rate"), 2200);
+    assert_int_equal(itest_json_int(r->json, "hourly_rate"), 2200);
     rules = json_object_get(r->json, "rules");
     assert_int_equal(json_array_size(rules), 1);
-    assert_string_equal(str(json_array_get(rules, 0), "name"), "");
+    assert_string_equal(itest_json_str(json_array_get(rules, 0), "name"), "");
     itest_resp_free(r);
 
     r = api(&s, "PUT", path, "{\"rules\": []}");
@@ -1173,7 +1159,7 @@ static void test_prices_name_each_bad_field_with_422(void **state)
         free(text);
     }
     struct itest_resp *r = api(&s, "GET", path, NULL);
-    assert_int_equal(num(r->json, "hourly_rate"), 2000);
+    assert_int_equal(itest_json_int(r->json, "hourly_rate"), 2000);
     assert_int_equal(json_array_size(json_object_get(r->json, "rules")), 0);
     itest_resp_free(r);
     free(id);
@@ -1227,10 +1213,10 @@ static void test_no_session_is_401_and_a_missing_csrf_token_is_403(void **state)
     struct itest_resp *r = api(&s, "GET", "/api/rooms", NULL);
     json_t *rooms = json_object_get(r->json, "rooms");
     assert_int_equal(json_array_size(rooms), 1);
-    assert_string_equal(str(json_array_get(rooms, 0), "name"), "Guarded");
+    assert_string_equal(itest_json_str(json_array_get(rooms, 0), "name"), "Guarded");
     itest_resp_free(r);
     r = api(&s, "GET", "/api/settings/booking", NULL);
-    assert_int_equal(num(r->json, "max_days_ahead"), 180);
+    assert_int_equal(itest_json_int(r->json, "max_days_ahead"), 180);
     itest_resp_free(r);
     free(id);
 }
@@ -1246,7 +1232,7 @@ static void test_another_studio_cannot_list_read_change_or_delete_a_studios_room
     char *closure_id = NULL;
     struct itest_resp *r = api(&a, "POST", "/api/closures", "{\"starts_on\": \"2030-01-01\"}");
     assert_int_equal(r->status, 201);
-    closure_id = strdup(str(r->json, "id"));
+    closure_id = strdup(itest_json_str(r->json, "id"));
     itest_resp_free(r);
 
     r = api(&b, "GET", "/api/rooms?include_archived=true", NULL);
@@ -1295,8 +1281,8 @@ static void test_another_studio_cannot_list_read_change_or_delete_a_studios_room
     r = api(&a, "GET", "/api/rooms", NULL);
     json_t *rooms = json_object_get(r->json, "rooms");
     assert_int_equal(json_array_size(rooms), 1);
-    assert_string_equal(str(json_array_get(rooms, 0), "name"), "A's Room");
-    assert_int_equal(num(json_array_get(rooms, 0), "hourly_rate"), 1000);
+    assert_string_equal(itest_json_str(json_array_get(rooms, 0), "name"), "A's Room");
+    assert_int_equal(itest_json_int(json_array_get(rooms, 0), "hourly_rate"), 1000);
     assert_true(json_is_false(json_object_get(json_array_get(rooms, 0), "archived")));
     itest_resp_free(r);
     r = api(&a, "GET", "/api/closures", NULL);
@@ -1365,7 +1351,7 @@ static void test_policy_load_applies_the_room_overrides_over_the_studio_settings
             " \"min_duration_minutes\": 120, \"max_duration_minutes\": 600}");
     assert_int_equal(r->status, 201);
     char special[64];
-    snprintf(special, sizeof(special), "%s", str(r->json, "id"));
+    snprintf(special, sizeof(special), "%s", itest_json_str(r->json, "id"));
     itest_resp_free(r);
 
     struct db_conn *t = db_acquire(NULL, s.s.db);

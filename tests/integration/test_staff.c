@@ -77,7 +77,6 @@ static void take_link(struct studio *s, struct member *m);
 static void assert_bad_field(struct itest_resp *r, const char *field);
 static json_t *find_member(json_t *list, const char *id);
 static json_t *list_member(struct studio *s, const char *id);
-static const char *str(json_t *o, const char *key);
 static char *member_path(const char *id, const char *suffix);
 static long long count(struct studio *s, const char *sql, const char *arg);
 
@@ -147,7 +146,7 @@ static void invite(struct studio *s, const char *local, const char *role, struct
     struct itest_resp *r = api_json(s, "POST", "/api/staff", body);
     if (r->status != 201)
         fail_msg("invite %s: %ld %s", m->email, r->status, r->body);
-    snprintf(m->id, sizeof(m->id), "%s", str(r->json, "id"));
+    snprintf(m->id, sizeof(m->id), "%s", itest_json_str(r->json, "id"));
     itest_resp_free(r);
     take_link(s, m);
 }
@@ -261,7 +260,7 @@ static json_t *find_member(json_t *list, const char *id)
     json_t *m;
     json_array_foreach(list, i, m)
     {
-        if (strcmp(str(m, "id"), id) == 0)
+        if (strcmp(itest_json_str(m, "id"), id) == 0)
             return m;
     }
     return NULL;
@@ -277,12 +276,6 @@ static json_t *list_member(struct studio *s, const char *id)
         json_incref(m);
     itest_resp_free(r);
     return m;
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
 }
 
 /* "/api/staff/<id><suffix>" (free it). */
@@ -340,11 +333,11 @@ static void test_an_invitation_mails_a_one_time_link_and_never_a_password(void *
         fail_msg("invite: %ld %s", r->status, r->body);
     json_t *m = r->json;
     char id[40];
-    snprintf(id, sizeof(id), "%s", str(m, "id"));
+    snprintf(id, sizeof(id), "%s", itest_json_str(m, "id"));
     char *location = member_path(id, "");
     assert_string_equal(itest_header(r, "Location"), location);
-    assert_string_equal(str(m, "name"), "Ada Lovelace");
-    assert_string_equal(str(m, "email"), email);
+    assert_string_equal(itest_json_str(m, "name"), "Ada Lovelace");
+    assert_string_equal(itest_json_str(m, "email"), email);
     assert_true(json_is_true(json_object_get(m, "active")));
     assert_true(json_is_true(json_object_get(m, "invited")));
     assert_true(json_is_true(json_object_get(m, "invitation_sent")));
@@ -352,8 +345,8 @@ static void test_an_invitation_mails_a_one_time_link_and_never_a_password(void *
     assert_true(json_is_string(json_object_get(m, "invitation_expires_at")));
     json_t *roles = json_object_get(m, "roles");
     assert_int_equal(json_array_size(roles), 1);
-    assert_string_equal(str(json_array_get(roles, 0), "name"), "front desk");
-    assert_string_equal(str(json_array_get(roles, 0), "id"), front);
+    assert_string_equal(itest_json_str(json_array_get(roles, 0), "name"), "front desk");
+    assert_string_equal(itest_json_str(json_array_get(roles, 0), "id"), front);
     assert_true(json_is_null(json_object_get(json_array_get(roles, 0), "expires_at")));
     itest_resp_free(r);
 
@@ -419,9 +412,9 @@ static void test_an_invitation_mails_a_one_time_link_and_never_a_password(void *
     r = as_member(&s, &ada, "GET", "/api/me", NULL);
     assert_int_equal(r->status, 200);
     json_t *user = json_object_get(r->json, "user");
-    assert_string_equal(str(user, "id"), id);
-    assert_string_equal(str(user, "email"), email);
-    assert_string_equal(str(user, "name"), "Ada Lovelace");
+    assert_string_equal(itest_json_str(user, "id"), id);
+    assert_string_equal(itest_json_str(user, "email"), email);
+    assert_string_equal(itest_json_str(user, "name"), "Ada Lovelace");
     assert_string_equal(json_string_value(json_array_get(json_object_get(r->json, "roles"), 0)),
                         "front desk");
     itest_resp_free(r);
@@ -531,7 +524,7 @@ static void test_resending_an_invitation_makes_the_old_link_stop_working(void **
     char *path = member_path(m.id, "/invite");
     struct itest_resp *r = api(&s, "POST", path, NULL);
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "id"), m.id);
+    assert_string_equal(itest_json_str(r->json, "id"), m.id);
     assert_true(json_is_true(json_object_get(r->json, "invited")));
     itest_resp_free(r);
     assert_int_equal(count(&s, "SELECT count(*) FROM staff_invitations WHERE user_id = $1", m.id),
@@ -657,8 +650,8 @@ static void test_a_role_can_be_granted_until_a_time(void **state)
                            manager, "role_expires_at", "2099-01-01T00:00:00.5+01:00"));
     assert_int_equal(r->status, 201);
     json_t *role = json_array_get(json_object_get(r->json, "roles"), 0);
-    assert_string_equal(str(role, "name"), "manager");
-    assert_string_equal(str(role, "expires_at"), "2098-12-31T23:00:00Z");
+    assert_string_equal(itest_json_str(role, "name"), "manager");
+    assert_string_equal(itest_json_str(role, "expires_at"), "2098-12-31T23:00:00Z");
     itest_resp_free(r);
     free(manager);
 }
@@ -730,17 +723,17 @@ static void test_renaming_changes_the_name_only(void **state)
     char *path = member_path(m.id, "");
     struct itest_resp *r = api(&s, "PUT", path, "{\"name\": \"  Nicholas  \"}");
     assert_int_equal(r->status, 200);
-    assert_string_equal(str(r->json, "name"), "Nicholas");
-    assert_string_equal(str(r->json, "email"), m.email);
+    assert_string_equal(itest_json_str(r->json, "name"), "Nicholas");
+    assert_string_equal(itest_json_str(r->json, "email"), m.email);
     assert_true(json_is_true(json_object_get(r->json, "active")));
-    assert_string_equal(str(json_array_get(json_object_get(r->json, "roles"), 0), "name"),
-                        "viewer");
+    assert_string_equal(
+        itest_json_str(json_array_get(json_object_get(r->json, "roles"), 0), "name"), "viewer");
     itest_resp_free(r);
     /* Renaming oneself is fine. */
     char *own = member_path(s.owner_id, "");
     itest_expect_status(api(&s, "PUT", own, "{\"name\": \"The Owner\"}"), 200);
     r = api(&s, "GET", "/api/me", NULL);
-    assert_string_equal(str(json_object_get(r->json, "user"), "name"), "The Owner");
+    assert_string_equal(itest_json_str(json_object_get(r->json, "user"), "name"), "The Owner");
     itest_resp_free(r);
     free(own);
     free(path);
@@ -775,7 +768,7 @@ static void test_removing_someone_with_history_deactivates_them(void **state)
     r = api(&s, "POST", "/api/rooms", "{\"name\": \"Room\", \"hourly_rate\": 1000}");
     assert_int_equal(r->status, 201);
     char room[40];
-    snprintf(room, sizeof(room), "%s", str(r->json, "id"));
+    snprintf(room, sizeof(room), "%s", itest_json_str(r->json, "id"));
     itest_resp_free(r);
     assert_int_equal(
         itest_pg_exec(s.s.db,
@@ -940,7 +933,7 @@ static void test_a_manager_grants_no_more_than_they_hold_and_cannot_take_an_owne
     r = as_member(&s, &mgr, "POST", "/api/staff", body);
     assert_int_equal(r->status, 201);
     char x[40];
-    snprintf(x, sizeof(x), "%s", str(r->json, "id"));
+    snprintf(x, sizeof(x), "%s", itest_json_str(r->json, "id"));
     itest_resp_free(r);
 
     /* An owner is out of a manager's reach; other staff are not. */
@@ -1059,7 +1052,7 @@ static void test_another_studio_cannot_list_change_or_delete_a_studios_staff(voi
     assert_int_equal(r->status, 200);
     json_t *list = json_object_get(r->json, "staff");
     assert_int_equal(json_array_size(list), 1);
-    assert_string_equal(str(json_array_get(list, 0), "email"), b.s.email);
+    assert_string_equal(itest_json_str(json_array_get(list, 0), "email"), b.s.email);
     itest_resp_free(r);
 
     const char *ids[] = {m.id, a.owner_id};
@@ -1089,7 +1082,7 @@ static void test_another_studio_cannot_list_change_or_delete_a_studios_staff(voi
     /* A is unchanged. */
     json_t *still = list_member(&a, m.id);
     assert_non_null(still);
-    assert_string_equal(str(still, "name"), "amember");
+    assert_string_equal(itest_json_str(still, "name"), "amember");
     assert_true(json_is_true(json_object_get(still, "active")));
     json_decref(still);
     assert_int_equal(
@@ -1159,7 +1152,8 @@ static void test_only_an_owner_grants_the_owner_role(void **state)
 
     body = json_pack("{s:s, s:s, s:s}", "name", "P", "email", email, "role_id", viewer);
     assert_int_equal(staff_create(t, m, a, &manager, &studio, body, &out, &fields), STAFF_OK);
-    assert_string_equal(str(json_array_get(json_object_get(out, "roles"), 0), "name"), "viewer");
+    assert_string_equal(itest_json_str(json_array_get(json_object_get(out, "roles"), 0), "name"),
+                        "viewer");
     json_decref(out);
     json_decref(body);
     assert_null(fields);
