@@ -14,11 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
-  RESULTS, TEST_MS, browserLog, freePort, launchBrowser, pageChecks, randomDigits,
-  requireEnv, signInPage, signupStudio, spawnStudiod, startStripeFake,
+  RESULTS, TEST_MS, browserLog, newOwner, signInPage, stripeSpecStart,
 } from './harness.mjs';
-
-const WEBHOOK_SECRET = `whsec_e2e_billing_${randomDigits(8)}`;
 
 describe('subscribing to a plan, in a browser', { timeout: TEST_MS * 2 }, () => {
   let studiod;
@@ -27,39 +24,23 @@ describe('subscribing to a plan, in a browser', { timeout: TEST_MS * 2 }, () => 
   const log = browserLog();
   let checks;
 
-  const owner = {
-    studioName: `Studio Billing ${randomDigits(4)}`,
-    slug: `e2eb${randomDigits(8)}`,
-    name: 'Noor Haddad',
-    password: `pw-${randomDigits(6)}-billing`,
-    timezone: 'Europe/Paris',
-    currency: 'EUR',
-  };
-  owner.email = `owner+${owner.slug}@example.test`;
+  const owner = newOwner('e2eb', 'Studio Billing', 'Noor Haddad');
   const studioOrigin = () => studiod.studioOrigin(owner.slug);
 
+  let spec;
   before(async () => {
-    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
-    const fakePort = await freePort();
-    process.env.STRIPE_API_BASE = `http://127.0.0.1:${fakePort}`;
-    process.env.STRIPE_SECRET_KEY = 'sk_test_e2e_billing';
-    process.env.STRIPE_BILLING_WEBHOOK_SECRET = WEBHOOK_SECRET;
-    studiod = await spawnStudiod('studiod-billing.log');
-    checks = pageChecks(studiod, log, 1500);
-    await studiod.waitHealthy();
-    fake = await startStripeFake(fakePort, {
-      webhookUrl: `http://127.0.0.1:${studiod.port}/api/billing/webhooks/stripe`,
-      secret: WEBHOOK_SECRET,
-      logName: 'stripe-fake-billing.log',
+    spec = await stripeSpecStart({
+      name: 'billing',
+      webhookPath: '/api/billing/webhooks/stripe',
+      secretEnv: 'STRIPE_BILLING_WEBHOOK_SECRET',
+      owner,
+      log,
     });
-    browser = await launchBrowser();
-    await signupStudio(studiod, owner);
+    ({ studiod, fake, browser, checks } = spec);
   });
 
   after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (fake) fake.kill('SIGTERM');
-    if (studiod) await studiod.stop();
+    if (spec) await spec.stop();
   });
 
   test('the owner subscribes through Checkout, then upgrades', { timeout: TEST_MS }, async () => {

@@ -14,11 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
-  RESULTS, TEST_MS, browserLog, freePort, launchBrowser, pageChecks, randomDigits,
-  requireEnv, signInPage, signupStudio, spawnStudiod, startStripeFake,
+  RESULTS, TEST_MS, browserLog, newOwner, signInPage, stripeSpecStart,
 } from './harness.mjs';
-
-const WEBHOOK_SECRET = `whsec_e2e_credits_${randomDigits(8)}`;
 
 describe('buying AI credits, in a browser', { timeout: TEST_MS * 2 }, () => {
   let studiod;
@@ -27,39 +24,23 @@ describe('buying AI credits, in a browser', { timeout: TEST_MS * 2 }, () => {
   const log = browserLog();
   let checks;
 
-  const owner = {
-    studioName: `Studio Credits ${randomDigits(4)}`,
-    slug: `e2ec${randomDigits(8)}`,
-    name: 'Ines Moreau',
-    password: `pw-${randomDigits(6)}-credits`,
-    timezone: 'Europe/Paris',
-    currency: 'EUR',
-  };
-  owner.email = `owner+${owner.slug}@example.test`;
+  const owner = newOwner('e2ec', 'Studio Credits', 'Ines Moreau');
   const studioOrigin = () => studiod.studioOrigin(owner.slug);
 
+  let spec;
   before(async () => {
-    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
-    const fakePort = await freePort();
-    process.env.STRIPE_API_BASE = `http://127.0.0.1:${fakePort}`;
-    process.env.STRIPE_SECRET_KEY = 'sk_test_e2e_credits';
-    process.env.STRIPE_BILLING_WEBHOOK_SECRET = WEBHOOK_SECRET;
-    studiod = await spawnStudiod('studiod-credits.log');
-    checks = pageChecks(studiod, log, 1500);
-    await studiod.waitHealthy();
-    fake = await startStripeFake(fakePort, {
-      webhookUrl: `http://127.0.0.1:${studiod.port}/api/billing/webhooks/stripe`,
-      secret: WEBHOOK_SECRET,
-      logName: 'stripe-fake-credits.log',
+    spec = await stripeSpecStart({
+      name: 'credits',
+      webhookPath: '/api/billing/webhooks/stripe',
+      secretEnv: 'STRIPE_BILLING_WEBHOOK_SECRET',
+      owner,
+      log,
     });
-    browser = await launchBrowser();
-    await signupStudio(studiod, owner);
+    ({ studiod, fake, browser, checks } = spec);
   });
 
   after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (fake) fake.kill('SIGTERM');
-    if (studiod) await studiod.stop();
+    if (spec) await spec.stop();
   });
 
   test('the owner buys a pack through Checkout and sees it credited', { timeout: TEST_MS }, async () => {

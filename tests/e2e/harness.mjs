@@ -338,3 +338,45 @@ export async function signInPage(page, waitForPage, origin, person) {
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await waitForPage(page, (u) => u.pathname === '/app', 'the staff dashboard');
 }
+
+// An owner for a new studio: a unique slug (prefix + digits), the studio's and the
+// owner's names, a password; Europe/Paris, EUR.
+export function newOwner(prefix, studioName, name) {
+  const slug = `${prefix}${randomDigits(8)}`;
+  return {
+    studioName: `${studioName} ${randomDigits(4)}`, slug, name,
+    password: `pw-${randomDigits(6)}-${prefix}`, email: `owner+${slug}@example.test`,
+    timezone: 'Europe/Paris', currency: 'EUR',
+  };
+}
+
+// What a Stripe spec runs on: its own Stripe stand-in (tests/fakes/stripe_fake.py; its
+// pages deliver signed events to webhookPath), its own studiod pointed at it
+// (STRIPE_API_BASE, STRIPE_SECRET_KEY, and the webhook's signing secret in secretEnv), a
+// browser, and owner's studio signed up. Resolves to { studiod, fake, browser, checks,
+// fakePort, stop }; stop() ends all three.
+export async function stripeSpecStart({ name, webhookPath, secretEnv, owner, log }) {
+  await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
+  const secret = `whsec_e2e_${name}_${randomDigits(8)}`;
+  const fakePort = await freePort();
+  process.env.STRIPE_API_BASE = `http://127.0.0.1:${fakePort}`;
+  process.env.STRIPE_SECRET_KEY = `sk_test_e2e_${name}`;
+  process.env[secretEnv] = secret;
+  const ctx = { fakePort };
+  ctx.stop = async () => {
+    if (ctx.browser) await ctx.browser.close().catch(() => {});
+    if (ctx.fake) ctx.fake.kill('SIGTERM');
+    if (ctx.studiod) await ctx.studiod.stop();
+  };
+  ctx.studiod = await spawnStudiod(`studiod-${name}.log`);
+  ctx.checks = pageChecks(ctx.studiod, log, 1500);
+  await ctx.studiod.waitHealthy();
+  ctx.fake = await startStripeFake(fakePort, {
+    webhookUrl: `http://127.0.0.1:${ctx.studiod.port}${webhookPath}`,
+    secret,
+    logName: `stripe-fake-${name}.log`,
+  });
+  ctx.browser = await launchBrowser();
+  await signupStudio(ctx.studiod, owner);
+  return ctx;
+}

@@ -17,11 +17,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
-  RESULTS, TEST_MS, browserLog, freePort, launchBrowser, loginJson, pageChecks, randomDigits,
-  requireEnv, signInPage, signupStudio, spawnStudiod, startStripeFake,
+  RESULTS, TEST_MS, browserLog, loginJson, newOwner, randomDigits, signInPage, stripeSpecStart,
 } from './harness.mjs';
-
-const WEBHOOK_SECRET = `whsec_e2e_${randomDigits(8)}`;
 
 describe('paying a booking deposit through Stripe, in a browser', { timeout: TEST_MS * 3 }, () => {
   let studiod;
@@ -31,15 +28,7 @@ describe('paying a booking deposit through Stripe, in a browser', { timeout: TES
   const log = browserLog();
   let checks;
 
-  const owner = {
-    studioName: `Studio Pay ${randomDigits(4)}`,
-    slug: `e2ep${randomDigits(8)}`,
-    name: 'Maya Lind',
-    password: `pw-${randomDigits(6)}-deposits`,
-    timezone: 'Europe/Paris',
-    currency: 'EUR',
-  };
-  owner.email = `owner+${owner.slug}@example.test`;
+  const owner = newOwner('e2ep', 'Studio Pay', 'Maya Lind');
   const room = { name: `Booth ${randomDigits(3)}`, hourly_rate: 4000 }; // EUR 40.00
   const customer = { name: 'Jun Park', email: `jun+${owner.slug}@example.test` };
   const host = () => `${owner.slug}.localhost`;
@@ -47,23 +36,17 @@ describe('paying a booking deposit through Stripe, in a browser', { timeout: TES
   const request = (...args) => studiod.request(...args);
   const newContext = () => log.newContext(browser);
 
+  let spec;
   before(async () => {
-    await requireEnv(['STUDIOD_BIN', 'STUDIOD_DATABASE_URL']);
-    fakePort = await freePort();
-    process.env.STRIPE_API_BASE = `http://127.0.0.1:${fakePort}`;
-    process.env.STRIPE_SECRET_KEY = 'sk_test_e2e';
-    process.env.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET;
-    studiod = await spawnStudiod('studiod-payments.log');
-    checks = pageChecks(studiod, log, 1500);
-    await studiod.waitHealthy();
-    fake = await startStripeFake(fakePort, {
-      webhookUrl: `http://127.0.0.1:${studiod.port}/api/stripe/webhook`,
-      secret: WEBHOOK_SECRET,
-      logName: 'stripe-fake-payments.log',
+    spec = await stripeSpecStart({
+      name: 'payments',
+      webhookPath: '/api/stripe/webhook',
+      secretEnv: 'STRIPE_WEBHOOK_SECRET',
+      owner,
+      log,
     });
-    browser = await launchBrowser();
-
-    await signupStudio(studiod, owner);
+    ({ studiod, fake, browser, checks } = spec);
+    ({ fakePort } = spec);
     const { cookie, csrf } = await loginJson(studiod, host(), owner.email, owner.password);
     const put = await request('PUT', host(), '/api/settings/booking', {
       cookie, csrf, body: { auto_confirm: true, deposit: { type: 'percent', value: 50 } },
@@ -74,9 +57,7 @@ describe('paying a booking deposit through Stripe, in a browser', { timeout: TES
   });
 
   after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (fake) fake.kill('SIGTERM');
-    if (studiod) await studiod.stop();
+    if (spec) await spec.stop();
   });
 
   test('the owner connects Stripe from Settings → Payments', { timeout: TEST_MS }, async () => {
