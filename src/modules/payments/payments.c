@@ -774,25 +774,26 @@ static int payment_update(struct event *ev, const char *slug, const char *sql, i
     return rc;
 }
 
-static int on_session_expired(struct event *ev)
+/* The payment of the event's Checkout Session moves up to status (never down). */
+static int session_status(struct event *ev, const char *status)
 {
     const char *sid = json_string_value(json_object_get(ev->object, "id"));
     if (!sid)
         return PAYMENTS_MALFORMED;
-    const char *p[] = {sid, "expired"};
+    const char *p[] = {sid, status};
     return payment_update(ev, meta_tenant(ev->object), sql_payment_status_by_session, 2, p,
-                          "expired");
+                          status);
+}
+
+static int on_session_expired(struct event *ev)
+{
+    return session_status(ev, "expired");
 }
 
 /* A delayed payment method (a bank debit) that did not go through. */
 static int on_session_async_failed(struct event *ev)
 {
-    const char *sid = json_string_value(json_object_get(ev->object, "id"));
-    if (!sid)
-        return PAYMENTS_MALFORMED;
-    const char *p[] = {sid, "failed"};
-    return payment_update(ev, meta_tenant(ev->object), sql_payment_status_by_session, 2, p,
-                          "failed");
+    return session_status(ev, "failed");
 }
 
 /* The booking keeps its hold until it expires: the customer may try again meanwhile. */
