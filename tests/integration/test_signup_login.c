@@ -30,7 +30,8 @@
 #define TRIAL_DAYS 14
 #define MAIL_WAIT_MS 20000
 #define SUSPEND_WAIT_MS 6500 /* studiod caches a studio for 5 s */
-#define CLI_OUT 65536
+#define CLI_OUT                                                                                    \
+    (4 * 1024 * 1024) /* `tenant list` of every studio the suites made: ~120 bytes each */
 
 static struct studiod_proc *const srv = &itest_server;
 
