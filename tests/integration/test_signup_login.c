@@ -30,8 +30,8 @@
 #define TRIAL_DAYS 14
 #define MAIL_WAIT_MS 20000
 #define SUSPEND_WAIT_MS 6500 /* studiod caches a studio for 5 s */
-#define CLI_OUT                                                                                    \
-    (4 * 1024 * 1024) /* `tenant list` of every studio the suites made: ~120 bytes each */
+/* `tenant list` of every studio the suites made (about 120 bytes each). */
+#define CLI_OUT (4 * 1024 * 1024)
 
 static struct studiod_proc *const srv = &itest_server;
 
