@@ -76,5 +76,6 @@ char *db_get_dup(struct arena *a, PGresult *res, int row, const char *col);
 
 #define SQLSTATE_UNIQUE_VIOLATION "23505"
 #define SQLSTATE_EXCLUSION_VIOLATION "23P01"
+#define SQLSTATE_DEADLOCK "40P01"
 
 #endif

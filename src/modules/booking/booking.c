@@ -871,10 +871,10 @@ static bool sqlstate_is(const char *st, const char *code)
  * insert, each try under a savepoint so that a ref collision costs only the try. BOOKING_OK
  * in the open transaction, or an error after rolling it back. */
 static int insert_checked(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                          const struct booking_input *in, const struct room_info *room,
-                          int buffer, const struct booking_times *tm,
-                          const struct new_booking *nb, struct expired_holds *ex,
-                          struct booking_row *b, struct booking_error *err)
+                          const struct booking_input *in, const struct room_info *room, int buffer,
+                          const struct booking_times *tm, const struct new_booking *nb,
+                          struct expired_holds *ex, struct booking_row *b,
+                          struct booking_error *err)
 {
     if (db_begin(t) != 0)
         return BOOKING_DB;
@@ -897,6 +897,8 @@ static int insert_checked(struct arena *a, const struct tenant *tn, struct db_co
         conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, buffer, NULL, err);
         return BOOKING_SLOT_TAKEN;
     }
+    if (rc == BOOKING_DB && sqlstate_is(st, SQLSTATE_DEADLOCK))
+        return BOOKING_RETRY;
     return rc == BOOKING_OK ? BOOKING_DB : rc; /* out of refs, or the check's own answer */
 }
 
@@ -922,8 +924,18 @@ static int create_in_tx(struct arena *a, const struct tenant *tn, struct db_conn
         if (rc == BOOKING_OK)
             break;
         db_rollback(t);
-        if (sqlstate_is(st, SQLSTATE_EXCLUSION_VIOLATION)) {
-            rc = insert_checked(a, tn, t, in, room, pol->buffer_minutes, tm, nb, &ex, b, err);
+        /* Two overlapping inserts that each wait for the other's row while checking the
+         * constraint deadlock, and PostgreSQL aborts one (40P01): a lost race too. The
+         * careful way then finds the winner (409), or tries again if it rolled back. */
+        if (sqlstate_is(st, SQLSTATE_EXCLUSION_VIOLATION) || sqlstate_is(st, SQLSTATE_DEADLOCK)) {
+            for (int d = 0; d < BOOKING_DEADLOCK_TRIES; d++) {
+                memset(&ex, 0, sizeof(ex));
+                rc = insert_checked(a, tn, t, in, room, pol->buffer_minutes, tm, nb, &ex, b, err);
+                if (rc != BOOKING_RETRY)
+                    break;
+            }
+            if (rc == BOOKING_RETRY)
+                rc = BOOKING_DB;
             break;
         }
         if (!sqlstate_is(st, SQLSTATE_UNIQUE_VIOLATION))

@@ -26,6 +26,9 @@ struct tenant;
 #define BOOKING_REF_LEN 11        /* 11 of 31 symbols: 54.5 bits (DESIGN: >= 50) */
 #define BOOKING_REF_MAX 16        /* longest ref a request may name */
 #define BOOKING_REF_TRIES 5       /* fresh refs tried on a (very unlikely) collision */
+#define BOOKING_DEADLOCK_TRIES 3  /* the careful way again after PostgreSQL broke a deadlock */
+/* Inside booking.c only: try again (PostgreSQL broke a deadlock by aborting this one). */
+#define BOOKING_RETRY (-100)
 #define BOOKING_TOKEN_BYTES 24    /* manage token: 192 bits, only its SHA-256 is stored */
 #define BOOKING_TOKEN_MAX 128     /* longest token a request may present */
 #define BOOKING_RANGE_MAX_DAYS 31 /* availability: widest from..to */
