@@ -1183,7 +1183,9 @@ static int move_apply(struct arena *a, const struct tenant *tn, struct db_conn *
     PGresult *r = db_exec(t, sql_move, 7, p, &st);
     if (!r) {
         db_rollback(t);
-        if (!(st && strcmp(st, SQLSTATE_EXCLUSION_VIOLATION) == 0))
+        /* A deadlock PostgreSQL broke while checking the constraint (40P01) is a race lost
+         * to an overlapping booking too. */
+        if (!sqlstate_is(st, SQLSTATE_EXCLUSION_VIOLATION) && !sqlstate_is(st, SQLSTATE_DEADLOCK))
             return BOOKING_DB;
         conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, pol->buffer_minutes, cur->id,
                        err);
