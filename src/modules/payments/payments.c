@@ -95,7 +95,11 @@ static int load_due(struct arena *a, struct db_conn *t, const char *ref, struct 
 static int record_payment(struct db_conn *t, struct request *req, const struct due *d,
                           json_t *session, const char *account, int64_t fee);
 static char *lower_dup(struct arena *a, const char *s);
+/* event_tenant / event_begin: the event is for no studio of ours (not an error). */
+#define EVENT_NOT_OURS 1
 static int event_tenant(struct event *ev, const char *slug, struct tenant *tn);
+static int event_begin(struct event *ev, const char *slug, struct tenant *tn, struct db_conn **t);
+static int event_end(struct db_conn *t, int rc);
 static const char *meta_tenant(json_t *object);
 static int on_session_completed(struct event *ev);
 static int on_session_expired(struct event *ev);
@@ -111,7 +115,6 @@ static int apply_payment_to_booking(struct arena *a, struct db_conn *t, struct d
                                     bool *confirmed);
 static int sync_refund(struct db_conn *t, const char *booking_id, const char *payment_id,
                        const char *pi, json_t *refund, bool *changed);
-static bool is_uuid(const char *s);
 
 static const struct http_error_map payments_errors[] = {
     {PAYMENTS_UNAVAILABLE, 422, "payments_unavailable",
@@ -167,18 +170,6 @@ int payments_stripe_status(int stripe_rc, const struct stripe_error *err)
     if (stripe_rc == STRIPE_ERR_NETWORK || (stripe_rc == STRIPE_ERR_API && err->http_status >= 500))
         return stripe_rc == STRIPE_ERR_NETWORK ? PAYMENTS_STRIPE_DOWN : PAYMENTS_STRIPE;
     return PAYMENTS_STRIPE;
-}
-
-static bool is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
 }
 
 /* ---- the studio's standing and mails ------------------------------------------------------ */
@@ -414,8 +405,8 @@ static const char *meta_tenant(json_t *object)
     return json_string_value(json_object_get(json_object_get(object, "metadata"), "tenant"));
 }
 
-/* The studio an event is for (see the top): 0 with *tn filled, 1 when the event is for no
- * studio of ours (ignored), PAYMENTS_DB. */
+/* The studio an event is for (see the top): 0 with *tn filled, EVENT_NOT_OURS when the
+ * event is for no studio of ours (ignored), PAYMENTS_DB. */
 static int event_tenant(struct event *ev, const char *slug, struct tenant *tn)
 {
     const char *owner = slug;
@@ -429,19 +420,47 @@ static int event_tenant(struct event *ev, const char *slug, struct tenant *tn)
         if (!owner) {
             log_msg(LOG_WARN, "payments: event %s for unknown account %s, ignored", ev->id,
                     ev->account);
-            return 1;
+            return EVENT_NOT_OURS;
         }
         if (slug && strcmp(slug, owner) != 0) {
             log_msg(LOG_WARN, "payments: event %s: account %s is %s's but names studio %s, ignored",
                     ev->id, ev->account, owner, slug);
-            return 1;
+            return EVENT_NOT_OURS;
         }
     }
     if (!owner || tenant_load(ev->m, owner, tn) != 0) {
         log_msg(LOG_WARN, "payments: event %s names no known studio, ignored", ev->id);
-        return 1;
+        return EVENT_NOT_OURS;
     }
     return 0;
+}
+
+/* A transaction in the studio the event is for: PAYMENTS_OK with *t in it (*tn filled),
+ * EVENT_NOT_OURS (nothing to do), or PAYMENTS_DB. event_end finishes it. */
+static int event_begin(struct event *ev, const char *slug, struct tenant *tn, struct db_conn **t)
+{
+    int rc = event_tenant(ev, slug, tn);
+    if (rc != 0)
+        return rc;
+    *t = db_acquire(tn->db_server, tn->db_name);
+    if (!*t)
+        return PAYMENTS_DB;
+    if (db_begin(*t) != 0) {
+        db_release(*t);
+        return PAYMENTS_DB;
+    }
+    return PAYMENTS_OK;
+}
+
+/* Commits when rc is PAYMENTS_OK, else rolls back; releases t. The event's result. */
+static int event_end(struct db_conn *t, int rc)
+{
+    if (rc != PAYMENTS_OK || db_commit(t) != 0) {
+        db_rollback(t);
+        rc = PAYMENTS_DB;
+    }
+    db_release(t);
+    return rc;
 }
 
 int payments_webhook(struct arena *a, struct db_conn *m, const char *payload, size_t len,
@@ -653,18 +672,12 @@ static int on_session_completed(struct event *ev)
         return PAYMENTS_OK;
     }
     struct tenant tn;
-    int rc = event_tenant(ev, meta_tenant(session), &tn);
-    if (rc != 0)
-        return rc == 1 ? PAYMENTS_OK : rc;
-    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
-    if (!t)
-        return PAYMENTS_DB;
+    struct db_conn *t;
+    int rc = event_begin(ev, meta_tenant(session), &tn, &t);
+    if (rc != PAYMENTS_OK)
+        return rc == EVENT_NOT_OURS ? PAYMENTS_OK : rc;
     char amount[24];
     snprintf(amount, sizeof(amount), "%" JSON_INTEGER_FORMAT, json_integer_value(total));
-    if (db_begin(t) != 0) {
-        db_release(t);
-        return PAYMENTS_DB;
-    }
     const char *p[] = {ref, sid, pi, amount, currency, ev->account};
     PGresult *r = db_exec(t, sql_payment_paid, 6, p, NULL);
     const char *booking_id = NULL;
@@ -745,16 +758,10 @@ static int payment_update(struct event *ev, const char *slug, const char *sql, i
                           const char *const *p, const char *new_status)
 {
     struct tenant tn;
-    int rc = event_tenant(ev, slug, &tn);
-    if (rc != 0)
-        return rc == 1 ? PAYMENTS_OK : rc;
-    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
-    if (!t)
-        return PAYMENTS_DB;
-    if (db_begin(t) != 0) {
-        db_release(t);
-        return PAYMENTS_DB;
-    }
+    struct db_conn *t;
+    int rc = event_begin(ev, slug, &tn, &t);
+    if (rc != PAYMENTS_OK)
+        return rc == EVENT_NOT_OURS ? PAYMENTS_OK : rc;
     PGresult *r = db_exec(t, sql, n, p, NULL);
     rc = r ? PAYMENTS_OK : PAYMENTS_DB;
     for (int i = 0; r && i < PQntuples(r) && rc == PAYMENTS_OK; i++) {
@@ -766,12 +773,7 @@ static int payment_update(struct event *ev, const char *slug, const char *sql, i
         json_decref(after);
     }
     PQclear(r);
-    if (rc != PAYMENTS_OK || db_commit(t) != 0) {
-        db_rollback(t);
-        rc = PAYMENTS_DB;
-    }
-    db_release(t);
-    return rc;
+    return event_end(t, rc);
 }
 
 /* The payment of the event's Checkout Session moves up to status (never down). */
@@ -781,8 +783,7 @@ static int session_status(struct event *ev, const char *status)
     if (!sid)
         return PAYMENTS_MALFORMED;
     const char *p[] = {sid, status};
-    return payment_update(ev, meta_tenant(ev->object), sql_payment_status_by_session, 2, p,
-                          status);
+    return payment_update(ev, meta_tenant(ev->object), sql_payment_status_by_session, 2, p, status);
 }
 
 static int on_session_expired(struct event *ev)
@@ -862,7 +863,7 @@ static int sync_refund(struct db_conn *t, const char *booking_id, const char *pa
         return PAYMENTS_OK;
     const char *ours =
         json_string_value(json_object_get(json_object_get(refund, "metadata"), "refund_id"));
-    if (is_uuid(ours)) {
+    if (http_uuid_valid(ours)) {
         const char *p[] = {ours, booking_id, rid, status};
         PGresult *r = db_exec(t, sql_refund_sync_ours, 4, p, NULL);
         if (!r)
@@ -893,16 +894,10 @@ static int on_charge_refunded(struct event *ev)
     if (!pi || !json_is_integer(refunded) || json_integer_value(refunded) < 0)
         return PAYMENTS_MALFORMED;
     struct tenant tn;
-    int rc = event_tenant(ev, meta_tenant(ev->object), &tn);
-    if (rc != 0)
-        return rc == 1 ? PAYMENTS_OK : rc;
-    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
-    if (!t)
-        return PAYMENTS_DB;
-    if (db_begin(t) != 0) {
-        db_release(t);
-        return PAYMENTS_DB;
-    }
+    struct db_conn *t;
+    int rc = event_begin(ev, meta_tenant(ev->object), &tn, &t);
+    if (rc != PAYMENTS_OK)
+        return rc == EVENT_NOT_OURS ? PAYMENTS_OK : rc;
     char amount[24];
     snprintf(amount, sizeof(amount), "%" JSON_INTEGER_FORMAT, json_integer_value(refunded));
     const char *p[] = {pi, amount};
@@ -932,12 +927,7 @@ static int on_charge_refunded(struct event *ev)
         log_msg(LOG_INFO, "payments: charge.refunded %s: no payment %s in %s", ev->id, pi, tn.slug);
     }
     PQclear(r);
-    if (rc != PAYMENTS_OK || db_commit(t) != 0) {
-        db_rollback(t);
-        rc = PAYMENTS_DB;
-    }
-    db_release(t);
-    return rc;
+    return event_end(t, rc);
 }
 
 /* ---- charge.dispute.created / .closed ----------------------------------------------------- */
@@ -969,16 +959,10 @@ static int dispute_apply(struct event *ev, const char *sql, const char *flag)
     if (!pi || !did)
         return PAYMENTS_MALFORMED;
     struct tenant tn;
-    int rc = event_tenant(ev, meta_tenant(ev->object), &tn);
-    if (rc != 0)
-        return rc == 1 ? PAYMENTS_OK : rc;
-    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
-    if (!t)
-        return PAYMENTS_DB;
-    if (db_begin(t) != 0) {
-        db_release(t);
-        return PAYMENTS_DB;
-    }
+    struct db_conn *t;
+    int rc = event_begin(ev, meta_tenant(ev->object), &tn, &t);
+    if (rc != PAYMENTS_OK)
+        return rc == EVENT_NOT_OURS ? PAYMENTS_OK : rc;
     json_t *opened = json_object_get(ev->object, "created");
     char created[24];
     snprintf(created, sizeof(created), "%lld",
@@ -996,12 +980,7 @@ static int dispute_apply(struct event *ev, const char *sql, const char *flag)
         json_decref(after);
     }
     PQclear(r);
-    if (rc != PAYMENTS_OK || db_commit(t) != 0) {
-        db_rollback(t);
-        rc = PAYMENTS_DB;
-    }
-    db_release(t);
-    return rc;
+    return event_end(t, rc);
 }
 
 static int on_dispute_created(struct event *ev)
