@@ -45,6 +45,15 @@ enum tenant_lookup {
 enum tenant_lookup tenant_resolve(const char *host, struct tenant *out);
 /* Loads one by slug (no cache). 0, or -1 when not found or on error. */
 int tenant_load(struct db_conn *master, const char *slug, struct tenant *out);
+/* For a background job about studio slug: a master connection (*m), the studio (*tn) and a
+ * connection to its database (*t). 0, and the caller releases both; else nothing is held
+ * and err says why: TENANT_JOB_NO_STUDIO when the studio could not be loaded,
+ * TENANT_JOB_DB_DOWN when a database could not be reached (worth a retry). */
+#define TENANT_JOB_NO_STUDIO (-2)
+#define TENANT_JOB_DB_DOWN (-1)
+struct db_conn;
+int tenant_job_open(const char *slug, struct db_conn **m, struct tenant *tn, struct db_conn **t,
+                    char *err, size_t errlen);
 /* Drops the cached entry (after a status change in this process). */
 void tenant_cache_forget(const char *slug);
 /* The database name for a slug: studio_<slug with '-' as '_'>. */

@@ -113,6 +113,28 @@ int tenant_load(struct db_conn *master, const char *slug, struct tenant *out)
     return load(master, sql_by_slug, slug, out) == 0 ? 0 : -1;
 }
 
+int tenant_job_open(const char *slug, struct db_conn **m, struct tenant *tn, struct db_conn **t,
+                    char *err, size_t errlen)
+{
+    *m = db_acquire_master();
+    if (!*m) {
+        snprintf(err, errlen, "master database unavailable");
+        return TENANT_JOB_DB_DOWN;
+    }
+    if (tenant_load(*m, slug, tn) != 0) {
+        db_release(*m);
+        snprintf(err, errlen, "studio %s not found", slug);
+        return TENANT_JOB_NO_STUDIO;
+    }
+    *t = db_acquire(tn->db_server, tn->db_name);
+    if (!*t) {
+        db_release(*m);
+        snprintf(err, errlen, "database of %s unavailable", slug);
+        return TENANT_JOB_DB_DOWN;
+    }
+    return 0;
+}
+
 static bool is_ip_literal(const char *host)
 {
     if (host[0] == '[')

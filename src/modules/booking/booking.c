@@ -1350,23 +1350,10 @@ static int run_expire_hold(json_t *payload, char *err, size_t errlen)
         log_msg(LOG_WARN, "%s: malformed payload, dropped", JOB_EXPIRE_HOLD);
         return 0;
     }
-    struct db_conn *m = db_acquire_master();
-    if (!m) {
-        snprintf(err, errlen, "master database unavailable");
-        return -1;
-    }
+    struct db_conn *m, *t;
     struct tenant tn;
-    if (tenant_load(m, slug, &tn) != 0) {
-        db_release(m);
-        snprintf(err, errlen, "studio %s not found", slug);
+    if (tenant_job_open(slug, &m, &tn, &t, err, errlen) != 0)
         return -1;
-    }
-    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
-    if (!t) {
-        db_release(m);
-        snprintf(err, errlen, "database of %s unavailable", slug);
-        return -1;
-    }
     int rc = booking_expire(t, id) == BOOKING_OK ? 0 : -1;
     if (rc == 0)
         availability_cache_invalidate(tn.id); /* the slot may be free now */
@@ -1459,23 +1446,10 @@ static int run_search_mail(json_t *payload, char *err, size_t errlen)
         log_msg(LOG_WARN, "%s: malformed payload, dropped", JOB_SEARCH_MAIL);
         return 0;
     }
-    struct db_conn *m = db_acquire_master();
-    if (!m) {
-        snprintf(err, errlen, "master database unavailable");
-        return -1;
-    }
+    struct db_conn *m, *t;
     struct tenant tn;
-    if (tenant_load(m, slug, &tn) != 0) {
-        db_release(m);
-        snprintf(err, errlen, "studio %s not found", slug);
+    if (tenant_job_open(slug, &m, &tn, &t, err, errlen) != 0)
         return -1;
-    }
-    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
-    if (!t) {
-        db_release(m);
-        snprintf(err, errlen, "database of %s unavailable", slug);
-        return -1;
-    }
     struct arena *a = arena_new(8192);
     int rc = search_mail(a, m, t, &tn, email, url);
     arena_free(a);

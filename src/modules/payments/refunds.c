@@ -326,22 +326,11 @@ static int run_refund_job(json_t *payload, char *err, size_t errlen)
         snprintf(err, errlen, "no STRIPE_SECRET_KEY in this process");
         return -1;
     }
-    struct db_conn *m = db_acquire_master();
-    if (!m) {
-        snprintf(err, errlen, "master database unavailable");
-        return -1;
-    }
+    struct db_conn *m, *t;
     struct tenant tn;
-    if (tenant_load(m, slug, &tn) != 0) {
-        db_release(m);
-        return 0;
-    }
-    struct db_conn *t = db_acquire(tn.db_server, tn.db_name);
-    if (!t) {
-        db_release(m);
-        snprintf(err, errlen, "studio database unavailable");
-        return -1;
-    }
+    int open = tenant_job_open(slug, &m, &tn, &t, err, errlen);
+    if (open != 0)
+        return open == TENANT_JOB_NO_STUDIO ? 0 : -1; /* a studio gone has nothing to refund */
     struct arena *a = arena_new(4096);
     char message[512];
     int rc = 0;

@@ -1363,23 +1363,10 @@ static int run_expire_roles(json_t *payload, char *err, size_t errlen)
         log_msg(LOG_WARN, "%s: malformed payload, dropped", JOB_EXPIRE_ROLES);
         return 0;
     }
-    struct db_conn *m = db_acquire_master();
-    if (!m) {
-        snprintf(err, errlen, "master database unavailable");
-        return -1;
-    }
+    struct db_conn *m, *t;
     struct tenant tn;
-    if (tenant_load(m, slug, &tn) != 0) {
-        db_release(m);
-        snprintf(err, errlen, "studio %s not found", slug);
+    if (tenant_job_open(slug, &m, &tn, &t, err, errlen) != 0)
         return -1;
-    }
-    struct db_conn *t = db_acquire(tn.db_server[0] ? tn.db_server : NULL, tn.db_name);
-    if (!t) {
-        db_release(m);
-        snprintf(err, errlen, "database of %s unavailable", slug);
-        return -1;
-    }
     int n = rbac_expire_roles(t, m); /* m: where the entries' alerts (if any) are queued */
     db_release(t);
     db_release(m);
