@@ -7,7 +7,8 @@
  * permissions are kept until one); 'a', any change on a studio's host (public
  * availability answers). cache_bus_publish(kinds, studio)
  * calls the drop functions in this process at once and hands the NOTIFY
- * (payload "<kinds>:<studio id>" or "<kinds>:*") to a sender thread, which
+ * (payload "<kinds>:<studio id or *>/<origin>", origin marking the
+ * process, whose own listener passes over it) to a sender thread, which
  * sends what piled up in one statement: the request does not wait, and other
  * processes hear within milliseconds (a process that dies in between leaves
  * the others to their caches' lifetimes). One thread per process

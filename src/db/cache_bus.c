@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "studiod/db.h"
 #include "studiod/log.h"
 
@@ -18,7 +20,7 @@
 #define POLL_MS 500
 #define RECONNECT_MS 1000
 #define APPLICATION_NAME "studiod-cache-bus"
-#define PAYLOAD_MAX 64
+#define PAYLOAD_MAX 80  /* "<kinds>:<studio id>/<origin>" */
 #define PENDING_MAX 128 /* distinct payloads waiting; past that, one "drop everything" */
 
 static struct {
@@ -29,6 +31,9 @@ static struct {
     } subs[MAX_KINDS];
     int nsubs;
     atomic_bool listening;
+    /* This process's mark on what it publishes: its own NOTIFYs were dropped here when
+     * published, so the listener passes over them. */
+    char origin[17];
     atomic_bool stop;
     pthread_t thread;
     bool running;
@@ -77,7 +82,7 @@ void cache_bus_publish(const char *kinds, const char *tenant_id)
     for (const char *k = kinds; *k; k++)
         drop_local(*k, tenant_id);
     char payload[PAYLOAD_MAX];
-    snprintf(payload, sizeof(payload), "%.8s:%s", kinds, tenant_id ? tenant_id : "*");
+    snprintf(payload, sizeof(payload), "%.8s:%s/%s", kinds, tenant_id ? tenant_id : "*", B.origin);
     pthread_mutex_lock(&B.mu);
     bool known = false;
     for (int i = 0; i < B.npending && !known; i++)
@@ -121,7 +126,7 @@ static void *send_main(void *arg)
             for (int i = 0; i < B.nsubs && k < 8; i++)
                 if (!memchr(items[0], B.subs[i].kind, (size_t)k))
                     items[0][k++] = B.subs[i].kind;
-            snprintf(items[0] + k, PAYLOAD_MAX - (size_t)k, ":*");
+            snprintf(items[0] + k, PAYLOAD_MAX - (size_t)k, ":*/%s", B.origin);
             n = 1;
         } else {
             memcpy(items, B.pending, sizeof(items[0]) * (size_t)B.npending);
@@ -156,15 +161,18 @@ static void *send_main(void *arg)
     return NULL;
 }
 
-/* "<kinds>:<studio id or *>" from another process (or this one). */
+/* "<kinds>:<studio id or *>/<origin>" from another process; this process's own (its
+ * origin) were dropped here when published. */
 static void take(const char *payload)
 {
     const char *colon = payload ? strchr(payload, ':') : NULL;
-    if (!colon)
+    const char *slash = colon ? strchr(colon, '/') : NULL;
+    if (!colon || !slash || strcmp(slash + 1, B.origin) == 0)
         return;
-    const char *who = colon + 1;
+    char who[PAYLOAD_MAX];
+    snprintf(who, sizeof(who), "%.*s", (int)(slash - colon - 1), colon + 1);
     for (const char *k = payload; k < colon; k++)
-        drop_local(*k, *who && strcmp(who, "*") != 0 ? who : NULL);
+        drop_local(*k, who[0] && strcmp(who, "*") != 0 ? who : NULL);
 }
 
 static void pause_ms(int ms)
@@ -231,6 +239,9 @@ int cache_bus_start(void)
 {
     if (B.running)
         return 0;
+    unsigned char mark[8];
+    randombytes_buf(mark, sizeof(mark));
+    sodium_bin2hex(B.origin, sizeof(B.origin), mark, sizeof(mark));
     atomic_store(&B.stop, false);
     if (pthread_create(&B.thread, NULL, listen_main, NULL) != 0)
         return -1;
