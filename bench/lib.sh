@@ -1,8 +1,9 @@
 # bench/lib.sh — what the benchmark scripts (run.sh, booking.sh) share: stopping
 # what they started by PID, a watchdog, CPU accounting from /proc, waiting for a
-# quiet machine, and one measured wrk run. Sourced after scripts/lib.sh; the
-# script sets WORK, PGDIR, PG_STARTED, STUDIOD_PID, WATCHDOG_PID, DEADLINE, DUR,
-# WARM, QUIET_WAIT, RETRIES, CLK_TCK, NCPU (and PGPORT before psql_q).
+# quiet machine, and one measured wrk run. Sourced after scripts/lib.sh and the
+# script's settings (DEADLINE, DUR, WARM, QUIET_WAIT, RETRIES); bench_begin NAME
+# checks the tools and sets PGBENCH, CLK_TCK, NCPU, LOAD_AT_START, WORK, PGDIR,
+# STUDIOD_PID, WATCHDOG_PID, PG_STARTED (the script sets PGPORT before psql_q).
 
 # ---- stopping what we started, by PID ----
 
@@ -45,9 +46,23 @@ cleanup() {
   exit "$rc"
 }
 
-# bench_begin: installs cleanup and starts the watchdog that stops the whole run
-# after DEADLINE seconds.
+# bench_begin NAME: checks for wrk, curl and pgbench, makes the work folder
+# /tmp/NAME.XXXXXX, installs cleanup and starts the watchdog that stops the
+# whole run after DEADLINE seconds.
 bench_begin() {
+  PGBENCH=$PG_BIN/pgbench
+  [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || true)
+  CLK_TCK=$(getconf CLK_TCK)
+  NCPU=$(nproc)
+  command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+  command -v curl >/dev/null || die "curl is not installed"
+  [ -n "$PGBENCH" ] && [ -x "$PGBENCH" ] || die "pgbench not found ($PG_BIN/pgbench)"
+  LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  PGDIR=$WORK/pg
+  STUDIOD_PID=""
+  WATCHDOG_PID=""
+  PG_STARTED=0
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

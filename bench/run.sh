@@ -48,26 +48,10 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
 RETRIES=${BENCH_RETRIES:-2}
 BUILD=$STUDIOD_ROOT/build-bench
 RESULTS=${BENCH_RESULTS:-$STUDIOD_ROOT/bench/results-latest.txt}
-PGBENCH=$PG_BIN/pgbench
-[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || true)
-CLK_TCK=$(getconf CLK_TCK)
-NCPU=$(nproc)
-
-command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
-command -v curl >/dev/null || die "curl is not installed"
-[ -n "$PGBENCH" ] && [ -x "$PGBENCH" ] || die "pgbench not found ($PG_BIN/pgbench)"
-
-LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-WORK=$(mktemp -d /tmp/studiod-bench.XXXXXX)
-PGDIR=$WORK/pg
-STUDIOD_PID=""
 BARE_PID=""
-WATCHDOG_PID=""
-PG_STARTED=0
-
 # shellcheck source=bench/lib.sh
 . "$STUDIOD_ROOT/bench/lib.sh"
-bench_begin
+bench_begin studiod-bench
 
 # pg_xacts: transactions committed or rolled back so far in studiod's
 # databases (the master and the studios), from pg_stat_database.
