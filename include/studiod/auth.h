@@ -17,9 +17,6 @@ int auth_cache_start(int ttl_seconds);
 void auth_cache_stop(void);
 /* The http_hooks.load_session implementation. */
 int auth_load_session(struct request *req, struct session *out);
-/* The http_hooks.has_permission implementation until RBAC lands: owners may do
- * everything, every other role nothing (deny by default). */
-bool auth_has_permission(struct request *req, const char *resource, const char *action);
 
 extern const struct route auth_routes[];
 

@@ -162,14 +162,6 @@ int auth_load_session(struct request *req, struct session *out)
     return 0;
 }
 
-bool auth_has_permission(struct request *req, const char *resource, const char *action)
-{
-    (void)resource;
-    (void)action;
-    /* roles_json is a JSON array of names made by json_agg: look for the exact string. */
-    return req->session && strstr(req->session->roles_json, "\"owner\"") != NULL;
-}
-
 enum auth_result auth_throttled(struct request *req, struct db_conn *m, const char *email,
                                 int *retry_after)
 {
