@@ -63,6 +63,20 @@ PGresult *db_exec(struct db_conn *c, const char *sql, int nparams, const char *c
                   const char **sqlstate);
 /* Frees what query.c keeps per connection (called when a connection is closed). */
 void db_conn_free_statements(struct db_conn *c);
+/* One statement of db_pipeline, with its parameters as for db_exec; result: what it gave
+ * when it succeeded (the caller PQclear()s it), else NULL. */
+struct db_call {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    PGresult *result;
+};
+/* Runs calls[0..n) in one round trip (libpq pipeline mode), each prepared on c the first
+ * time as db_exec does. 0 when every one succeeded; -1 otherwise, every result NULL and
+ * the first failure's SQLSTATE in *sqlstate (if given): after a failure the server skips
+ * the rest, so use it for statements that stand or fall together, inside an explicit
+ * transaction (which the failure aborts). */
+int db_pipeline(struct db_conn *c, struct db_call *calls, int n, const char **sqlstate);
 /* Like db_exec for statements whose result is not needed: 0 or -1. */
 int db_run(struct db_conn *c, const char *sql, int nparams, const char *const *params);
 int db_begin(struct db_conn *c);
