@@ -57,6 +57,7 @@
 #define STUDIOD_AUDIT_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -112,6 +113,35 @@ struct audit_ctx {
  * [a-z0-9_.-], or an unknown actor type: nothing written) or AUDIT_DB. */
 int audit_record(struct db_conn *t, struct request *req, const char *action, const char *resource,
                  const char *resource_id, json_t *before, json_t *after);
+/* ---- entries of many requests at once (booking creation, booking.c) --------------------
+ * For a writer that sends its statements in pipelines (db_pipeline): it runs
+ * audit_sql_chain_lock as the last statement of its transaction's changes, then
+ * audit_sql_more_ids with at least n - 1 as its parameter (ids left unused are harmless
+ * gaps), hands both results to audit_batch_chain, runs the statement audit_batch_insert gives and
+ * commits (one pipeline), then calls audit_batch_end. Each entry is what audit_record would write
+ * for its own request, chained in the order given, except that the risk counts of one do
+ * not include the others: for actions whose rules count earlier entries (login_failed,
+ * delete, cancel) write one at a time. */
+struct audit_item {
+    struct request *req;
+    const char *resource_id;
+    json_t *before, *after; /* borrowed */
+};
+struct audit_batch;
+extern const char audit_sql_chain_lock[];
+extern const char audit_sql_more_ids[];
+/* The entries chained onto the head that audit_sql_chain_lock returned (lock), with the
+ * ids of lock and more, in t's transaction; NULL on failure (roll back: nothing can be
+ * written). */
+struct audit_batch *audit_batch_chain(struct db_conn *t, PGresult *lock, PGresult *more,
+                                      const char *action, const char *resource, int n,
+                                      const struct audit_item *items);
+/* The statement that stores them: sql with its one parameter. */
+void audit_batch_insert(const struct audit_batch *b, const char **sql, const char **param);
+/* After the commit (committed) or the rollback: alerts for high-risk entries, once
+ * committed; frees b (NULL is fine). */
+void audit_batch_end(struct audit_batch *b, bool committed);
+
 /* Thin wrappers of audit_record. */
 int audit_create(struct db_conn *t, struct request *req, const char *resource,
                  const char *resource_id, json_t *after);

@@ -69,7 +69,7 @@
 #define BIG_REAL 1e15
 #define WALK_BATCH 1000
 #define EXPORT_BATCH "500" /* rows a FETCH reads */
-#define EXPORT_CHUNK 32768   /* CSV bytes encoded ahead of the client, about */
+#define EXPORT_CHUNK 32768 /* CSV bytes encoded ahead of the client, about */
 #define MAX_RETENTION_DAYS 36500
 #define REDACTED "[redacted]"
 #define JSON_STORE_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
@@ -107,24 +107,34 @@ static int query_json(struct db_conn *t, const char *sql, int n, const char *con
 /* UTC to the second: what the API and the CSV show. */
 #define AT_SHOW_FMT "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
 
-/* Locks the head until the transaction ends; the new entry's id and time. */
-static const char sql_chain_lock[] =
+/* Locks the head until the transaction ends; the first new entry's id and the time of the
+ * entries. nextval is in the locked row's projection: a writer that waited for the lock
+ * computes it again on the head's new version (and reads the clock again), so ids and
+ * times grow along the chain. */
+const char audit_sql_chain_lock[] =
     "SELECT head_hash, nextval('audit_log_id_seq') AS id,"
     "       to_char(clock_timestamp() AT TIME ZONE 'UTC', " AT_HASH_FMT ") AS at"
     "  FROM audit_chain FOR UPDATE";
-/* $16: the rule names as a JSON array. The head moves to the new entry. */
+/* The ids of up to $1 more entries, taken after audit_sql_chain_lock (so under the lock). */
+const char audit_sql_more_ids[] =
+    "SELECT nextval('audit_log_id_seq') AS id FROM generate_series(1, $1::int) ORDER BY 1";
+/* The entries ($1: a JSON array of objects named like the columns; before and after as
+ * JSON text, risk_rules an array). The head moves to the newest. */
 static const char sql_insert[] =
     "WITH e AS ("
     "  INSERT INTO audit_log (id, at, actor_type, actor_id, actor_name, actor_email, action,"
     "                         resource, resource_id, before, after, ip, user_agent, request_id,"
     "                         risk_level, risk_rules, hash)"
-    "  VALUES ($1::bigint, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb,"
-    "          $12, $13, $14, $15,"
-    "          ARRAY(SELECT r FROM json_array_elements_text($16::json) WITH ORDINALITY x(r, n)"
-    "                 ORDER BY n),"
-    "          $17)"
+    "  SELECT id, at, actor_type, actor_id, actor_name, actor_email, action, resource,"
+    "         resource_id, before::jsonb, after::jsonb, ip, user_agent, request_id, risk_level,"
+    "         coalesce(risk_rules, '{}'), hash"
+    "    FROM json_to_recordset($1::json) AS x(id bigint, at timestamptz, actor_type text,"
+    "         actor_id text, actor_name text, actor_email text, action text, resource text,"
+    "         resource_id text, before text, after text, ip text, user_agent text,"
+    "         request_id text, risk_level text, risk_rules text[], hash text)"
     "  RETURNING id, hash)"
-    " UPDATE audit_chain SET head_id = e.id, head_hash = e.hash, updated_at = now() FROM e";
+    " UPDATE audit_chain SET head_id = h.id, head_hash = h.hash, updated_at = now()"
+    "   FROM (SELECT id, hash FROM e ORDER BY id DESC LIMIT 1) h";
 static const char sql_owners[] = "SELECT DISTINCT u.email FROM users u"
                                  "  JOIN user_roles ur ON ur.user_id = u.id"
                                  "  JOIN roles r ON r.id = ur.role_id"
@@ -601,8 +611,169 @@ static void clean_ctx(struct arena *a, const struct audit_ctx *in, struct audit_
     out->request_id = audit_clean_text(a, in->request_id, REQUEST_ID_MAX_CHARS);
 }
 
-/* The one writer behind every helper. master_on_demand: acquire a master connection for
- * alerts when in->master is NULL. */
+/* One entry as its writer gives it (strings and JSON borrowed). */
+struct entry_in {
+    const struct audit_ctx *ctx;
+    const char *action, *resource, *resource_id;
+    json_t *before, *after;
+};
+
+/* An entry on its way in: cleaned, reduced to what changed, assessed and hashed. */
+struct entry_work {
+    struct audit_ctx ctx;
+    const char *rid;
+    json_t *b, *af, *rules;         /* owned */
+    char *before_text, *after_text; /* malloc'd */
+    struct audit_risk risk;
+    struct audit_entry e;
+    char hash[AUDIT_HASH_HEX + 1];
+};
+
+/* Entries on their way in, together (one for most writers; many for audit_batch_*). */
+struct audit_batch {
+    struct arena *a;
+    int n;
+    const struct entry_in *ins;
+    struct entry_work *w;
+    bool master_on_demand;
+    char *rows_text;  /* sql_insert's parameter, once chained */
+    PGresult *owners; /* when an entry alerts */
+};
+
+static void batch_free(struct audit_batch *b)
+{
+    if (!b)
+        return;
+    PQclear(b->owners);
+    for (int i = 0; i < b->n; i++) {
+        json_decref(b->w[i].b);
+        json_decref(b->w[i].af);
+        json_decref(b->w[i].rules);
+        free(b->w[i].before_text);
+        free(b->w[i].after_text);
+    }
+    free(b->rows_text);
+    arena_free(b->a);
+}
+
+/* The entries ins[0..n) (checked by the caller) cleaned and reduced, in a new batch whose
+ * arena is a (taken over). NULL when one cannot be encoded (AUDIT_INVALID). */
+static struct audit_batch *batch_new(struct arena *a, int n, const struct entry_in *ins,
+                                     bool master_on_demand)
+{
+    struct audit_batch *b = arena_alloc(a, sizeof(*b));
+    memset(b, 0, sizeof(*b));
+    b->a = a;
+    b->n = n;
+    b->ins = ins;
+    b->master_on_demand = master_on_demand;
+    b->w = arena_alloc(a, sizeof(*b->w) * (size_t)n);
+    memset(b->w, 0, sizeof(*b->w) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        struct entry_work *x = &b->w[i];
+        clean_ctx(a, ins[i].ctx, &x->ctx);
+        x->rid = audit_clean_text(a, ins[i].resource_id, ID_MAX_CHARS);
+        x->rules = json_array();
+        audit_diff(ins[i].before, ins[i].after, &x->b, &x->af);
+        if ((x->b && !(x->before_text = json_dumps(x->b, JSON_STORE_FLAGS))) ||
+            (x->af && !(x->after_text = json_dumps(x->af, JSON_STORE_FLAGS)))) {
+            batch_free(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+/* Chains b's entries onto the head that audit_sql_chain_lock gave (lock), with the ids
+ * it and audit_sql_more_ids (more, for entries after the first) gave: the risk rules (a query on t
+ * for the entries that need one), the hashes, and the parameter of sql_insert; the owners to alert,
+ * when an entry alerts. AUDIT_OK or AUDIT_DB. */
+static int batch_chain(struct db_conn *t, struct audit_batch *b, PGresult *lock, PGresult *more)
+{
+    if (!lock || PQntuples(lock) != 1) {
+        log_msg(LOG_ERROR, "audit: the audit_chain row is missing");
+        return AUDIT_DB;
+    }
+    if (b->n > 1 && (!more || PQntuples(more) < b->n - 1)) {
+        log_msg(LOG_ERROR, "audit: %d ids for %d entries", more ? PQntuples(more) + 1 : 1, b->n);
+        return AUDIT_DB;
+    }
+    const char *prev = db_get_dup(b->a, lock, 0, "head_hash");
+    const char *at = db_get_dup(b->a, lock, 0, "at");
+    json_t *rows = json_array();
+    bool alert = false;
+    int rc = AUDIT_DB;
+    for (int i = 0; i < b->n; i++) {
+        const struct entry_in *in = &b->ins[i];
+        struct entry_work *x = &b->w[i];
+        struct audit_risk_facts facts;
+        if (audit_risk_facts_load(t, &x->ctx, in->action, in->resource, x->af, &facts) != AUDIT_OK)
+            goto out;
+        audit_risk_assess(&facts, &x->risk);
+        for (int k = 0; k < x->risk.nrules; k++)
+            json_array_append_new(x->rules, json_string(x->risk.rules[k]));
+        alert = alert || (x->risk.alert && (x->ctx.master || b->master_on_demand));
+        x->e = (struct audit_entry){
+            .id = strtoll(i == 0 ? db_get(lock, 0, "id") : PQgetvalue(more, i - 1, 0), NULL, 10),
+            .at = at,
+            .actor_type = x->ctx.actor_type,
+            .actor_id = x->ctx.actor_id,
+            .actor_name = x->ctx.actor_name,
+            .actor_email = x->ctx.actor_email,
+            .action = in->action,
+            .resource = in->resource,
+            .resource_id = x->rid,
+            .before = x->b,
+            .after = x->af,
+            .ip = x->ctx.ip,
+            .user_agent = x->ctx.user_agent,
+            .request_id = x->ctx.request_id,
+            .risk_level = audit_risk_level_name(x->risk.level),
+            .risk_rules = x->rules,
+        };
+        char *canonical = audit_canonical(&x->e);
+        if (!canonical)
+            goto out;
+        audit_chain_hash(prev, canonical, x->hash);
+        free(canonical);
+        x->e.hash = prev = x->hash;
+        json_t *row = json_pack(
+            "{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?,"
+            " s:s, s:O, s:s}",
+            "id", (json_int_t)x->e.id, "at", at, "actor_type", x->ctx.actor_type, "actor_id",
+            x->ctx.actor_id, "actor_name", x->ctx.actor_name, "actor_email", x->ctx.actor_email,
+            "action", in->action, "resource", in->resource, "resource_id", x->rid, "before",
+            x->before_text, "after", x->after_text, "ip", x->ctx.ip, "user_agent",
+            x->ctx.user_agent, "request_id", x->ctx.request_id, "risk_level", x->e.risk_level,
+            "risk_rules", x->rules, "hash", x->hash);
+        if (!row || json_array_append_new(rows, row) != 0)
+            goto out;
+    }
+    if (!(b->rows_text = json_dumps(rows, JSON_COMPACT)))
+        goto out;
+    if (alert && !(b->owners = db_exec(t, sql_owners, 0, NULL, NULL)))
+        goto out;
+    rc = AUDIT_OK;
+out:
+    json_decref(rows);
+    return rc;
+}
+
+/* After the entries' transaction: the alerts of the high-risk ones when it committed. */
+static void batch_end(struct audit_batch *b, bool committed)
+{
+    for (int i = 0; committed && b->owners && i < b->n; i++)
+        if (b->w[i].risk.alert && (b->w[i].ctx.master || b->master_on_demand))
+            send_alerts(b->w[i].ctx.master, b->master_on_demand, &b->w[i].ctx, &b->w[i].e,
+                        b->owners);
+    if (!committed && b->n > 0)
+        log_msg(LOG_ERROR, "audit: could not write %s on %s%s", b->ins[0].action,
+                b->ins[0].resource, b->n > 1 ? " (and others with it)" : "");
+    batch_free(b);
+}
+
+/* The writer behind every helper, for one entry. master_on_demand: acquire a master
+ * connection for alerts when in->master is NULL. */
 static int write_entry(struct db_conn *t, const struct audit_ctx *in, bool master_on_demand,
                        const char *action, const char *resource, const char *resource_id,
                        json_t *before, json_t *after)
@@ -616,116 +787,23 @@ static int write_entry(struct db_conn *t, const struct audit_ctx *in, bool maste
         return AUDIT_DB;
     }
     bool own_tx = ts == PQTRANS_IDLE;
-
-    struct arena *a = arena_new(4096);
-    struct audit_ctx ctx;
-    clean_ctx(a, in, &ctx);
-    const char *rid = audit_clean_text(a, resource_id, ID_MAX_CHARS);
-    json_t *b = NULL, *af = NULL, *rules = json_array();
-    char *before_text = NULL, *after_text = NULL, *rules_text = NULL, *canonical = NULL;
-    PGresult *owners = NULL;
-    int rc = AUDIT_DB;
-
-    audit_diff(before, after, &b, &af);
-    if ((b && !(before_text = json_dumps(b, JSON_STORE_FLAGS))) ||
-        (af && !(after_text = json_dumps(af, JSON_STORE_FLAGS)))) {
-        rc = AUDIT_INVALID;
-        goto out;
+    struct entry_in one = {in, action, resource, resource_id, before, after};
+    struct audit_batch *b = batch_new(arena_new(4096), 1, &one, master_on_demand);
+    if (!b) {
+        log_msg(LOG_ERROR, "audit: could not encode %s on %s", action, resource);
+        return AUDIT_INVALID;
     }
-    if (own_tx && db_begin(t) != 0)
-        goto out;
-
-    PGresult *r = db_exec(t, sql_chain_lock, 0, NULL, NULL);
-    if (!r)
-        goto out;
-    if (PQntuples(r) != 1) {
-        log_msg(LOG_ERROR, "audit: the audit_chain row is missing");
-        PQclear(r);
-        goto out;
-    }
-    char *prev = db_get_dup(a, r, 0, "head_hash");
-    char *id = db_get_dup(a, r, 0, "id");
-    char *at = db_get_dup(a, r, 0, "at");
-    PQclear(r);
-
-    struct audit_risk_facts facts;
-    struct audit_risk risk;
-    if (audit_risk_facts_load(t, &ctx, action, resource, af, &facts) != AUDIT_OK)
-        goto out;
-    audit_risk_assess(&facts, &risk);
-    for (int i = 0; i < risk.nrules; i++)
-        json_array_append_new(rules, json_string(risk.rules[i]));
-
-    struct audit_entry e = {
-        .id = strtoll(id, NULL, 10),
-        .at = at,
-        .actor_type = ctx.actor_type,
-        .actor_id = ctx.actor_id,
-        .actor_name = ctx.actor_name,
-        .actor_email = ctx.actor_email,
-        .action = action,
-        .resource = resource,
-        .resource_id = rid,
-        .before = b,
-        .after = af,
-        .ip = ctx.ip,
-        .user_agent = ctx.user_agent,
-        .request_id = ctx.request_id,
-        .risk_level = audit_risk_level_name(risk.level),
-        .risk_rules = rules,
-    };
-    char hash[AUDIT_HASH_HEX + 1];
-    canonical = audit_canonical(&e);
-    rules_text = json_dumps(rules, JSON_COMPACT);
-    if (!canonical || !rules_text)
-        goto out;
-    audit_chain_hash(prev, canonical, hash);
-    e.hash = hash;
-
-    const char *p[] = {id,
-                       at,
-                       ctx.actor_type,
-                       ctx.actor_id,
-                       ctx.actor_name,
-                       ctx.actor_email,
-                       action,
-                       resource,
-                       rid,
-                       before_text,
-                       after_text,
-                       ctx.ip,
-                       ctx.user_agent,
-                       ctx.request_id,
-                       e.risk_level,
-                       rules_text,
-                       hash};
-    if (db_run(t, sql_insert, 17, p) != 0)
-        goto out;
-    if (risk.alert && (ctx.master || master_on_demand) &&
-        !(owners = db_exec(t, sql_owners, 0, NULL, NULL)))
-        goto out;
-    if (own_tx && db_commit(t) != 0)
-        goto out;
-    rc = AUDIT_OK;
-    if (owners)
-        send_alerts(ctx.master, master_on_demand, &ctx, &e, owners);
-
-out:
-    if (rc != AUDIT_OK && own_tx)
+    bool ok = !own_tx || db_begin(t) == 0;
+    PGresult *lock = ok ? db_exec(t, audit_sql_chain_lock, 0, NULL, NULL) : NULL;
+    ok = lock && batch_chain(t, b, lock, NULL) == AUDIT_OK;
+    PQclear(lock);
+    const char *p[] = {b->rows_text};
+    ok = ok && db_run(t, sql_insert, 1, p) == 0;
+    ok = ok && (!own_tx || db_commit(t) == 0);
+    if (!ok && own_tx)
         db_rollback(t);
-    if (rc != AUDIT_OK)
-        log_msg(LOG_ERROR, "audit: could not write %s on %s", action ? action : "?",
-                resource ? resource : "?");
-    PQclear(owners);
-    json_decref(b);
-    json_decref(af);
-    json_decref(rules);
-    free(before_text);
-    free(after_text);
-    free(rules_text);
-    free(canonical);
-    arena_free(a);
-    return rc;
+    batch_end(b, ok);
+    return ok ? AUDIT_OK : AUDIT_DB;
 }
 
 /* Queues one alert mail per owner. Failures are logged: the entry stands without them. */
@@ -798,6 +876,44 @@ int audit_record(struct db_conn *t, struct request *req, const char *action, con
     struct audit_ctx ctx;
     audit_ctx_from_request(req, &ctx);
     return write_entry(t, &ctx, true, action, resource, resource_id, before, after);
+}
+
+struct audit_batch *audit_batch_chain(struct db_conn *t, PGresult *lock, PGresult *more,
+                                      const char *action, const char *resource, int n,
+                                      const struct audit_item *items)
+{
+    if (!t || n < 1 || !items || !name_ok(action) || !name_ok(resource))
+        return NULL;
+    struct arena *a = arena_new(4096);
+    struct audit_ctx *ctx = arena_alloc(a, sizeof(*ctx) * (size_t)n);
+    struct entry_in *ins = arena_alloc(a, sizeof(*ins) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        if (!items[i].req) {
+            arena_free(a);
+            return NULL;
+        }
+        audit_ctx_from_request(items[i].req, &ctx[i]);
+        ins[i] = (struct entry_in){&ctx[i],         action,        resource, items[i].resource_id,
+                                   items[i].before, items[i].after};
+    }
+    struct audit_batch *b = batch_new(a, n, ins, true);
+    if (b && batch_chain(t, b, lock, more) != AUDIT_OK) {
+        batch_end(b, false);
+        b = NULL;
+    }
+    return b;
+}
+
+void audit_batch_insert(const struct audit_batch *b, const char **sql, const char **param)
+{
+    *sql = sql_insert;
+    *param = b->rows_text;
+}
+
+void audit_batch_end(struct audit_batch *b, bool committed)
+{
+    if (b)
+        batch_end(b, committed);
 }
 
 int audit_create(struct db_conn *t, struct request *req, const char *resource,
@@ -1273,12 +1389,12 @@ int audit_export_count(struct db_conn *t, const struct audit_filter *f, long *ro
 
 struct audit_export {
     struct db_conn *t;
-    bool in_tx;          /* the snapshot is open (cursor declared) */
+    bool in_tx; /* the snapshot is open (cursor declared) */
     bool header_sent;
-    bool last_batch;     /* the cursor gave fewer rows than asked: no more FETCH */
-    bool finished;       /* CLOSE + COMMIT done */
+    bool last_batch; /* the cursor gave fewer rows than asked: no more FETCH */
+    bool finished;   /* CLOSE + COMMIT done */
     bool failed;
-    PGresult *res;       /* the current batch */
+    PGresult *res; /* the current batch */
     int row, nrows;
     int col[17];         /* export_columns' numbers in res */
     struct arena *chunk; /* the encoded bytes not yet handed over, in out */
