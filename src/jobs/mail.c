@@ -76,36 +76,58 @@ static bool mail_address_ok(const char *addr)
     return true;
 }
 
-/* The message and the job that sends it, in one statement (atomic without a transaction
- * of the caller's, and one round trip). $8: the job's max_attempts. */
+/* The messages ($1: a JSON array of objects named like the columns, each with its
+ * position n) and the jobs that send them, in one statement (atomic without a transaction
+ * of the caller's, and one round trip). $2: the jobs' max_attempts. */
 static const char sql_outbox_insert[] =
-    "WITH o AS (\n"
+    "WITH x AS (\n"
+    "  SELECT * FROM json_to_recordset($1::json) AS x(n int, to_addr text, subject text,\n"
+    "         body_text text, body_html text, attachment_name text, attachment_type text,\n"
+    "         attachment_content text)),\n"
+    "o AS (\n"
     "  INSERT INTO outbox (to_addr, subject, body_text, body_html,\n"
     "                      attachment_name, attachment_type, attachment_content)\n"
-    "  VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
+    "  SELECT to_addr, subject, body_text, body_html, attachment_name, attachment_type,\n"
+    "         attachment_content FROM x ORDER BY n\n"
     "  RETURNING id)\n"
     "INSERT INTO jobs (kind, payload, run_at, max_attempts)\n"
-    "SELECT '" MAIL_JOB_KIND "', jsonb_build_object('outbox_id', o.id), now(), $8::int FROM o";
+    "SELECT '" MAIL_JOB_KIND "', jsonb_build_object('outbox_id', o.id), now(), $2::int FROM o";
 
 int mail_queue(struct db_conn *master, const struct mail *m)
 {
-    if (!master || !m || !mail_address_ok(m->to)) {
-        log_msg(LOG_WARN, "mail_queue: refused a mail without one plain recipient address");
-        return -1;
+    return mail_queue_many(master, &m, 1);
+}
+
+int mail_queue_many(struct db_conn *master, const struct mail *const *mails, int n)
+{
+    json_t *rows = json_array();
+    for (int i = 0; i < n; i++) {
+        const struct mail *m = mails[i];
+        if (!m || !mail_address_ok(m->to)) {
+            log_msg(LOG_WARN, "mail_queue: refused a mail without one plain recipient address");
+            json_decref(rows);
+            return -1;
+        }
+        bool att = m->attachment_content != NULL;
+        json_t *row = json_pack(
+            "{s:i, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "n", i, "to_addr", m->to, "subject",
+            m->subject ? m->subject : "", "body_text", m->text ? m->text : "", "body_html", m->html,
+            "attachment_name", att ? m->attachment_name : NULL, "attachment_type",
+            att ? m->attachment_type : NULL, "attachment_content", m->attachment_content);
+        if (!row || json_array_append_new(rows, row) != 0) {
+            log_msg(LOG_ERROR, "mail_queue: a mail that is not UTF-8 text");
+            json_decref(rows);
+            return -1;
+        }
     }
-    const char *params[8] = {
-        m->to,
-        m->subject ? m->subject : "",
-        m->text ? m->text : "",
-        m->html,
-        m->attachment_content ? m->attachment_name : NULL,
-        m->attachment_content ? m->attachment_type : NULL,
-        m->attachment_content,
-    };
+    char *text = master ? json_dumps(rows, JSON_COMPACT) : NULL;
+    json_decref(rows);
     char attempts[16];
     snprintf(attempts, sizeof(attempts), "%d", MAIL_SEND_ATTEMPTS);
-    params[7] = attempts;
-    return db_run(master, sql_outbox_insert, 8, params);
+    const char *params[] = {text, attempts};
+    int rc = text ? db_run(master, sql_outbox_insert, 2, params) : -1;
+    free(text);
+    return rc;
 }
 
 /* ---- formatting ------------------------------------------------------------------- */

@@ -23,10 +23,14 @@
 struct db_conn;
 struct tenant;
 
-#define BOOKING_REF_LEN 11        /* 11 of 31 symbols: 54.5 bits (DESIGN: >= 50) */
-#define BOOKING_REF_MAX 16        /* longest ref a request may name */
-#define BOOKING_REF_TRIES 5       /* fresh refs tried on a (very unlikely) collision */
-#define BOOKING_DEADLOCK_TRIES 3  /* the careful way again after PostgreSQL broke a deadlock */
+#define BOOKING_REF_LEN 11   /* 11 of 31 symbols: 54.5 bits (DESIGN: >= 50) */
+#define BOOKING_REF_MAX 16   /* longest ref a request may name */
+#define BOOKING_REF_TRIES 5  /* fresh refs tried on a (very unlikely) collision */
+#define BOOKING_BATCH_MAX 32 /* new bookings of one studio written in one transaction */
+#ifndef BOOKING_BATCH_LEADERS
+#define BOOKING_BATCH_LEADERS 2 /* such transactions of one studio at the same time */
+#endif
+#define BOOKING_DEADLOCK_TRIES 3 /* the careful way again after PostgreSQL broke a deadlock */
 /* Inside booking.c only: try again (PostgreSQL broke a deadlock by aborting this one). */
 #define BOOKING_RETRY (-100)
 #define BOOKING_TOKEN_BYTES 24    /* manage token: 192 bits, only its SHA-256 is stored */
@@ -137,27 +141,28 @@ bool booking_parse_date(const char *s);
  * Field errors are added to fields; times gets the canonical texts. 0, BOOKING_INVALID or
  * BOOKING_DB. */
 int booking_check_times(struct arena *a, const struct tenant *tn, struct db_conn *t,
-                        const char *room_id,
-                        const struct booking_policy *pol, const char *starts, const char *ends,
-                        bool override, json_t *fields, struct booking_times *times);
+                        const char *room_id, const struct booking_policy *pol, const char *starts,
+                        const char *ends, bool override, json_t *fields,
+                        struct booking_times *times);
 
 /* ---- availability_cache.c ---------------------------------------------------------------- */
 
 #define AVAILABILITY_KEY_MAX 200
 
 /* "<room>|<from>|<to>" into out; false when it does not fit (then nothing is cached). */
-bool availability_cache_key(char out[AVAILABILITY_KEY_MAX], const char *room_id,
-                            const char *from, const char *to);
+bool availability_cache_key(char out[AVAILABILITY_KEY_MAX], const char *room_id, const char *from,
+                            const char *to);
 /* The invalidation epoch: read it before computing an answer, hand it to put. */
 uint64_t availability_cache_epoch(void);
 /* A live answer's body, copied into the arena (length in *len), or NULL. */
-char *availability_cache_get(struct arena *a, const char *tenant_id, const char *key,
-                             size_t *len);
+char *availability_cache_get(struct arena *a, const char *tenant_id, const char *key, size_t *len);
 /* Keeps a 200's body; ignored when an invalidation came in since epoch. */
 void availability_cache_put(const char *tenant_id, const char *key, const char *body, size_t len,
                             uint64_t epoch);
 /* Drops tenant_id's answers here and in every other process (the hold-expiry job). */
 void availability_cache_invalidate(const char *tenant_id);
+/* Rooms with their policy and price rules, kept alongside (NULL when caching is off). */
+struct tcache *booking_rooms_cache(void);
 
 /* ---- notify.c -------------------------------------------------------------------------- */
 
@@ -174,6 +179,10 @@ char *booking_ics(struct arena *a, const struct tenant *tn, const struct booking
 /* Queues the customer's mail of kind for b on m (link: the manage link, or NULL). 0/-1. */
 int booking_mail(struct arena *a, struct db_conn *m, const struct tenant *tn,
                  const struct booking_row *b, enum booking_mail_kind kind, const char *link);
+struct mail;
+/* The mail booking_mail queues, built in a (out's strings live there). */
+void booking_mail_build(struct arena *a, const struct tenant *tn, const struct booking_row *b,
+                        enum booking_mail_kind kind, const char *link, struct mail *out);
 /* One entry of the search mail. */
 struct booking_link {
     const char *ref, *room_name, *local_day, *local_start, *local_end, *status, *link;

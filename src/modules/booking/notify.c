@@ -171,6 +171,14 @@ static const char *status_text(struct arena *a, const struct booking_row *b)
 int booking_mail(struct arena *a, struct db_conn *m, const struct tenant *tn,
                  const struct booking_row *b, enum booking_mail_kind kind, const char *link)
 {
+    struct mail mail;
+    booking_mail_build(a, tn, b, kind, link, &mail);
+    return mail_queue(m, &mail);
+}
+
+void booking_mail_build(struct arena *a, const struct tenant *tn, const struct booking_row *b,
+                        enum booking_mail_kind kind, const char *link, struct mail *out)
+{
     struct buf text;
     buf_init(&text, a);
     const char *subject;
@@ -216,7 +224,7 @@ int booking_mail(struct arena *a, struct db_conn *m, const struct tenant *tn,
     buf_puts(&text, "\r\nThe attached calendar file adds it to your calendar.\r\n");
     buf_printf(&text, "\r\n-- %s\r\n", tn->name);
 
-    struct mail mail = {
+    *out = (struct mail){
         .to = b->customer_email,
         .subject = subject,
         .text = buf_cstr(&text),
@@ -224,7 +232,6 @@ int booking_mail(struct arena *a, struct db_conn *m, const struct tenant *tn,
         .attachment_type = "text/calendar; method=PUBLISH; charset=UTF-8",
         .attachment_content = booking_ics(a, tn, b, link),
     };
-    return mail_queue(m, &mail);
 }
 
 int booking_mail_links(struct arena *a, struct db_conn *m, const struct tenant *tn, const char *to,
