@@ -37,8 +37,8 @@ struct room_info {
     char id[40];
     char name[484]; /* up to 120 characters of UTF-8 (rooms.name) */
     int64_t hourly_rate;
-    bool active;   /* bookable: active and not archived */
-    json_t *json;  /* the public representation (owned; released by rooms_room_release) */
+    bool active;  /* bookable: active and not archived */
+    json_t *json; /* the public representation (owned; released by rooms_room_release) */
     /* The price rules, when loaded with rooms_room_with_policy_load (else nrules is -1). */
     int nrules;
     struct price_rule rules[ROOMS_MAX_PRICE_RULES];
@@ -54,6 +54,12 @@ void rooms_room_release(struct room_info *r);
  * room, -2 database error. */
 int rooms_room_with_policy_load(struct db_conn *t, const char *room_id, struct room_info *room,
                                 struct booking_policy *pol);
+/* The same, kept in cache (a tcache the studio's changes to rooms or policy drop) for
+ * studio tenant_id; cache NULL: read each time. */
+struct tcache;
+int rooms_room_with_policy_cached(struct tcache *cache, const char *tenant_id, struct db_conn *t,
+                                  const char *room_id, struct room_info *room,
+                                  struct booking_policy *pol);
 /* The price rules of a room (at most max). Returns the count, or -1. */
 int rooms_price_rules(struct db_conn *t, const char *room_id, struct price_rule *out, int max);
 /* The policy summary shown to customers (GET /api/public/studio). */

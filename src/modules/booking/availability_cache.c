@@ -21,6 +21,15 @@
  * never a double booking.
  *
  * The answers live in a tcache (tcache.h) of kind "any change".
+ *
+ * The same lifetime keeps a second thing a new booking reads first: its
+ * room with the policy and price rules (rooms_room_with_policy_cached, the
+ * row as PostgreSQL gave it), in a tcache of kind "staff change": only
+ * staff and platform admins change rooms, hours, prices and policy, and
+ * their successful changes drop the studio's copies at once in every
+ * process, while the customers' own bookings (which drop the answers above)
+ * leave them be. A stale copy (a change made by SQL outside studiod, for at
+ * most the lifetime) can price or check a booking by the old rules.
  */
 #include <stdio.h>
 
@@ -29,12 +38,15 @@
 #include "studiod/tcache.h"
 
 #define SLOTS 1024
+#define ROOM_SLOTS 1024
 
 static struct tcache *answers; /* NULL: no cache */
+static struct tcache *rooms;   /* rooms with their policy and price rules (booking.c) */
 
 int availability_cache_start(int ttl_seconds)
 {
-    if (ttl_seconds > 0 && !(answers = tcache_new(CACHE_BUS_ANY_CHANGE, SLOTS, ttl_seconds)))
+    if (ttl_seconds > 0 && (!(answers = tcache_new(CACHE_BUS_ANY_CHANGE, SLOTS, ttl_seconds)) ||
+                            !(rooms = tcache_new(CACHE_BUS_STAFF_CHANGE, ROOM_SLOTS, ttl_seconds))))
         return -1;
     return 0;
 }
@@ -42,7 +54,13 @@ int availability_cache_start(int ttl_seconds)
 void availability_cache_stop(void)
 {
     tcache_free(answers);
-    answers = NULL;
+    tcache_free(rooms);
+    answers = rooms = NULL;
+}
+
+struct tcache *booking_rooms_cache(void)
+{
+    return rooms;
 }
 
 bool availability_cache_key(char out[AVAILABILITY_KEY_MAX], const char *room_id, const char *from,

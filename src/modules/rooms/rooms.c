@@ -55,6 +55,7 @@
 #include "studiod/audit.h"
 #include "studiod/db.h"
 #include "studiod/log.h"
+#include "studiod/tcache.h"
 
 #define NAME_MAX_CHARS 120
 #define DESCRIPTION_MAX_CHARS 2000
@@ -1549,26 +1550,108 @@ static PGresult *room_query(struct db_conn *t, const char *sql, const char *room
     return valid ? db_exec(t, sql, 1, p, NULL) : NULL;
 }
 
-int rooms_room_with_policy_load(struct db_conn *t, const char *room_id, struct room_info *room,
-                                struct booking_policy *pol)
+/* room and pol from r, sql_room_with_policy's answer: 0, -1 (no row), -2. */
+static int room_with_policy_from(PGresult *r, struct room_info *room, struct booking_policy *pol)
 {
-    memset(room, 0, sizeof(*room));
-    memset(pol, 0, sizeof(*pol));
-    int rc;
-    PGresult *r = room_query(t, sql_room_with_policy, room_id, &rc);
-    if (!r)
-        return rc;
-    rc = PQntuples(r) == 1 ? 0 : -1;
+    int rc = PQntuples(r) == 1 ? 0 : -1;
     if (rc == 0 && (room_from(r, room) != 0 || policy_from(r, pol) != 0))
         rc = -2;
     if (rc == 0)
-        room->nrules = rules_from_text(db_get(r, 0, "price_rules"), room->rules,
-                                       ROOMS_MAX_PRICE_RULES);
-    PQclear(r);
+        room->nrules =
+            rules_from_text(db_get(r, 0, "price_rules"), room->rules, ROOMS_MAX_PRICE_RULES);
     if (rc != 0) {
         rooms_room_release(room);
         rooms_policy_release(pol);
     }
+    return rc;
+}
+
+int rooms_room_with_policy_load(struct db_conn *t, const char *room_id, struct room_info *room,
+                                struct booking_policy *pol)
+{
+    return rooms_room_with_policy_cached(NULL, NULL, t, room_id, room, pol);
+}
+
+/* The one row of r as "name\0" then "v<value>\0" or "n\0" per column (malloc'd; *len). */
+static char *row_pack(PGresult *r, size_t *len)
+{
+    size_t n = 0;
+    for (int c = 0; c < PQnfields(r); c++)
+        n += strlen(PQfname(r, c)) + 1 + 1 + (size_t)PQgetlength(r, 0, c) + 1;
+    char *out = malloc(n ? n : 1), *p = out;
+    for (int c = 0; out && c < PQnfields(r); c++) {
+        size_t k = strlen(PQfname(r, c)) + 1;
+        memcpy(p, PQfname(r, c), k);
+        p += k;
+        bool null = PQgetisnull(r, 0, c);
+        *p++ = null ? 'n' : 'v';
+        k = null ? 0 : (size_t)PQgetlength(r, 0, c);
+        memcpy(p, PQgetvalue(r, 0, c), k);
+        p += k;
+        *p++ = '\0';
+    }
+    *len = n;
+    return out;
+}
+
+/* The result row_pack packed (a PGresult of one row, all text), or NULL. */
+static PGresult *row_unpack(const char *v, size_t len)
+{
+    enum { MAX_COLS = 64 };
+    PGresAttDesc attrs[MAX_COLS];
+    const char *values[MAX_COLS];
+    int n = 0;
+    for (const char *p = v, *end = v + len; p < end && n < MAX_COLS; n++) {
+        memset(&attrs[n], 0, sizeof(attrs[n]));
+        attrs[n].name = (char *)p;
+        attrs[n].format = 0;
+        attrs[n].typid = 25; /* text */
+        attrs[n].typlen = -1;
+        attrs[n].atttypmod = -1;
+        p += strlen(p) + 1;
+        if (p >= end)
+            return NULL;
+        values[n] = *p == 'v' ? p + 1 : NULL;
+        p += strlen(p) + 1;
+    }
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    bool ok = r && PQsetResultAttrs(r, n, attrs);
+    for (int c = 0; ok && c < n; c++)
+        ok = PQsetvalue(r, 0, c, (char *)values[c], values[c] ? (int)strlen(values[c]) : -1);
+    if (!ok) {
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int rooms_room_with_policy_cached(struct tcache *cache, const char *tenant_id, struct db_conn *t,
+                                  const char *room_id, struct room_info *room,
+                                  struct booking_policy *pol)
+{
+    memset(room, 0, sizeof(*room));
+    memset(pol, 0, sizeof(*pol));
+    PGresult *r = NULL;
+    if (cache && tenant_id && rooms_id_valid(room_id)) {
+        struct arena *a = arena_new(2048);
+        size_t len = 0;
+        const char *v = tcache_get(cache, a, tenant_id, room_id, &len);
+        r = v ? row_unpack(v, len) : NULL;
+        arena_free(a);
+    }
+    if (!r) {
+        uint64_t epoch = tcache_epoch(cache);
+        int rc;
+        if (!(r = room_query(t, sql_room_with_policy, room_id, &rc)))
+            return rc;
+        size_t len = 0;
+        char *packed = cache && tenant_id && PQntuples(r) == 1 ? row_pack(r, &len) : NULL;
+        if (packed)
+            tcache_put(cache, tenant_id, room_id, packed, len, 0, epoch);
+        free(packed);
+    }
+    int rc = room_with_policy_from(r, room, pol);
+    PQclear(r);
     return rc;
 }
 
