@@ -10,6 +10,14 @@
  * releases them together. Half the customers share one e-mail address, so
  * the customer upsert races too.
  *
+ * Many customers booking one studio at the same moment are written together
+ * (booking.c: one transaction for the bookings that arrive while another
+ * batch of the studio is being written): the third test books 30 slots twice
+ * each at once and checks that every slot went to exactly one of its two
+ * customers, that each booking is its customer's, that the losers left no
+ * customer behind, and that each booking has its own audit entry (its own
+ * request id) in a chain that still verifies.
+ *
  * Most losers are turned away by that first check; the second test makes
  * sure the constraint itself answers when the check cannot see the winner
  * (its transaction has not committed yet): the INSERT waits, then fails
@@ -45,6 +53,7 @@ struct racer {
     long status;
     char code[32];
     char message[256];
+    char ref[32]; /* of a 201 */
 };
 
 static void *race(void *arg);
@@ -67,6 +76,8 @@ static void *race(void *arg)
     const char *message =
         json_string_value(json_object_get(json_object_get(resp->json, "error"), "message"));
     snprintf(r->message, sizeof(r->message), "%s", message ? message : "");
+    const char *ref = json_string_value(json_object_get(resp->json, "ref"));
+    snprintf(r->ref, sizeof(r->ref), "%s", ref ? ref : "");
     if (resp->status != 201 && resp->status != 409)
         fprintf(stderr, "race: %ld %s %s\n", resp->status, resp->body, resp->error);
     itest_resp_free(resp);
@@ -150,6 +161,118 @@ static void test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_4
     assert_string_equal(all, "1"); /* the losers left nothing behind */
     free(all);
     free(room);
+}
+
+#define MANY_SLOTS 30
+#define MANY_ROOMS 3
+
+static void test_bookings_at_once_in_one_studio_are_each_stored_once_and_audited(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    struct itest_cookies jar = {0};
+    char csrf[128];
+    itest_open_studio(srv, "bk-many", &s, PASSWORD, &jar, csrf);
+    char *rooms[MANY_ROOMS];
+    for (int i = 0; i < MANY_ROOMS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "Many %d", i);
+        assert_non_null(rooms[i] = itest_add_room(&s, name, 2000 + 100 * i));
+    }
+    /* Slot k: room k % 3, 10:00-11:00 local, 10 + k / 3 days ahead: 30 different slots. */
+    PGresult *times = itest_pg_query(
+        NULL, "SELECT to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + k / 3"
+              "                 + time '10:00') AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+              "       to_char(((now() AT TIME ZONE 'Europe/Paris')::date + 10 + k / 3"
+              "                 + time '11:00') AT TIME ZONE 'Europe/Paris' AT TIME ZONE 'UTC',"
+              "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+              "  FROM generate_series(0, 29) k ORDER BY k");
+    assert_non_null(times);
+    assert_int_equal(PQntuples(times), MANY_SLOTS);
+
+    /* Two customers for each slot, all at once, each with an address of their own. */
+    enum { N = 2 * MANY_SLOTS };
+    static struct racer racers[N];
+    pthread_t threads[N];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        struct racer *r = &racers[i];
+        memset(r, 0, sizeof(*r));
+        r->studio = &s;
+        r->go = &go;
+        int k = i % MANY_SLOTS;
+        char email[96], name[32];
+        snprintf(email, sizeof(email), "many-%d@example.com", i);
+        snprintf(name, sizeof(name), "Many %d", i);
+        json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", rooms[k % MANY_ROOMS],
+                              "starts_at", PQgetvalue(times, k, 0), "ends_at",
+                              PQgetvalue(times, k, 1), "customer", "name", name, "email", email);
+        char *text = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        snprintf(r->body, sizeof(r->body), "%s", text);
+        free(text);
+    }
+    PQclear(times);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&go);
+
+    /* Every slot: one 201 and one 409, whichever came first. */
+    for (int k = 0; k < MANY_SLOTS; k++) {
+        struct racer *a = &racers[k], *b = &racers[k + MANY_SLOTS];
+        bool one_each =
+            (a->status == 201 && b->status == 409) || (a->status == 409 && b->status == 201);
+        if (!one_each)
+            fail_msg("slot %d: %ld %s / %ld %s", k, a->status, a->code, b->status, b->code);
+        struct racer *lost = a->status == 409 ? a : b;
+        assert_string_equal(lost->code, "slot_taken");
+    }
+    /* Each 201's booking is that customer's. */
+    for (int i = 0; i < N; i++) {
+        if (racers[i].status != 201)
+            continue;
+        char email[96];
+        snprintf(email, sizeof(email), "many-%d@example.com", i);
+        char *owner = itest_pg_one(s.db,
+                                   "SELECT c.email FROM bookings b JOIN customers c"
+                                   "  ON c.id = b.customer_id WHERE b.ref = $1",
+                                   racers[i].ref);
+        assert_string_equal(owner, email);
+        free(owner);
+    }
+    itest_pg_expect(s.db, "SELECT count(*) FROM bookings WHERE status IN ('pending', 'confirmed')",
+                    NULL, "30");
+    itest_pg_expect(s.db, "SELECT count(*) FROM customers WHERE email LIKE 'many-%'", NULL,
+                    "30"); /* the losers left no customer behind */
+    /* One audit entry per booking, each with its own request, and the chain holds. */
+    itest_pg_expect(s.db,
+                    "SELECT count(*) || ' ' || count(DISTINCT resource_id) || ' '"
+                    "       || count(DISTINCT request_id)"
+                    "  FROM audit_log WHERE resource = 'bookings' AND action = 'create'",
+                    NULL, "30 30 30");
+    itest_pg_expect(s.db,
+                    "SELECT count(*) FROM bookings b WHERE NOT EXISTS (SELECT 1 FROM audit_log a"
+                    "  WHERE a.resource = 'bookings' AND a.action = 'create'"
+                    "    AND a.resource_id = b.id::text AND a.after->>'ref' = b.ref)",
+                    NULL, "0");
+    char *batched = itest_pg_one(s.db,
+                                 "SELECT count(DISTINCT at)::text FROM audit_log"
+                                 " WHERE resource = 'bookings' AND action = 'create'",
+                                 NULL);
+    print_message("30 bookings written in %s transactions\n", batched);
+    free(batched);
+    struct itest_resp *v =
+        itest_staff_request(srv, "GET", s.host, "/api/audit-logs/verify", NULL, &jar, NULL);
+    assert_int_equal(v->status, 200);
+    assert_true(json_is_true(json_object_get(v->json, "ok")));
+    itest_resp_free(v);
+    for (int i = 0; i < MANY_ROOMS; i++)
+        free(rooms[i]);
 }
 
 /* A connection of our own to dbname on the test cluster (for an open transaction). */
@@ -265,6 +388,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_409),
         cmocka_unit_test(test_the_constraint_refuses_a_booking_the_check_could_not_see),
+        cmocka_unit_test(test_bookings_at_once_in_one_studio_are_each_stored_once_and_audited),
     };
     return cmocka_run_group_tests(tests, itest_suite_setup, itest_suite_teardown);
 }

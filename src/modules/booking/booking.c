@@ -11,13 +11,21 @@
  * message; it decides nothing. A hold is [starts_at, ends_at + buffer) with
  * the room's buffer at the time of writing.
  *
- * A new booking costs few round trips (it is the busiest write): the room,
- * its policy and price rules in one read; the time rules with the pricing
- * pieces in a second; then BEGIN, the insert (customer upsert and booking in
- * one statement that answers the stored row), the audit entry, COMMIT; then
- * its mail (one statement in the master). The insert goes first and the
- * constraint decides; only when it refuses does the careful way run
- * (expire run-out holds, find the conflict for the message, insert again).
+ * A new booking costs few round trips (it is the busiest write). Its room,
+ * policy and price rules come from a per-process copy (booking_rooms_cache,
+ * dropped by any staff change); the time rules and the pricing pieces are
+ * one read. Then the bookings of the studio that arrive together are written
+ * together (combine.h, insert_batch): one transaction in two pipelined round
+ * trips, BEGIN + one insert for them all answering the stored rows + the
+ * audit chain lock, then their audit entries + COMMIT, with at most
+ * BOOKING_BATCH_LEADERS such transactions of one studio at a time. Under
+ * load this turns many short transactions that queue for the studio's audit
+ * chain into a few that hold it once; alone, a booking is its own batch.
+ * The insert goes first and the constraint decides; a booking the batch did
+ * not store (overlap, ref collision, any failure of the batch) goes the
+ * careful way on its own (expire run-out holds, find the conflict for the
+ * message, insert again). Its mail is queued after the commit, with the
+ * mails of other bookings made at that moment (one outbox statement).
  *
  * Decisions (DESIGN.md leaves them to the module):
  *   - Status. A deposit due → 'pending' with hold_expires_at = now() +
@@ -36,7 +44,11 @@
  *     raw token exists once, in the creation reply and the first mail.
  *   - Customers are one per lower(email); a new booking updates the name,
  *     and the phone unless the new one is empty. The upsert and the booking
- *     are one statement, so a refused booking leaves no customer behind.
+ *     are one statement; a customer it created for a booking it could not
+ *     store is removed in the same transaction, so a refused booking leaves
+ *     no customer behind. (A booking refused inside a batch that stored
+ *     others may still have updated its existing customer's name and phone
+ *     to what was typed: the same person, by e-mail.)
  *   - With nothing paid the refund is 0, but the rule that applies now is
  *     still named (pricing_refund names none for 0, so it is asked with a
  *     nominal amount).
@@ -73,10 +85,12 @@
 
 #include "booking_internal.h"
 #include "studiod/audit.h"
+#include "studiod/combine.h"
 #include "studiod/crypto.h"
 #include "studiod/db.h"
 #include "studiod/jobs.h"
 #include "studiod/log.h"
+#include "studiod/mail.h"
 #include "studiod/money.h"
 #include "studiod/payments.h"
 #include "studiod/pricing.h"
@@ -149,36 +163,59 @@ static const char sql_segments[] =
     "SELECT " BOOKING_SQL_SEGMENTS("$1::timestamptz", "$2::timestamptz", "$3::text", "$4::int")
     " AS segments";
 
-/* The customer (one per lower(email)) and the booking, in one statement that answers the
- * stored row (ROW_COLUMNS; $18 is the studio's zone): a failure of either (the constraint
- * above all) leaves nothing behind. */
+/* New bookings with their customers, in one statement. $1 is a JSON array of
+ * insert_item()s, each with its position n; $2 the studio's zone. The customers (one per
+ * lower(email); the name, and the phone unless empty, of the item last in the array) are
+ * upserted, then the bookings inserted in array order: one whose hold overlaps an active
+ * one (the exclusion constraint, also against an earlier item) or whose ref is taken is
+ * skipped (ON CONFLICT DO NOTHING, without a target: every constraint), so the others
+ * stand. One row per item: n; the stored row (ROW_COLUMNS) or NULLs; and, for a skipped
+ * item whose customer this statement created, that customer's id (orphan), which the
+ * caller removes unless another item of the array booked for it. */
 static const char sql_insert[] =
-    "WITH c AS ("
-    "  INSERT INTO customers (name, email, phone) VALUES ($1, $2, $3)"
+    "WITH i AS ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x(n int, name text, email text, phone text,"
+    "         ref text, room_id uuid, starts_at timestamptz, ends_at timestamptz,"
+    "         buffer_minutes int, status text, source text, price_amount bigint,"
+    "         deposit_amount bigint, currency text, notes text, token_hash text,"
+    "         hold_minutes int, created_by uuid)),"
+    " c AS ("
+    "  INSERT INTO customers AS cu (name, email, phone)"
+    "  SELECT (array_agg(name ORDER BY n DESC))[1], (array_agg(email ORDER BY n DESC))[1],"
+    "         coalesce((array_agg(phone ORDER BY n DESC) FILTER (WHERE phone <> ''))[1], '')"
+    "    FROM i GROUP BY lower(email)"
     "  ON CONFLICT ((lower(email))) DO UPDATE"
     "     SET name = EXCLUDED.name,"
-    "         phone = CASE WHEN EXCLUDED.phone <> '' THEN EXCLUDED.phone"
-    "                      ELSE customers.phone END,"
+    "         phone = CASE WHEN EXCLUDED.phone <> '' THEN EXCLUDED.phone ELSE cu.phone END,"
     "         updated_at = now()"
-    "  RETURNING id, name, email, phone),"
+    "  RETURNING cu.id, cu.name, cu.email, cu.phone, cu.xmax = 0 AS created),"
     " b AS ("
     "  INSERT INTO bookings (ref, room_id, customer_id, starts_at, ends_at, hold, status, source,"
     "                        price_amount, deposit_amount, currency, notes, manage_token_hash,"
     "                        hold_expires_at, confirmed_at, created_by)"
-    "  SELECT $4, $5::uuid, c.id, $6::timestamptz, $7::timestamptz,"
-    "         tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $8::int)),"
-    "         $9, $10, $11::bigint, $12::bigint, $13, $14, $15,"
-    "         CASE WHEN $16::int > 0 THEN now() + make_interval(mins => $16::int) END,"
-    "         CASE WHEN $9 = 'confirmed' THEN now() END,"
-    "         $17::uuid"
-    "    FROM c"
+    "  SELECT i.ref, i.room_id, c.id, i.starts_at, i.ends_at,"
+    "         tstzrange(i.starts_at, i.ends_at + make_interval(mins => i.buffer_minutes)),"
+    "         i.status, i.source, i.price_amount, i.deposit_amount, i.currency, i.notes,"
+    "         i.token_hash,"
+    "         CASE WHEN i.hold_minutes > 0 THEN now() + make_interval(mins => i.hold_minutes) END,"
+    "         CASE WHEN i.status = 'confirmed' THEN now() END,"
+    "         i.created_by"
+    "    FROM i JOIN c ON lower(c.email) = lower(i.email)"
+    "   ORDER BY i.n"
+    "  ON CONFLICT DO NOTHING"
     "  RETURNING *)"
-    " " ROW_COLUMNS("$18::text")
-    " FROM b JOIN rooms r ON r.id = b.room_id JOIN c ON c.id = b.customer_id";
-/* Each try of sql_insert runs under this savepoint: a ref collision (unique violation) is
- * undone to it and tried again without losing the transaction. */
-static const char sql_savepoint[] = "SAVEPOINT booking_insert";
-static const char sql_rollback_savepoint[] = "ROLLBACK TO SAVEPOINT booking_insert";
+    " " ROW_COLUMNS("$2::text") ", i.n AS item,"
+    " CASE WHEN b.id IS NULL AND c.created THEN c.id END AS orphan"
+    " FROM i JOIN c ON lower(c.email) = lower(i.email)"
+    " LEFT JOIN b ON b.ref = i.ref LEFT JOIN rooms r ON r.id = b.room_id"
+    " ORDER BY i.n";
+/* Customers an insert created for bookings it could not store ($1: a uuid[] literal), unless
+ * a booking came for them after all. */
+static const char sql_drop_orphans[] =
+    "DELETE FROM customers c WHERE c.id = ANY($1::uuid[])"
+    "   AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.customer_id = c.id)";
+static const char sql_begin[] = "BEGIN";
+static const char sql_commit[] = "COMMIT";
 
 static const char sql_cancel[] =
     "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), refund_amount = $2::bigint,"
@@ -262,7 +299,7 @@ struct new_booking {
 
 static int row_load(struct arena *a, const struct tenant *tn, struct db_conn *t, const char *key,
                     bool by_id, bool lock, struct booking_row *row);
-static void row_from(struct arena *a, PGresult *r, struct booking_row *row);
+static void row_from(struct arena *a, PGresult *r, int i, struct booking_row *row);
 static json_t *money_json(int64_t amount, const char *currency);
 static json_t *refund_json(const struct booking_row *b);
 static json_t *row_public_json(const struct booking_row *b, bool full);
@@ -298,8 +335,8 @@ static int move_apply(struct arena *a, const struct tenant *tn, struct db_conn *
                       struct booking_error *err);
 static int price_of(struct arena *a, const struct tenant *tn, struct db_conn *t,
                     const struct room_info *room, const struct booking_times *tm, int64_t *price);
-static int load_room_and_policy(struct db_conn *t, const char *room_id, struct room_info *room,
-                                struct booking_policy *pol, json_t *fields);
+static int load_room_and_policy(const struct tenant *tn, struct db_conn *t, const char *room_id,
+                                struct room_info *room, struct booking_policy *pol, json_t *fields);
 static void queue_after_create(struct arena *a, const struct tenant *tn, struct db_conn *m,
                                const struct booking_row *b, int hold_minutes, const char *link);
 static void queue_mail(struct arena *a, const struct tenant *tn, struct db_conn *m,
@@ -386,10 +423,10 @@ static json_t *refund_json(const struct booking_row *b)
 
 /* ---- reading ------------------------------------------------------------------------- */
 
-static void row_from(struct arena *a, PGresult *r, struct booking_row *row)
+static void row_from(struct arena *a, PGresult *r, int i, struct booking_row *row)
 {
     memset(row, 0, sizeof(*row));
-#define S(f) row->f = db_get_dup(a, r, 0, #f)
+#define S(f) row->f = db_get_dup(a, r, i, #f)
     S(id);
     S(ref);
     S(status);
@@ -420,14 +457,14 @@ static void row_from(struct arena *a, PGresult *r, struct booking_row *row)
     S(customer_email);
     S(customer_phone);
 #undef S
-    row->price = atoll(db_get(r, 0, "price_amount"));
-    row->deposit = atoll(db_get(r, 0, "deposit_amount"));
-    row->paid = atoll(db_get(r, 0, "paid_amount"));
-    const char *refund = db_get(r, 0, "refund_amount");
+    row->price = atoll(db_get(r, i, "price_amount"));
+    row->deposit = atoll(db_get(r, i, "deposit_amount"));
+    row->paid = atoll(db_get(r, i, "paid_amount"));
+    const char *refund = db_get(r, i, "refund_amount");
     row->has_refund = refund != NULL;
     row->refund = refund ? atoll(refund) : 0;
-    row->seconds_before_start = atoll(db_get(r, 0, "seconds_before_start"));
-    row->over = db_get(r, 0, "over")[0] == 't';
+    row->seconds_before_start = atoll(db_get(r, i, "seconds_before_start"));
+    row->over = db_get(r, i, "over")[0] == 't';
 }
 
 /* One booking by id (checked to be a uuid) or ref. 0, BOOKING_NOT_FOUND or BOOKING_DB. */
@@ -448,7 +485,7 @@ static int row_load(struct arena *a, const struct tenant *tn, struct db_conn *t,
         PQclear(r);
         return BOOKING_NOT_FOUND;
     }
-    row_from(a, r, row);
+    row_from(a, r, 0, row);
     PQclear(r);
     return BOOKING_OK;
 }
@@ -597,10 +634,11 @@ static void check_customer(const struct booking_input *in, json_t *fields)
                             json_sprintf("At most %d characters", BOOKING_NOTES_MAX));
 }
 
-/* The bookable room and its policy. 0; BOOKING_INVALID with a room_id field; BOOKING_DB.
+/* The bookable room and its policy (kept a few seconds: booking_rooms_cache). 0;
+ * BOOKING_INVALID with a room_id field; BOOKING_DB.
  * On 0 the caller releases both. */
-static int load_room_and_policy(struct db_conn *t, const char *room_id, struct room_info *room,
-                                struct booking_policy *pol, json_t *fields)
+static int load_room_and_policy(const struct tenant *tn, struct db_conn *t, const char *room_id,
+                                struct room_info *room, struct booking_policy *pol, json_t *fields)
 {
     memset(room, 0, sizeof(*room));
     memset(pol, 0, sizeof(*pol));
@@ -608,7 +646,9 @@ static int load_room_and_policy(struct db_conn *t, const char *room_id, struct r
         json_object_set_new(fields, "room_id", json_string("Required"));
         return BOOKING_INVALID;
     }
-    int lr = booking_is_uuid(room_id) ? rooms_room_with_policy_load(t, room_id, room, pol) : -1;
+    int lr = booking_is_uuid(room_id) ? rooms_room_with_policy_cached(booking_rooms_cache(), tn->id,
+                                                                      t, room_id, room, pol)
+                                      : -1;
     if (lr == -2)
         return BOOKING_DB;
     if (lr != 0 || !room->active) {
@@ -696,12 +736,12 @@ static void conflict_error(struct arena *a, const struct tenant *tn, struct db_c
 }
 
 /* The friendly check before writing: BOOKING_SLOT_TAKEN when an active hold is in the way.
- * Holds on the room that ran out are expired first (their ids into ex). */
+ * Holds on the room that ran out are expired first (their ids into ex; with ex NULL, not). */
 static int check_free(struct arena *a, const struct tenant *tn, struct db_conn *t,
                       const struct room_info *room, const struct booking_times *tm, int buffer,
                       const char *except_id, struct expired_holds *ex, struct booking_error *err)
 {
-    if (expire_room_holds(a, t, room->id, ex) != BOOKING_OK)
+    if (ex && expire_room_holds(a, t, room->id, ex) != BOOKING_OK)
         return BOOKING_DB;
     char buf[16];
     snprintf(buf, sizeof(buf), "%d", buffer);
@@ -760,6 +800,21 @@ static int price_of(struct arena *a, const struct tenant *tn, struct db_conn *t,
     return BOOKING_OK;
 }
 
+/* Mails of new bookings queued together (combine.h), in one statement on the master
+ * connection of whichever request queues them: under load the outbox gets one insert
+ * for several bookings, of any studio. */
+static struct combiner mail_combiner = COMBINER_INIT(BOOKING_BATCH_MAX, BOOKING_BATCH_LEADERS);
+
+static void mail_batch(void *ctx, struct combine_item **items, int n)
+{
+    const struct mail *mails[BOOKING_BATCH_MAX] = {0};
+    for (int i = 0; i < n; i++)
+        mails[i] = items[i]->arg;
+    int rc = mail_queue_many(ctx, mails, n);
+    for (int i = 0; i < n; i++)
+        items[i]->rc = rc;
+}
+
 static void queue_after_create(struct arena *a, const struct tenant *tn, struct db_conn *m,
                                const struct booking_row *b, int hold_minutes, const char *link)
 {
@@ -767,24 +822,31 @@ static void queue_after_create(struct arena *a, const struct tenant *tn, struct 
         log_msg(LOG_WARN, "booking %s: no master connection; mail and hold job not queued", b->ref);
         return;
     }
-    /* The mail alone is one statement (mail_queue); with the hold's job, one transaction. */
-    bool tx = hold_minutes > 0;
-    int rc = tx ? db_begin(m) : 0;
-    if (rc == 0 && hold_minutes > 0)
-        rc = jobs_enqueue(m, JOB_EXPIRE_HOLD,
-                          json_pack("{s:s, s:s}", "slug", tn->slug, "booking_id", b->id),
-                          hold_minutes * 60);
-    if (rc == 0)
-        rc = booking_mail(a, m, tn, b, BOOKING_MAIL_MADE, link);
-    if (rc == 0 && tx)
-        rc = db_commit(m);
-    if (rc != 0) {
-        if (tx)
+    int rc;
+    if (hold_minutes > 0) { /* the mail with the hold's job, in one transaction */
+        rc = db_begin(m);
+        if (rc == 0)
+            rc = jobs_enqueue(m, JOB_EXPIRE_HOLD,
+                              json_pack("{s:s, s:s}", "slug", tn->slug, "booking_id", b->id),
+                              hold_minutes * 60);
+        if (rc == 0)
+            rc = booking_mail(a, m, tn, b, BOOKING_MAIL_MADE, link);
+        if (rc == 0)
+            rc = db_commit(m);
+        if (rc != 0)
             db_rollback(m);
+    } else {
+        struct mail mail;
+        booking_mail_build(a, tn, b, BOOKING_MAIL_MADE, link, &mail);
+        struct combine_item it = {.key = "outbox", .arg = &mail};
+        /* A batch that failed as a whole: this one alone, once more. */
+        if ((rc = combine_run(&mail_combiner, &it, mail_batch, m)) != 0)
+            rc = mail_queue(m, &mail);
+    }
+    if (rc != 0)
         log_msg(LOG_ERROR,
                 "booking %s: mail/hold job not queued (the hold still ends: expired lazily)",
                 b->ref);
-    }
 }
 
 static void queue_mail(struct arena *a, const struct tenant *tn, struct db_conn *m,
@@ -822,43 +884,152 @@ static void new_booking_terms(struct arena *a, const struct booking_input *in,
     nb->token = crypto_token(a, BOOKING_TOKEN_BYTES);
 }
 
-/* One try of sql_insert under a fresh ref: BOOKING_OK with the stored row in *b, or
- * BOOKING_DB with the SQLSTATE of the failure in *st (the transaction is then aborted). */
+/* ---- making a booking ------------------------------------------------------------------ */
+
+/* The booking_insert item (migrations/tenant/0008) of a new booking, under a fresh ref. */
+static json_t *insert_item(struct arena *a, const struct tenant *tn, const struct booking_input *in,
+                           const struct room_info *room, int buffer, const struct booking_times *tm,
+                           const struct new_booking *nb)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:s, s:s,"
+                     " s:s, s:i, s:s?}",
+                     "name", in->customer_name, "email", in->customer_email, "phone",
+                     in->customer_phone ? in->customer_phone : "", "ref",
+                     crypto_ref(a, BOOKING_REF_LEN), "room_id", room->id, "starts_at",
+                     tm->starts_at, "ends_at", tm->ends_at, "buffer_minutes", buffer, "status",
+                     nb->status, "source", in->staff ? "staff" : "public", "price_amount",
+                     (json_int_t)nb->price, "deposit_amount", (json_int_t)nb->deposit, "currency",
+                     tn->currency, "notes", in->notes ? in->notes : "", "token_hash",
+                     crypto_sha256_hex(a, nb->token, strlen(nb->token)), "hold_minutes",
+                     nb->hold_minutes, "created_by", in->created_by);
+}
+
+/* One new booking handed to the batch (insert_batch), by the request that wants it. */
+struct insert_job {
+    struct arena *a; /* the request's */
+    const struct tenant *tn;
+    struct request *req;
+    json_t *item;          /* insert_item() */
+    struct booking_row *b; /* out: the stored row */
+    const char *id;        /* out: its id; NULL when it was not stored */
+};
+
+static struct combiner insert_combiner = COMBINER_INIT(BOOKING_BATCH_MAX, BOOKING_BATCH_LEADERS);
+
+/* The quick way in, for n new bookings of one studio at once (combine.h): one transaction
+ * in two round trips (db_pipeline). First BEGIN, the insert of them all (sql_insert: one
+ * refused leaves the others standing) answering their rows, and the audit chain locked;
+ * then, with the entries chained in C, the customers made for nothing removed, the
+ * entries stored, COMMIT. An item's rc: BOOKING_OK (committed), or BOOKING_DB: refused,
+ * or the batch failed, and nothing of it stays; the request then goes the careful way on
+ * its own. */
+static void insert_batch(void *ctx, struct combine_item **items, int n)
+{
+    struct db_conn *t = ctx;
+    struct insert_job *lead = items[0]->arg;
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        struct insert_job *j = items[i]->arg;
+        items[i]->rc = BOOKING_DB;
+        j->id = NULL;
+        json_object_set_new(j->item, "n", json_integer(i));
+        json_array_append(arr, j->item);
+    }
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    char more[16];
+    snprintf(more, sizeof(more), "%d", n - 1);
+    const char *pi[] = {text, lead->tn->timezone}, *pm[] = {more};
+    struct db_call first[] = {{sql_begin, 0, NULL, NULL},
+                              {sql_insert, 2, pi, NULL},
+                              {audit_sql_chain_lock, 0, NULL, NULL},
+                              {audit_sql_more_ids, 1, pm, NULL}};
+    bool ok = text && db_pipeline(t, first, 4, NULL) == 0 && PQntuples(first[1].result) == n;
+    free(text);
+    PGresult *r = first[1].result;
+    struct buf orphans;
+    buf_init(&orphans, lead->a);
+    int stored = 0, norphans = 0;
+    for (int k = 0; ok && k < n; k++) {
+        int i = atoi(db_get(r, k, "item"));
+        if (!(ok = i >= 0 && i < n))
+            break;
+        struct insert_job *j = items[i]->arg;
+        if (db_get(r, k, "id")) {
+            row_from(j->a, r, k, j->b);
+            j->id = j->b->id;
+            stored++;
+        } else if (db_get(r, k, "orphan")) {
+            buf_printf(&orphans, "%s%s", norphans++ ? "," : "{", db_get(r, k, "orphan"));
+        }
+    }
+    struct audit_batch *ab = NULL;
+    if (ok && stored > 0) {
+        struct audit_item *au = arena_alloc(lead->a, sizeof(*au) * (size_t)stored);
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            struct insert_job *j = items[i]->arg;
+            if (j->id)
+                au[m++] = (struct audit_item){j->req, j->id, NULL, row_staff_json(j->b)};
+        }
+        ab = audit_batch_chain(t, first[2].result, first[3].result, AUDIT_ACTION_CREATE,
+                               AUDIT_RESOURCE, m, au);
+        for (int i = 0; i < m; i++)
+            json_decref(au[i].after);
+        const char *sql = NULL, *param = NULL;
+        if ((ok = ab != NULL))
+            audit_batch_insert(ab, &sql, &param);
+        buf_printf(&orphans, "}");
+        const char *pa[] = {param}, *po[] = {buf_cstr(&orphans)};
+        struct db_call second[] = {
+            {sql_drop_orphans, 1, po, NULL}, {sql, 1, pa, NULL}, {sql_commit, 0, NULL, NULL}};
+        int skip = norphans ? 0 : 1;
+        ok = ok && db_pipeline(t, second + skip, 3 - skip, NULL) == 0;
+        for (size_t i = 0; i < sizeof(second) / sizeof(second[0]); i++)
+            PQclear(second[i].result);
+    }
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+        PQclear(first[i].result);
+    if (!ok || stored == 0)
+        db_rollback(t);
+    audit_batch_end(ab, ok);
+    for (int i = 0; i < n; i++) {
+        struct insert_job *j = items[i]->arg;
+        if (!ok)
+            j->id = NULL;
+        items[i]->rc = j->id ? BOOKING_OK : BOOKING_DB;
+    }
+}
+
+/* One insert on its own, in the caller's transaction, under a fresh ref: BOOKING_OK with
+ * *stored telling whether it was (its row in *b) or skipped (an overlap or a ref
+ * collision: the caller's transaction goes on; roll it back, the skipped booking's new
+ * customer is in it); or BOOKING_DB with the statement's SQLSTATE in *st (the
+ * transaction is aborted). */
 static int insert_try(struct arena *a, const struct tenant *tn, struct db_conn *t,
                       const struct booking_input *in, const struct room_info *room, int buffer,
                       const struct booking_times *tm, const struct new_booking *nb,
-                      struct booking_row *b, const char **st)
+                      struct booking_row *b, bool *stored, const char **st)
 {
-    char price_s[24], deposit_s[24], buffer_s[16], hold_s[16];
-    snprintf(price_s, sizeof(price_s), "%lld", (long long)nb->price);
-    snprintf(deposit_s, sizeof(deposit_s), "%lld", (long long)nb->deposit);
-    snprintf(buffer_s, sizeof(buffer_s), "%d", buffer);
-    snprintf(hold_s, sizeof(hold_s), "%d", nb->hold_minutes);
-    const char *p[] = {in->customer_name,
-                       in->customer_email,
-                       in->customer_phone ? in->customer_phone : "",
-                       crypto_ref(a, BOOKING_REF_LEN),
-                       room->id,
-                       tm->starts_at,
-                       tm->ends_at,
-                       buffer_s,
-                       nb->status,
-                       in->staff ? "staff" : "public",
-                       price_s,
-                       deposit_s,
-                       tn->currency,
-                       in->notes ? in->notes : "",
-                       crypto_sha256_hex(a, nb->token, strlen(nb->token)),
-                       hold_s,
-                       in->created_by,
-                       tn->timezone};
     *st = NULL;
-    PGresult *r = db_exec(t, sql_insert, 18, p, st);
+    *stored = false;
+    json_t *item = insert_item(a, tn, in, room, buffer, tm, nb);
+    if (!item)
+        return BOOKING_DB;
+    json_object_set_new(item, "n", json_integer(0));
+    json_t *arr = json_pack("[o]", item);
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    const char *p[] = {text, tn->timezone};
+    PGresult *r = text ? db_exec(t, sql_insert, 2, p, st) : NULL;
+    free(text);
     if (!r)
         return BOOKING_DB;
-    row_from(a, r, b);
+    int rc = PQntuples(r) == 1 ? BOOKING_OK : BOOKING_DB;
+    if (rc == BOOKING_OK && (*stored = db_get(r, 0, "id") != NULL))
+        row_from(a, r, 0, b);
     PQclear(r);
-    return BOOKING_OK;
+    return rc;
 }
 
 static bool sqlstate_is(const char *st, const char *code)
@@ -866,81 +1037,70 @@ static bool sqlstate_is(const char *st, const char *code)
     return st && strcmp(st, code) == 0;
 }
 
-/* The careful way in, after the quick one met the constraint: run-out holds on the room
- * expire (their ids into ex), the slot is checked (err names what is in the way), then the
- * insert, each try under a savepoint so that a ref collision costs only the try. BOOKING_OK
- * in the open transaction, or an error after rolling it back. */
+/* The careful way in, after the quick one did not store the booking: run-out holds on the
+ * room expire (their ids into ex), the slot is checked (err names what is in the way),
+ * then the insert; when that is skipped, the check again: a booking that committed in
+ * between is named (409), else the ref was taken and a fresh one is tried. BOOKING_OK in
+ * the open transaction, or an error after rolling it back (BOOKING_RETRY: PostgreSQL broke
+ * a deadlock, the insert may be tried again). */
 static int insert_checked(struct arena *a, const struct tenant *tn, struct db_conn *t,
                           const struct booking_input *in, const struct room_info *room, int buffer,
                           const struct booking_times *tm, const struct new_booking *nb,
-                          struct expired_holds *ex, struct booking_row *b,
-                          struct booking_error *err)
+                          struct expired_holds *ex, struct booking_error *err,
+                          struct booking_row *b)
 {
     if (db_begin(t) != 0)
         return BOOKING_DB;
     int rc = check_free(a, tn, t, room, tm, buffer, NULL, ex, err);
     const char *st = NULL;
-    for (int attempt = 0; rc == BOOKING_OK && attempt < BOOKING_REF_TRIES; attempt++) {
-        if (db_run(t, sql_savepoint, 0, NULL) != 0) {
-            rc = BOOKING_DB;
+    for (int attempt = 1; rc == BOOKING_OK; attempt++) {
+        bool stored = false;
+        if ((rc = insert_try(a, tn, t, in, room, buffer, tm, nb, b, &stored, &st)) != BOOKING_OK)
             break;
-        }
-        if (insert_try(a, tn, t, in, room, buffer, tm, nb, b, &st) == BOOKING_OK)
+        if (stored)
             return BOOKING_OK;
-        if (!sqlstate_is(st, SQLSTATE_UNIQUE_VIOLATION) ||
-            db_run(t, sql_rollback_savepoint, 0, NULL) != 0)
-            rc = BOOKING_DB; /* only a ref collision is worth another try */
+        rc = check_free(a, tn, t, room, tm, buffer, NULL, NULL, err);
+        if (rc == BOOKING_OK && attempt >= BOOKING_REF_TRIES)
+            rc = BOOKING_DB; /* out of refs */
     }
     db_rollback(t);
-    if (rc == BOOKING_DB && sqlstate_is(st, SQLSTATE_EXCLUSION_VIOLATION)) {
-        /* Lost a race the check could not see: the constraint decided. */
-        conflict_error(a, tn, t, room, tm->starts_at, tm->ends_at, buffer, NULL, err);
-        return BOOKING_SLOT_TAKEN;
-    }
     if (rc == BOOKING_DB && sqlstate_is(st, SQLSTATE_DEADLOCK))
         return BOOKING_RETRY;
-    return rc == BOOKING_OK ? BOOKING_DB : rc; /* out of refs, or the check's own answer */
+    return rc;
 }
 
 /* The new booking's transaction. Most requests ask for a free slot on a room with no
- * run-out hold in the way, so the insert goes first and the exclusion constraint decides:
- * BEGIN, the insert answering the row, the audit entry, COMMIT. Only when the constraint
- * says no does the careful way run (insert_checked), which expires run-out holds, names
- * the booking in the way, and tries again. BOOKING_OK with the stored row in *b;
- * otherwise nothing of it stays. */
+ * run-out hold in the way, so the insert goes first and the exclusion constraint decides,
+ * in a batch with the other bookings of the studio being made at the same moment
+ * (insert_batch). Only when that did not store it does the careful way run
+ * (insert_checked), which expires run-out holds, names the booking in the way, and tries
+ * again; two overlapping inserts that each waited for the other's row while checking the
+ * constraint deadlock, PostgreSQL aborts one (40P01), and that is a lost race too.
+ * BOOKING_OK with the stored row in *b; otherwise nothing of it stays. */
 static int create_in_tx(struct arena *a, const struct tenant *tn, struct db_conn *t,
                         struct request *req, const struct booking_input *in,
                         const struct room_info *room, const struct booking_policy *pol,
                         const struct booking_times *tm, const struct new_booking *nb,
                         struct booking_row *b, struct booking_error *err)
 {
-    struct expired_holds ex = {0};
+    struct insert_job job = {.a = a, .tn = tn, .req = req, .b = b};
+    struct combine_item it = {.key = tn->id, .arg = &job};
     int rc = BOOKING_DB;
-    for (int attempt = 0; attempt < BOOKING_REF_TRIES; attempt++) {
-        const char *st = NULL;
-        if (db_begin(t) != 0)
-            return BOOKING_DB;
-        rc = insert_try(a, tn, t, in, room, pol->buffer_minutes, tm, nb, b, &st);
-        if (rc == BOOKING_OK)
+    if (req && (job.item = insert_item(a, tn, in, room, pol->buffer_minutes, tm, nb)))
+        rc = combine_run(&insert_combiner, &it, insert_batch, t);
+    json_decref(job.item);
+    if (rc == BOOKING_OK)
+        return BOOKING_OK; /* committed, with its audit entry */
+
+    struct expired_holds ex = {0};
+    for (int d = 0; d < BOOKING_DEADLOCK_TRIES; d++) {
+        memset(&ex, 0, sizeof(ex));
+        if ((rc = insert_checked(a, tn, t, in, room, pol->buffer_minutes, tm, nb, &ex, err, b)) !=
+            BOOKING_RETRY)
             break;
-        db_rollback(t);
-        /* Two overlapping inserts that each wait for the other's row while checking the
-         * constraint deadlock, and PostgreSQL aborts one (40P01): a lost race too. The
-         * careful way then finds the winner (409), or tries again if it rolled back. */
-        if (sqlstate_is(st, SQLSTATE_EXCLUSION_VIOLATION) || sqlstate_is(st, SQLSTATE_DEADLOCK)) {
-            for (int d = 0; d < BOOKING_DEADLOCK_TRIES; d++) {
-                memset(&ex, 0, sizeof(ex));
-                rc = insert_checked(a, tn, t, in, room, pol->buffer_minutes, tm, nb, &ex, b, err);
-                if (rc != BOOKING_RETRY)
-                    break;
-            }
-            if (rc == BOOKING_RETRY)
-                rc = BOOKING_DB;
-            break;
-        }
-        if (!sqlstate_is(st, SQLSTATE_UNIQUE_VIOLATION))
-            return BOOKING_DB; /* a ref collision gets a fresh ref; nothing else */
     }
+    if (rc == BOOKING_RETRY)
+        rc = BOOKING_DB;
     if (rc != BOOKING_OK)
         return rc;
     json_t *after = row_staff_json(b);
@@ -976,7 +1136,7 @@ int booking_create_at(struct arena *a, const struct tenant *tn, struct db_conn *
     }
     struct room_info room;
     struct booking_policy pol;
-    int rc = load_room_and_policy(t, in->room_id, &room, &pol, fields);
+    int rc = load_room_and_policy(tn, t, in->room_id, &room, &pol, fields);
     if (rc == BOOKING_DB) {
         json_decref(fields);
         return BOOKING_DB;
@@ -1253,7 +1413,7 @@ int booking_move(struct arena *a, const struct tenant *tn, struct db_conn *t, st
     }
     struct room_info room;
     struct booking_policy pol;
-    rc = load_room_and_policy(t, room_id ? room_id : cur.room_id, &room, &pol, fields);
+    rc = load_room_and_policy(tn, t, room_id ? room_id : cur.room_id, &room, &pol, fields);
     bool have_room = rc == BOOKING_OK;
     struct booking_times tm;
     memset(&tm, 0, sizeof(tm));
