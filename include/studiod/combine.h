@@ -29,6 +29,7 @@ struct combine_item {
     int rc;          /* set by the work */
     /* combine.c's */
     bool taken, done;
+    pthread_cond_t cv; /* its owner waits on it */
     struct combine_item *next;
 };
 
@@ -38,7 +39,6 @@ typedef void (*combine_fn)(void *ctx, struct combine_item **items, int n);
 
 struct combine_stripe {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     struct combine_item *head, *tail;    /* waiting, not taken yet */
     const char *busy[COMBINE_MAX_BATCH]; /* keys being worked on */
     int nbusy;

@@ -1,9 +1,10 @@
 /*
- * combine.c — see combine.h. One mutex and condition variable per stripe;
- * a key is "busy" while a thread works on a batch of it. A waiting request
- * wakes when a batch of its stripe ends: done (its rc is set), or it may now
- * lead the next batch of its key. Broadcasts wake every waiter of the
- * stripe; there are at most as many as server threads.
+ * combine.c — see combine.h. One mutex per stripe; a key is "busy" while
+ * max_leaders threads work on batches of it. Each request waits on its own
+ * condition variable and is woken only when it has something to do: its
+ * batch is done (its rc is set), or a batch of its key ended and it is the
+ * first waiting, so it may lead the next one. No broadcast: under load a
+ * wake-up that finds nothing to do costs two context switches.
  */
 #include "studiod/combine.h"
 
@@ -21,7 +22,6 @@ static void combiner_ready(struct combiner *c)
     if (!atomic_load_explicit(&c->ready, memory_order_relaxed)) {
         for (int i = 0; i < COMBINE_STRIPES; i++) {
             pthread_mutex_init(&c->stripes[i].mu, NULL);
-            pthread_cond_init(&c->stripes[i].cv, NULL);
         }
         atomic_store_explicit(&c->ready, true, memory_order_release);
     }
@@ -51,6 +51,7 @@ int combine_run(struct combiner *c, struct combine_item *it, combine_fn fn, void
     struct combine_stripe *st = &c->stripes[key_hash(it->key) % COMBINE_STRIPES];
     it->taken = it->done = false;
     it->next = NULL;
+    pthread_cond_init(&it->cv, NULL);
     pthread_mutex_lock(&st->mu);
     if (st->tail)
         st->tail->next = it;
@@ -58,9 +59,10 @@ int combine_run(struct combiner *c, struct combine_item *it, combine_fn fn, void
         st->head = it;
     st->tail = it;
     while (!it->done && (it->taken || is_busy(c, st, it->key) || st->nbusy == COMBINE_MAX_BATCH))
-        pthread_cond_wait(&st->cv, &st->mu);
+        pthread_cond_wait(&it->cv, &st->mu);
     if (it->done) {
         pthread_mutex_unlock(&st->mu);
+        pthread_cond_destroy(&it->cv);
         return it->rc;
     }
 
@@ -89,14 +91,24 @@ int combine_run(struct combiner *c, struct combine_item *it, combine_fn fn, void
     fn(ctx, batch, n);
 
     pthread_mutex_lock(&st->mu);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         batch[i]->done = true;
+        if (batch[i] != it)
+            pthread_cond_signal(&batch[i]->cv);
+    }
+    bool was_full = st->nbusy == COMBINE_MAX_BATCH;
     for (int i = 0; i < st->nbusy; i++)
         if (st->busy[i] == it->key) {
             st->busy[i] = st->busy[--st->nbusy];
             break;
         }
-    pthread_cond_broadcast(&st->cv);
+    /* The first one waiting for this key (or, when the stripe was full, for any) leads next. */
+    for (struct combine_item *x = st->head; x; x = x->next)
+        if (was_full || strcmp(x->key, it->key) == 0) {
+            pthread_cond_signal(&x->cv);
+            break;
+        }
     pthread_mutex_unlock(&st->mu);
+    pthread_cond_destroy(&it->cv);
     return it->rc;
 }
