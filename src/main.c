@@ -49,19 +49,14 @@
 #define EXIT_EXISTS 3
 
 static const struct route_table route_tables[] = {
-    {"ops", ops_routes},       {"site", site_routes}, {"signup", signup_routes},
-    {"auth", auth_routes},     {"static", static_routes},
-    {"booking_public", booking_public_routes},
-    {"rooms", rooms_routes},
-    {"booking", booking_routes},
-    {"audit", audit_routes},
-    {"rbac", rbac_routes},
-    {"staff", staff_routes},
-    {"admin", admin_routes},
-    {"payments", payments_routes},
-    {"billing", billing_routes},
-    {"credits", credits_routes},
-    {NULL, NULL},
+    {"ops", ops_routes},           {"site", site_routes},
+    {"signup", signup_routes},     {"auth", auth_routes},
+    {"static", static_routes},     {"booking_public", booking_public_routes},
+    {"rooms", rooms_routes},       {"booking", booking_routes},
+    {"audit", audit_routes},       {"rbac", rbac_routes},
+    {"staff", staff_routes},       {"admin", admin_routes},
+    {"payments", payments_routes}, {"billing", billing_routes},
+    {"credits", credits_routes},   {NULL, NULL},
 };
 
 static int usage(FILE *out);
@@ -129,7 +124,10 @@ static int cmd_serve(bool http)
     block_signals(&set);
     jobs_register(mail_job_kinds);
     jobs_register(booking_job_kinds);
-    jobs_register(payments_job_kinds);
+    /* Only a process that can reach Stripe claims refund jobs: one without a key would
+     * spend their attempts failing them. */
+    if (payments_configured())
+        jobs_register(payments_job_kinds);
     jobs_register(rbac_job_kinds);
     struct http_hooks hooks = {.load_session = auth_load_session,
                                .has_permission = rbac_has_permission,
@@ -210,10 +208,10 @@ static int cmd_tenant(int argc, char **argv)
         return usage(stderr);
 
     static const struct option opts[] = {
-        {"slug", required_argument, 0, 's'},     {"name", required_argument, 0, 'n'},
+        {"slug", required_argument, 0, 's'},        {"name", required_argument, 0, 'n'},
         {"owner-email", required_argument, 0, 'e'}, {"owner-name", required_argument, 0, 'o'},
-        {"password", required_argument, 0, 'p'}, {"timezone", required_argument, 0, 't'},
-        {"currency", required_argument, 0, 'c'}, {0, 0, 0, 0},
+        {"password", required_argument, 0, 'p'},    {"timezone", required_argument, 0, 't'},
+        {"currency", required_argument, 0, 'c'},    {0, 0, 0, 0},
     };
     struct arena *a = arena_new(4096);
     struct signup_input in = {.owner_name = "Owner", .timezone = "Europe/Paris", .currency = "EUR"};
@@ -221,14 +219,30 @@ static int cmd_tenant(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 's': in.slug = optarg; break;
-        case 'n': in.studio_name = optarg; break;
-        case 'e': in.owner_email = optarg; break;
-        case 'o': in.owner_name = optarg; break;
-        case 'p': in.password = optarg; break;
-        case 't': in.timezone = optarg; break;
-        case 'c': in.currency = optarg; break;
-        default: arena_free(a); return usage(stderr);
+        case 's':
+            in.slug = optarg;
+            break;
+        case 'n':
+            in.studio_name = optarg;
+            break;
+        case 'e':
+            in.owner_email = optarg;
+            break;
+        case 'o':
+            in.owner_name = optarg;
+            break;
+        case 'p':
+            in.password = optarg;
+            break;
+        case 't':
+            in.timezone = optarg;
+            break;
+        case 'c':
+            in.currency = optarg;
+            break;
+        default:
+            arena_free(a);
+            return usage(stderr);
         }
     }
     bool generated = false;
@@ -282,10 +296,17 @@ static int cmd_admin(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'e': email = optarg; break;
-        case 'n': name = optarg; break;
-        case 'p': password = optarg; break;
-        default: return usage(stderr);
+        case 'e':
+            email = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'p':
+            password = optarg;
+            break;
+        default:
+            return usage(stderr);
         }
     }
     if (!email)
@@ -355,8 +376,8 @@ int main(int argc, char **argv)
         fputs("studiod: cannot initialise crypto/curl\n", stderr);
         return 1;
     }
-    db_init(g_config.database_url, g_config.pool_per_db, g_config.pool_total,
-            g_config.pool_wait_ms, g_config.pool_idle_seconds);
+    db_init(g_config.database_url, g_config.pool_per_db, g_config.pool_total, g_config.pool_wait_ms,
+            g_config.pool_idle_seconds);
     int rc;
     if (strcmp(cmd, "serve") == 0)
         rc = cmd_serve(true);

@@ -56,6 +56,8 @@ enum payments_status {
     PAYMENTS_INVALID = -11,      /* 422 invalid_input, with fields */
 };
 
+/* True when STRIPE_SECRET_KEY is set. */
+bool payments_configured(void);
 /* Creates (or, on a retry, gets again) the Checkout Session paying booking ref's deposit
  * into the studio's connected account, after checking the manage token; records the
  * payment. m is the master database (the studio's account and plan). return_url is where

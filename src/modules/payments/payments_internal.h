@@ -33,8 +33,6 @@ struct payments_org {
     char updated_at[40]; /* RFC 3339 of the state's source, "" when never updated */
 };
 
-/* True when STRIPE_SECRET_KEY is set. */
-bool payments_configured(void);
 /* Loads the studio's row; PAYMENTS_OK, PAYMENTS_NOT_FOUND or PAYMENTS_DB. */
 int payments_org_load(struct db_conn *m, const char *org_id, struct payments_org *o);
 /* Queues one mail to the booking's customer (a master transaction of its own); subject and
