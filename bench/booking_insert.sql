@@ -1,9 +1,11 @@
--- pgbench script: the INSERT that POST /api/public/booking makes (sql_insert in
--- src/modules/booking/booking.c: the customer upserted on lower(email), then the
--- booking with its hold), for a random 1-hour slot, the way bench/book.lua picks
--- them: one of rooms 2..20 of bench/booking.sh's studio (their ids are
--- 00000000-0000-4000-8000-0000000000NN), a random day 1..700 after today (UTC),
--- a random half hour from 00:00 to 23:00, customer c<N>@bench.test.
+-- pgbench script: the INSERT that POST /api/public/booking makes, for one
+-- booking (sql_insert in src/modules/booking/booking.c writes the bookings of a
+-- batch in one statement of this shape: the customer upserted on lower(email),
+-- then the booking with its hold, ON CONFLICT DO NOTHING), for a random 1-hour
+-- slot, the way bench/book.lua picks them: one of rooms 2..20 of
+-- bench/booking.sh's studio (their ids are 00000000-0000-4000-8000-0000000000NN),
+-- a random day 1..700 after today (UTC), a random half hour from 00:00 to
+-- 23:00, customer c<N>@bench.test.
 --
 --   pgbench -n -M prepared -c 50 -j 2 -T 15 -f bench/booking_insert.sql studio_benchbook
 --

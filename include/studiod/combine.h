@@ -9,6 +9,13 @@
  * a database's group commit, moved into the server: one transaction, one
  * chain lock and one commit for many bookings (booking.c).
  *
+ * DESIGN.md (processes "keep no state of their own"): a combiner holds only
+ * requests in flight, each waiting for its own answer; nothing outlives the
+ * request, and each batch's work is one transaction that commits or leaves
+ * nothing (a request whose batch failed does its work alone). Each booking
+ * still writes its audit entry in the transaction of its change (DESIGN.md
+ * 5): the batch's.
+ *
  * A combiner is a static struct with COMBINER_INIT; keys are striped over a
  * fixed table of mutexes, so it never grows; different keys are worked on
  * at the same time.

@@ -57,7 +57,7 @@ static const struct var vars[] = {
     {"STUDIOD_SESSION_CACHE_SECONDS", VAR_INT, &g_config.session_cache_seconds, "20",
      "longest life of a cached staff session (0: no cache; at most 50)"},
     {"STUDIOD_AVAILABILITY_CACHE_SECONDS", VAR_INT, &g_config.availability_cache_seconds, "5",
-     "life of a cached public availability answer (0: no cache)"},
+     "life of a cached public availability answer and room rules (0: no cache)"},
     {"STUDIOD_JOB_POLL_MS", VAR_INT, &g_config.job_poll_ms, "1000", "job queue poll interval"},
     {"STUDIOD_JOB_BACKOFF_SECONDS", VAR_INT, &g_config.job_backoff_seconds, "30",
      "first retry delay of a failed job (doubles each time)"},

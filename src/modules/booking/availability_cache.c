@@ -1,6 +1,7 @@
 /*
  * availability_cache.c — the public availability answers of this process,
- * kept a few seconds (STUDIOD_AVAILABILITY_CACHE_SECONDS, default 5; 0 = off).
+ * and the room rules new bookings read, kept a few seconds
+ * (STUDIOD_AVAILABILITY_CACHE_SECONDS, default 5; 0 = off).
  *
  * The free slots of a room are read far more often than they change, and
  * the query that computes them is the costliest read studiod makes (a few
