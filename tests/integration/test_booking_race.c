@@ -57,6 +57,9 @@ struct racer {
 };
 
 static void *race(void *arg);
+static void racer_set(struct racer *r, const struct itest_studio *s, const char *room,
+                      const char *starts, const char *ends, const char *name, const char *email);
+static void race_all(struct racer *racers, int n);
 static PGconn *connect_db(const char *dbname);
 
 static void *race(void *arg)
@@ -84,6 +87,38 @@ static void *race(void *arg)
     return NULL;
 }
 
+/* r asks studio s for room from starts to ends for customer name <email>. */
+static void racer_set(struct racer *r, const struct itest_studio *s, const char *room,
+                      const char *starts, const char *ends, const char *name, const char *email)
+{
+    memset(r, 0, sizeof(*r));
+    r->studio = s;
+    json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", room, "starts_at", starts,
+                          "ends_at", ends, "customer", "name", name, "email", email);
+    char *text = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    snprintf(r->body, sizeof(r->body), "%s", text);
+    free(text);
+}
+
+/* Sends the n racers' requests at once (a thread each, released by one barrier) and waits
+ * for every answer. */
+static void race_all(struct racer *racers, int n)
+{
+    pthread_t *threads = calloc((size_t)n, sizeof(*threads));
+    assert_non_null(threads);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        racers[i].go = &go;
+        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&go);
+    free(threads);
+}
+
 static void test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_409(void **state)
 {
     (void)state;
@@ -108,34 +143,18 @@ static void test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_4
     assert_int_equal(PQntuples(times), STARTS);
 
     static struct racer racers[RACERS];
-    pthread_t threads[RACERS];
-    pthread_barrier_t go;
-    pthread_barrier_init(&go, NULL, RACERS);
     for (int i = 0; i < RACERS; i++) {
-        struct racer *r = &racers[i];
-        memset(r, 0, sizeof(*r));
-        r->studio = &s;
-        r->go = &go;
         int k = i % STARTS;
         char email[96];
         if (i % 2)
             snprintf(email, sizeof(email), "racer-%d@example.com", i);
         else
             snprintf(email, sizeof(email), "shared@example.com");
-        json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", room, "starts_at",
-                              PQgetvalue(times, k, 0), "ends_at", PQgetvalue(times, k, 1),
-                              "customer", "name", "Racer", "email", email);
-        char *text = json_dumps(b, JSON_COMPACT);
-        json_decref(b);
-        snprintf(r->body, sizeof(r->body), "%s", text);
-        free(text);
+        racer_set(&racers[i], &s, room, PQgetvalue(times, k, 0), PQgetvalue(times, k, 1), "Racer",
+                  email);
     }
     PQclear(times);
-    for (int i = 0; i < RACERS; i++)
-        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
-    for (int i = 0; i < RACERS; i++)
-        pthread_join(threads[i], NULL);
-    pthread_barrier_destroy(&go);
+    race_all(racers, RACERS);
 
     int created = 0, taken = 0, other = 0;
     for (int i = 0; i < RACERS; i++) {
@@ -195,32 +214,16 @@ static void test_bookings_at_once_in_one_studio_are_each_stored_once_and_audited
     /* Two customers for each slot, all at once, each with an address of their own. */
     enum { N = 2 * MANY_SLOTS };
     static struct racer racers[N];
-    pthread_t threads[N];
-    pthread_barrier_t go;
-    pthread_barrier_init(&go, NULL, N);
     for (int i = 0; i < N; i++) {
-        struct racer *r = &racers[i];
-        memset(r, 0, sizeof(*r));
-        r->studio = &s;
-        r->go = &go;
         int k = i % MANY_SLOTS;
         char email[96], name[32];
         snprintf(email, sizeof(email), "many-%d@example.com", i);
         snprintf(name, sizeof(name), "Many %d", i);
-        json_t *b = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "room_id", rooms[k % MANY_ROOMS],
-                              "starts_at", PQgetvalue(times, k, 0), "ends_at",
-                              PQgetvalue(times, k, 1), "customer", "name", name, "email", email);
-        char *text = json_dumps(b, JSON_COMPACT);
-        json_decref(b);
-        snprintf(r->body, sizeof(r->body), "%s", text);
-        free(text);
+        racer_set(&racers[i], &s, rooms[k % MANY_ROOMS], PQgetvalue(times, k, 0),
+                  PQgetvalue(times, k, 1), name, email);
     }
     PQclear(times);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
-    for (int i = 0; i < N; i++)
-        pthread_join(threads[i], NULL);
-    pthread_barrier_destroy(&go);
+    race_all(racers, N);
 
     /* Every slot: one 201 and one 409, whichever came first. */
     for (int k = 0; k < MANY_SLOTS; k++) {
