@@ -79,6 +79,9 @@ struct db_call {
 int db_pipeline(struct db_conn *c, struct db_call *calls, int n, const char **sqlstate);
 /* Like db_exec for statements whose result is not needed: 0 or -1. */
 int db_run(struct db_conn *c, const char *sql, int nparams, const char *const *params);
+/* What db_begin and db_commit send (one prepared statement each per connection): for
+ * db_pipeline calls that open or end a transaction. */
+extern const char db_sql_begin[], db_sql_commit[];
 int db_begin(struct db_conn *c);
 int db_commit(struct db_conn *c);
 void db_rollback(struct db_conn *c);

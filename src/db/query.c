@@ -134,8 +134,13 @@ int db_pipeline(struct db_conn *c, struct db_call *calls, int n, const char **sq
         free(names);
         for (int i = 0; i < n; i++)
             if (!(calls[i].result =
-                      db_exec(c, calls[i].sql, calls[i].nparams, calls[i].params, sqlstate)))
+                      db_exec(c, calls[i].sql, calls[i].nparams, calls[i].params, sqlstate))) {
+                for (int k = 0; k < i; k++) {
+                    PQclear(calls[k].result);
+                    calls[k].result = NULL;
+                }
                 return -1;
+            }
         return 0;
     }
     int sent = 0;
@@ -198,14 +203,17 @@ int db_run(struct db_conn *c, const char *sql, int nparams, const char *const *p
     return 0;
 }
 
+const char db_sql_begin[] = "BEGIN";
+const char db_sql_commit[] = "COMMIT";
+
 int db_begin(struct db_conn *c)
 {
-    return db_run(c, "BEGIN", 0, NULL);
+    return db_run(c, db_sql_begin, 0, NULL);
 }
 
 int db_commit(struct db_conn *c)
 {
-    return db_run(c, "COMMIT", 0, NULL);
+    return db_run(c, db_sql_commit, 0, NULL);
 }
 
 void db_rollback(struct db_conn *c)
