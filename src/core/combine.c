@@ -13,16 +13,15 @@
 
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* The stripes' mutexes and condition variables, once per combiner. */
+/* The stripes' mutexes, once per combiner. */
 static void combiner_ready(struct combiner *c)
 {
     if (atomic_load_explicit(&c->ready, memory_order_acquire))
         return;
     pthread_mutex_lock(&init_mu);
     if (!atomic_load_explicit(&c->ready, memory_order_relaxed)) {
-        for (int i = 0; i < COMBINE_STRIPES; i++) {
+        for (int i = 0; i < COMBINE_STRIPES; i++)
             pthread_mutex_init(&c->stripes[i].mu, NULL);
-        }
         atomic_store_explicit(&c->ready, true, memory_order_release);
     }
     pthread_mutex_unlock(&init_mu);

@@ -893,8 +893,12 @@ struct audit_batch *audit_batch_chain(struct db_conn *t, PGresult *lock, PGresul
             return NULL;
         }
         audit_ctx_from_request(items[i].req, &ctx[i]);
-        ins[i] = (struct entry_in){&ctx[i],         action,        resource, items[i].resource_id,
-                                   items[i].before, items[i].after};
+        ins[i] = (struct entry_in){.ctx = &ctx[i],
+                                   .action = action,
+                                   .resource = resource,
+                                   .resource_id = items[i].resource_id,
+                                   .before = items[i].before,
+                                   .after = items[i].after};
     }
     struct audit_batch *b = batch_new(a, n, ins, true);
     if (b && batch_chain(t, b, lock, more) != AUDIT_OK) {

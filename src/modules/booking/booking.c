@@ -214,8 +214,6 @@ static const char sql_insert[] =
 static const char sql_drop_orphans[] =
     "DELETE FROM customers c WHERE c.id = ANY($1::uuid[])"
     "   AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.customer_id = c.id)";
-static const char sql_begin[] = "BEGIN";
-static const char sql_commit[] = "COMMIT";
 
 static const char sql_cancel[] =
     "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), refund_amount = $2::bigint,"
@@ -886,7 +884,7 @@ static void new_booking_terms(struct arena *a, const struct booking_input *in,
 
 /* ---- making a booking ------------------------------------------------------------------ */
 
-/* The booking_insert item (migrations/tenant/0008) of a new booking, under a fresh ref. */
+/* The sql_insert item of a new booking, under a fresh ref. */
 static json_t *insert_item(struct arena *a, const struct tenant *tn, const struct booking_input *in,
                            const struct room_info *room, int buffer, const struct booking_times *tm,
                            const struct new_booking *nb)
@@ -902,6 +900,19 @@ static json_t *insert_item(struct arena *a, const struct tenant *tn, const struc
                      tn->currency, "notes", in->notes ? in->notes : "", "token_hash",
                      crypto_sha256_hex(a, nb->token, strlen(nb->token)), "hold_minutes",
                      nb->hold_minutes, "created_by", in->created_by);
+}
+
+/* sql_insert's $1 for items[0..n) (each numbered n in place): malloc'd, or NULL. */
+static char *insert_items_text(json_t *const *items, int n)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        json_object_set_new(items[i], "n", json_integer(i));
+        json_array_append(arr, items[i]);
+    }
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return text;
 }
 
 /* One new booking handed to the batch (insert_batch), by the request that wants it. */
@@ -927,20 +938,18 @@ static void insert_batch(void *ctx, struct combine_item **items, int n)
 {
     struct db_conn *t = ctx;
     struct insert_job *lead = items[0]->arg;
-    json_t *arr = json_array();
+    json_t *each[BOOKING_BATCH_MAX];
     for (int i = 0; i < n; i++) {
         struct insert_job *j = items[i]->arg;
         items[i]->rc = BOOKING_DB;
         j->id = NULL;
-        json_object_set_new(j->item, "n", json_integer(i));
-        json_array_append(arr, j->item);
+        each[i] = j->item;
     }
-    char *text = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
+    char *text = insert_items_text(each, n);
     char more[16];
     snprintf(more, sizeof(more), "%d", n - 1);
     const char *pi[] = {text, lead->tn->timezone}, *pm[] = {more};
-    struct db_call first[] = {{sql_begin, 0, NULL, NULL},
+    struct db_call first[] = {{db_sql_begin, 0, NULL, NULL},
                               {sql_insert, 2, pi, NULL},
                               {audit_sql_chain_lock, 0, NULL, NULL},
                               {audit_sql_more_ids, 1, pm, NULL}};
@@ -982,7 +991,7 @@ static void insert_batch(void *ctx, struct combine_item **items, int n)
         buf_printf(&orphans, "}");
         const char *pa[] = {param}, *po[] = {buf_cstr(&orphans)};
         struct db_call second[] = {
-            {sql_drop_orphans, 1, po, NULL}, {sql, 1, pa, NULL}, {sql_commit, 0, NULL, NULL}};
+            {sql_drop_orphans, 1, po, NULL}, {sql, 1, pa, NULL}, {db_sql_commit, 0, NULL, NULL}};
         int skip = norphans ? 0 : 1;
         ok = ok && db_pipeline(t, second + skip, 3 - skip, NULL) == 0;
         for (size_t i = 0; i < sizeof(second) / sizeof(second[0]); i++)
@@ -1014,12 +1023,8 @@ static int insert_try(struct arena *a, const struct tenant *tn, struct db_conn *
     *st = NULL;
     *stored = false;
     json_t *item = insert_item(a, tn, in, room, buffer, tm, nb);
-    if (!item)
-        return BOOKING_DB;
-    json_object_set_new(item, "n", json_integer(0));
-    json_t *arr = json_pack("[o]", item);
-    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
+    char *text = item ? insert_items_text(&item, 1) : NULL;
+    json_decref(item);
     const char *p[] = {text, tn->timezone};
     PGresult *r = text ? db_exec(t, sql_insert, 2, p, st) : NULL;
     free(text);
