@@ -22,6 +22,9 @@
 #    pgbench -n -M prepared -c 50 -j 2 -f bench/booking_insert.sql, then the
 #    same with -M simple, against studio_benchbook
 #         ratio: studiod 201/s / pgbench tps         (aim: >= 0.50)
+#    pgbench -n -M prepared with bench/booking_audit.sql: the same INSERT with
+#    the hash-chained audit entry every booking must write, in one statement
+#    (the least a booking stores; for comparison)
 #    Each of these write runs starts from the same 10,000 bookings: what the
 #    previous run booked (source 'public') and its new customers are deleted
 #    first (then VACUUM ANALYZE), or the calendar would fill up run by run.
@@ -77,6 +80,11 @@ bench_wrk_studiod() {
 reset_bookings() {
   sleep 1
   psql_q "$TENANT_DB" "DELETE FROM bookings WHERE source = 'public'" >/dev/null
+  # booking_audit.sql's entries, and the chain's head back to the last entry left
+  psql_q "$TENANT_DB" "DELETE FROM audit_log WHERE user_agent = 'pgbench'" >/dev/null
+  psql_q "$TENANT_DB" "UPDATE audit_chain SET (head_id, head_hash) =
+                         (SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1)
+                        WHERE EXISTS (SELECT 1 FROM audit_log)" >/dev/null
   psql_q "$TENANT_DB" "DELETE FROM customers c WHERE id::text NOT LIKE '00000000-0000-4000-9000-%'
                          AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.customer_id = c.id)" >/dev/null
   psql_q "$TENANT_DB" "VACUUM ANALYZE bookings" >/dev/null
@@ -227,17 +235,18 @@ fi
 BOOKINGS_AFTER=$(psql_q "$TENANT_DB" "SELECT count(*) FROM bookings")
 say "booking: $N201 created ($CREATED_S/s), $N409 slot_taken, $NOTHER other"
 
-# pgbench_run NAME MODE: bench/booking_insert.sql under pgbench -M MODE.
+# pgbench_run NAME MODE [SCRIPT]: SCRIPT (default bench/booking_insert.sql) under
+# pgbench -M MODE.
 declare -A PG_INS_S PG_FAILED PG_TAKEN
 pgbench_run() {
-  local name=$1 mode=$2 before after xacts
-  say "$name: pgbench -n -M $mode -c $CONNS -j 2 -T $DUR -f bench/booking_insert.sql"
+  local name=$1 mode=$2 script=${3:-bench/booking_insert.sql} before after xacts
+  say "$name: pgbench -n -M $mode -c $CONNS -j 2 -T $DUR -f $script"
   wait_quiet
   # A short unmeasured run first, as wrk gets its warm-up.
   [ "$WARM" -gt 0 ] && timeout $((WARM + 30)) "$PGBENCH" -n -M "$mode" -c "$CONNS" -j 2 -T "$WARM" \
-    -f bench/booking_insert.sql -h 127.0.0.1 -p "$PGPORT" -U postgres "$TENANT_DB" >/dev/null 2>&1 || true
+    -f "$script" -h 127.0.0.1 -p "$PGPORT" -U postgres "$TENANT_DB" >/dev/null 2>&1 || true
   PRE_RUN="reset_bookings; before=\$(psql_q \"\$TENANT_DB\" \"SELECT count(*) FROM bookings WHERE notes = 'pgbench'\")"
-  measure "$name" "" "$PGBENCH" -n -M "$mode" -c "$CONNS" -j 2 -T "$DUR" -f bench/booking_insert.sql \
+  measure "$name" "" "$PGBENCH" -n -M "$mode" -c "$CONNS" -j 2 -T "$DUR" -f "$script" \
     -h 127.0.0.1 -p "$PGPORT" -U postgres "$TENANT_DB"
   PRE_RUN=""
   after=$(psql_q "$TENANT_DB" "SELECT count(*) FROM bookings WHERE notes = 'pgbench'")
@@ -254,6 +263,11 @@ pgbench_run() {
 }
 pgbench_run pgbench_prepared prepared
 pgbench_run pgbench_simple simple
+pgbench_run pgbench_audit prepared bench/booking_audit.sql
+N_AUDITED=$(psql_q "$TENANT_DB" "SELECT count(*) FROM audit_log WHERE user_agent = 'pgbench'")
+N_AUDIT_BOOKED=$(psql_q "$TENANT_DB" "SELECT count(*) FROM bookings WHERE notes = 'pgbench'")
+[ "$N_AUDITED" = "$N_AUDIT_BOOKED" ] ||
+  die "booking_audit.sql: $N_AUDIT_BOOKED bookings but $N_AUDITED audit entries"
 
 # ---- 6. what PostgreSQL runs per request ----
 
@@ -305,6 +319,9 @@ us_per() { awk -v c="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.0f", c / 100 * 
 
 R_PREP=$(ratio "$CREATED_S" "${RPS[pgbench_prepared]}")
 R_SIMPLE=$(ratio "$CREATED_S" "${RPS[pgbench_simple]}")
+R_AUDIT=$(ratio "$CREATED_S" "${RPS[pgbench_audit]}")
+R_AUDIT_INS=$(ratio "$CREATED_S" "${PG_INS_S[pgbench_audit]}")
+R_FLOOR=$(ratio "${RPS[pgbench_audit]}" "${RPS[pgbench_prepared]}")
 R_PREP_INS=$(ratio "$CREATED_S" "${PG_INS_S[pgbench_prepared]}")
 R_SIMPLE_INS=$(ratio "$CREATED_S" "${PG_INS_S[pgbench_simple]}")
 P99_AV=${P99[availability]}
@@ -343,22 +360,28 @@ row() {
   row pgbench_simple "pgbench INSERT -M simple (tps)" "${RPS[pgbench_simple]}"
   printf '%-34s %6s %7s   (%s%% of transactions found the slot taken)\n' "  of which rows inserted (/s)" "$CONNS" \
     "${PG_INS_S[pgbench_simple]}" "${PG_TAKEN[pgbench_simple]}"
+  row pgbench_audit "pgbench INSERT+audit (tps)" "${RPS[pgbench_audit]}"
+  printf '%-34s %6s %7s   (%s%% of transactions found the slot taken)\n' "  of which rows inserted (/s)" "$CONNS" \
+    "${PG_INS_S[pgbench_audit]}" "${PG_TAKEN[pgbench_audit]}"
   echo
   echo "POST booking: $N201 created, $N409 slot_taken (409, $(awk -v a="$N201" -v b="$N409" 'BEGIN { printf "%.0f", 100 * b / (a + b) }')%), $NOTHER other; bookings $BOOKINGS_BEFORE -> $BOOKINGS_AFTER."
   echo "GET availability: ${BAD[availability]} non-2xx answers or socket errors; ${BYTES[availability]} bytes per response."
-  echo "pgbench failed transactions: prepared ${PG_FAILED[pgbench_prepared]:-0}, simple ${PG_FAILED[pgbench_simple]:-0}."
+  echo "pgbench failed transactions: prepared ${PG_FAILED[pgbench_prepared]:-0}, simple ${PG_FAILED[pgbench_simple]:-0}, INSERT+audit ${PG_FAILED[pgbench_audit]:-0}."
   echo
   echo "aims:"
   echo "  GET availability p99 ${P99_AV} ms                (aim < 20 ms: $AIM_AV)"
   echo "  created/s / pgbench tps    -M prepared $R_PREP   (aim >= 0.50: $AIM_BK)"
   echo "                             -M simple   $R_SIMPLE   (aim >= 0.50: $AIM_BK_S)"
   echo "  created/s / pgbench rows inserted/s: -M prepared $R_PREP_INS, -M simple $R_SIMPLE_INS"
+  echo "  for comparison: pgbench INSERT+audit tps / pgbench INSERT tps (-M prepared) $R_FLOOR;"
+  echo "                  created/s / pgbench INSERT+audit tps $R_AUDIT (rows inserted/s: $R_AUDIT_INS)"
   echo
   echo "CPU per request (µs): availability studiod $(us_per "${CPU_SERVER[availability]}" "${RPS[availability]}"), postgres $(us_per "${CPU_PG[availability]}" "${RPS[availability]}"), wrk $(us_per "${CPU_CLIENT[availability]}" "${RPS[availability]}");"
   echo "  booking (per answer) studiod $(us_per "${CPU_SERVER[booking]}" "${RPS[booking]}"), postgres $(us_per "${CPU_PG[booking]}" "${RPS[booking]}"), wrk $(us_per "${CPU_CLIENT[booking]}" "${RPS[booking]}");"
   echo "  pgbench -M prepared transaction: postgres $(us_per "${CPU_PG[pgbench_prepared]}" "${RPS[pgbench_prepared]}"), pgbench $(us_per "${CPU_CLIENT[pgbench_prepared]}" "${RPS[pgbench_prepared]}")."
   if [ "${CPU_OTHER[availability]}" -gt 20 ] || [ "${CPU_OTHER[availability_c8]}" -gt 20 ] || [ "${CPU_OTHER[booking]}" -gt 20 ] ||
-    [ "${CPU_OTHER[pgbench_prepared]}" -gt 20 ] || [ "${CPU_OTHER[pgbench_simple]}" -gt 20 ]; then
+    [ "${CPU_OTHER[pgbench_prepared]}" -gt 20 ] || [ "${CPU_OTHER[pgbench_simple]}" -gt 20 ] ||
+    [ "${CPU_OTHER[pgbench_audit]}" -gt 20 ]; then
     echo "WARNING: other processes took more than 20% of a core during a run — rerun on a quiet machine."
   fi
   echo

@@ -859,6 +859,57 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
     free(room);
 }
 
+/* book_at() under name and phone. */
+static struct itest_resp *book_as(const struct itest_studio *s, const char *room, const char *date,
+                                  const char *from, const char *to, const char *name,
+                                  const char *email, const char *phone)
+{
+    char starts[64], ends[64];
+    at("Europe/Paris", date, from, starts);
+    at("Europe/Paris", date, to, ends);
+    return post(s, "/api/public/booking",
+                json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "room_id", room, "starts_at",
+                          starts, "ends_at", ends, "customer", "name", name, "email", email,
+                          "phone", phone),
+                NULL);
+}
+
+static void test_a_returning_customer_is_one_customer_changed_only_by_bookings_made(void **state)
+{
+    (void)state;
+    ITEST_REQUIRE_SERVER();
+    struct itest_studio s;
+    new_studio("bk-cust", "Europe/Paris", &s);
+    char *room = itest_add_room(&s, "Room A", 1000);
+    char d[16];
+    local_date("Europe/Paris", 10, d);
+    const char *who = "SELECT count(*) || ' ' || min(name) || ' ' || min(phone) FROM customers";
+
+    itest_expect_status(
+        book_as(&s, room, d, "10:00", "11:00", "Grace Hopper", "Grace@Example.com", "+1 555 0100"),
+        201);
+    itest_pg_expect(s.db, who, NULL, "1 Grace Hopper +1 555 0100");
+    /* The same address in other letters: the same customer; a new name, the phone kept. */
+    itest_expect_status(
+        book_as(&s, room, d, "12:00", "13:00", "Grace B. Hopper", "grace@example.com", ""), 201);
+    itest_pg_expect(s.db, who, NULL, "1 Grace B. Hopper +1 555 0100");
+    /* Refused: nobody's details change. */
+    struct itest_resp *r =
+        book_as(&s, room, d, "12:30", "13:30", "Mallory", "GRACE@example.com", "+1 555 0199");
+    itest_assert_error(r, 409, "slot_taken");
+    itest_resp_free(r);
+    itest_pg_expect(s.db, who, NULL, "1 Grace B. Hopper +1 555 0100");
+    itest_expect_status(
+        book_as(&s, room, d, "14:00", "15:00", "Grace Hopper", "grace@example.com", "+1 555 0111"),
+        201);
+    itest_pg_expect(s.db, who, NULL, "1 Grace Hopper +1 555 0111");
+    itest_pg_expect(s.db,
+                    "SELECT count(*) || ' ' || count(DISTINCT customer_id) || ' ' || min(c.email)"
+                    "  FROM bookings b JOIN customers c ON c.id = b.customer_id",
+                    NULL, "3 1 Grace@Example.com");
+    free(room);
+}
+
 /* ---- reading and cancelling ----------------------------------------------------------------- */
 
 static void test_a_booking_reads_in_full_only_with_its_manage_token(void **state)
@@ -1325,6 +1376,7 @@ int main(void)
         cmocka_unit_test(test_booking_is_priced_by_the_server_with_peak_rules),
         cmocka_unit_test(test_booking_rejects_each_bad_field_with_422_naming_it),
         cmocka_unit_test(test_an_overlapping_booking_is_409_naming_the_local_times_only),
+        cmocka_unit_test(test_a_returning_customer_is_one_customer_changed_only_by_bookings_made),
         cmocka_unit_test(test_a_booking_reads_in_full_only_with_its_manage_token),
         cmocka_unit_test(test_cancel_needs_the_token_reports_the_refund_and_frees_the_slot_at_once),
         cmocka_unit_test(test_booking_made_mail_has_the_manage_link_and_an_ics),

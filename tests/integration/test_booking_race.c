@@ -7,16 +7,21 @@
  * words the refusal.
  *
  * Each request is its own thread with its own libcurl handle; a barrier
- * releases them together. Half the customers share one e-mail address, so
- * the customer upsert races too.
+ * releases them together. Half the customers share one e-mail address, a
+ * customer the studio already has, each under a name of their own, so the
+ * customer upsert races too: afterwards that customer bears the winner's
+ * name if the winner used the address, and is left as it was otherwise (a
+ * refused booking changes no one's details, whatever it was written with).
  *
  * Many customers booking one studio at the same moment are written together
  * (booking.c: one transaction for the bookings that arrive while another
  * batch of the studio is being written): the third test books 30 slots twice
- * each at once and checks that every slot went to exactly one of its two
- * customers, that each booking is its customer's, that the losers left no
- * customer behind, and that each booking has its own audit entry (its own
- * request id) in a chain that still verifies.
+ * each at once, one customer new to the studio and one it already has, and
+ * checks that every slot went to exactly one of its two customers, that each
+ * booking is its customer's, that the losers left no customer behind and
+ * changed no known customer's name (the winners did), and that each booking
+ * has its own audit entry (its own request id) in a chain that still
+ * verifies.
  *
  * Most losers are turned away by that first check; the second test makes
  * sure the constraint itself answers when the check cannot see the winner
@@ -142,24 +147,29 @@ static void test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_4
     assert_non_null(times);
     assert_int_equal(PQntuples(times), STARTS);
 
+    char *known = itest_pg_value(s.db, "INSERT INTO customers (name, email, phone)"
+                                       " VALUES ('Known Customer', 'shared@example.com',"
+                                       "         '+33 1 23 45 67 89') RETURNING id");
+    assert_non_null(known);
     static struct racer racers[RACERS];
     for (int i = 0; i < RACERS; i++) {
         int k = i % STARTS;
-        char email[96];
+        char email[96], name[32];
         if (i % 2)
             snprintf(email, sizeof(email), "racer-%d@example.com", i);
         else
             snprintf(email, sizeof(email), "shared@example.com");
-        racer_set(&racers[i], &s, room, PQgetvalue(times, k, 0), PQgetvalue(times, k, 1), "Racer",
+        snprintf(name, sizeof(name), "Racer %d", i);
+        racer_set(&racers[i], &s, room, PQgetvalue(times, k, 0), PQgetvalue(times, k, 1), name,
                   email);
     }
     PQclear(times);
     race_all(racers, RACERS);
 
-    int created = 0, taken = 0, other = 0;
+    int created = 0, taken = 0, other = 0, winner = -1;
     for (int i = 0; i < RACERS; i++) {
         if (racers[i].status == 201)
-            created++;
+            created++, winner = i;
         else if (racers[i].status == 409 && strcmp(racers[i].code, "slot_taken") == 0)
             taken++;
         else
@@ -179,6 +189,15 @@ static void test_two_hundred_overlapping_bookings_at_once_give_one_201_and_199_4
     char *all = itest_pg_value(s.db, "SELECT count(*) FROM bookings");
     assert_string_equal(all, "1"); /* the losers left nothing behind */
     free(all);
+    itest_pg_expect(s.db, "SELECT count(*) FROM customers", NULL, winner % 2 ? "2" : "1");
+    char want[64]; /* a customer's details change only with a booking made */
+    if (winner % 2)
+        snprintf(want, sizeof(want), "Known Customer +33 1 23 45 67 89");
+    else
+        snprintf(want, sizeof(want), "Racer %d +33 1 23 45 67 89", winner);
+    itest_pg_expect(s.db, "SELECT name || ' ' || phone FROM customers WHERE id = $1::uuid", known,
+                    want);
+    free(known);
     free(room);
 }
 
@@ -211,16 +230,24 @@ static void test_bookings_at_once_in_one_studio_are_each_stored_once_and_audited
     assert_non_null(times);
     assert_int_equal(PQntuples(times), MANY_SLOTS);
 
-    /* Two customers for each slot, all at once, each with an address of their own. */
+    /* Two customers for each slot, all at once, each with an address of their own: slot
+     * k's first is new to the studio (many-k), its second one the studio has (known-k,
+     * "Known k"), who books under another name. */
+    assert_int_equal(itest_pg_exec(s.db, "INSERT INTO customers (name, email)"
+                                         " SELECT 'Known ' || k, 'known-' || k || '@example.com'"
+                                         "   FROM generate_series(0, 29) k"),
+                     0);
     enum { N = 2 * MANY_SLOTS };
     static struct racer racers[N];
+    char emails[N][96];
     for (int i = 0; i < N; i++) {
         int k = i % MANY_SLOTS;
-        char email[96], name[32];
-        snprintf(email, sizeof(email), "many-%d@example.com", i);
+        char name[32];
+        snprintf(emails[i], sizeof(emails[i]), "%s-%d@example.com",
+                 i < MANY_SLOTS ? "many" : "known", k);
         snprintf(name, sizeof(name), "Many %d", i);
         racer_set(&racers[i], &s, rooms[k % MANY_ROOMS], PQgetvalue(times, k, 0),
-                  PQgetvalue(times, k, 1), name, email);
+                  PQgetvalue(times, k, 1), name, emails[i]);
     }
     PQclear(times);
     race_all(racers, N);
@@ -235,23 +262,34 @@ static void test_bookings_at_once_in_one_studio_are_each_stored_once_and_audited
         struct racer *lost = a->status == 409 ? a : b;
         assert_string_equal(lost->code, "slot_taken");
     }
-    /* Each 201's booking is that customer's. */
+    /* Each 201's booking is that customer's; a known customer bears the name they booked
+     * under if they won, their own if they lost. */
+    int new_won = 0;
     for (int i = 0; i < N; i++) {
-        if (racers[i].status != 201)
-            continue;
-        char email[96];
-        snprintf(email, sizeof(email), "many-%d@example.com", i);
-        char *owner = itest_pg_one(s.db,
-                                   "SELECT c.email FROM bookings b JOIN customers c"
-                                   "  ON c.id = b.customer_id WHERE b.ref = $1",
-                                   racers[i].ref);
-        assert_string_equal(owner, email);
-        free(owner);
+        if (racers[i].status == 201) {
+            char *owner = itest_pg_one(s.db,
+                                       "SELECT c.email FROM bookings b JOIN customers c"
+                                       "  ON c.id = b.customer_id WHERE b.ref = $1",
+                                       racers[i].ref);
+            assert_string_equal(owner, emails[i]);
+            free(owner);
+            new_won += i < MANY_SLOTS;
+        }
+        if (i >= MANY_SLOTS) {
+            char want[32];
+            if (racers[i].status == 201)
+                snprintf(want, sizeof(want), "Many %d", i);
+            else
+                snprintf(want, sizeof(want), "Known %d", i - MANY_SLOTS);
+            itest_pg_expect(s.db, "SELECT name FROM customers WHERE email = $1", emails[i], want);
+        }
     }
     itest_pg_expect(s.db, "SELECT count(*) FROM bookings WHERE status IN ('pending', 'confirmed')",
                     NULL, "30");
+    char want_new[16];
+    snprintf(want_new, sizeof(want_new), "%d", new_won);
     itest_pg_expect(s.db, "SELECT count(*) FROM customers WHERE email LIKE 'many-%'", NULL,
-                    "30"); /* the losers left no customer behind */
+                    want_new); /* the losers left no customer behind */
     /* One audit entry per booking, each with its own request, and the chain holds. */
     itest_pg_expect(s.db,
                     "SELECT count(*) || ' ' || count(DISTINCT resource_id) || ' '"

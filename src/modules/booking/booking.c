@@ -42,13 +42,12 @@
  *     what the customer typed (booking_public_routes.c).
  *   - Manage tokens: 24 random bytes; only SHA-256(token) is stored, so the
  *     raw token exists once, in the creation reply and the first mail.
- *   - Customers are one per lower(email); a new booking updates the name,
- *     and the phone unless the new one is empty. The upsert and the booking
- *     are one statement; a customer it created for a booking it could not
- *     store is removed in the same transaction, so a refused booking leaves
- *     no customer behind. (A booking refused inside a batch that stored
- *     others may still have updated its existing customer's name and phone
- *     to what was typed: the same person, by e-mail.)
+ *   - Customers are one per lower(email); a booking made updates the name,
+ *     and the phone unless the new one is empty. The customer and the
+ *     booking are one statement (sql_insert); a refused booking changes no
+ *     existing customer, and a customer created for a booking that could not
+ *     be stored is removed in the same transaction, so a refused booking
+ *     leaves nothing behind.
  *   - With nothing paid the refund is 0, but the rule that applies now is
  *     still named (pricing_refund names none for 0, so it is asked with a
  *     nominal amount).
@@ -164,14 +163,19 @@ static const char sql_segments[] =
     " AS segments";
 
 /* New bookings with their customers, in one statement. $1 is a JSON array of
- * insert_item()s, each with its position n; $2 the studio's zone. The customers (one per
- * lower(email); the name, and the phone unless empty, of the item last in the array) are
- * upserted, then the bookings inserted in array order: one whose hold overlaps an active
- * one (the exclusion constraint, also against an earlier item) or whose ref is taken is
- * skipped (ON CONFLICT DO NOTHING, without a target: every constraint), so the others
- * stand. One row per item: n; the stored row (ROW_COLUMNS) or NULLs; and, for a skipped
- * item whose customer this statement created, that customer's id (orphan), which the
- * caller removes unless another item of the array booked for it. */
+ * insert_item()s, each with its position n; $2 the studio's zone. The items' customers
+ * (one per lower(email)) that the studio does not have yet are created (with the name, and
+ * the phone unless empty, of the item last in the array); then the bookings are inserted
+ * in array order: one whose hold overlaps an active one (the exclusion constraint, also
+ * against an earlier item) or whose ref is taken is skipped (ON CONFLICT DO NOTHING,
+ * without a target: every constraint), so the others stand; then the customers the
+ * studio had take the name, and the phone unless empty, of their last item that was
+ * stored: a refused booking changes no one's details. One row per item: n; the stored row
+ * (ROW_COLUMNS, the customer as it now stands) or NULLs; and, for a skipped item whose
+ * customer this statement created, that customer's id (orphan), which the caller removes
+ * unless another item of the array booked for it. An item whose customer another
+ * transaction is creating at the same moment is skipped too (that customer is not in
+ * this statement's snapshot; the careful way's next statement sees it). */
 static const char sql_insert[] =
     "WITH i AS ("
     "  SELECT * FROM json_to_recordset($1::json) AS x(n int, name text, email text, phone text,"
@@ -179,34 +183,58 @@ static const char sql_insert[] =
     "         buffer_minutes int, status text, source text, price_amount bigint,"
     "         deposit_amount bigint, currency text, notes text, token_hash text,"
     "         hold_minutes int, created_by uuid)),"
-    " c AS ("
-    "  INSERT INTO customers AS cu (name, email, phone)"
-    "  SELECT (array_agg(name ORDER BY n DESC))[1], (array_agg(email ORDER BY n DESC))[1],"
+    " k AS ("
+    "  SELECT lower(email) AS key, (array_agg(name ORDER BY n DESC))[1] AS name,"
+    "         (array_agg(email ORDER BY n DESC))[1] AS email,"
     "         coalesce((array_agg(phone ORDER BY n DESC) FILTER (WHERE phone <> ''))[1], '')"
-    "    FROM i GROUP BY lower(email)"
-    "  ON CONFLICT ((lower(email))) DO UPDATE"
-    "     SET name = EXCLUDED.name,"
-    "         phone = CASE WHEN EXCLUDED.phone <> '' THEN EXCLUDED.phone ELSE cu.phone END,"
-    "         updated_at = now()"
-    "  RETURNING cu.id, cu.name, cu.email, cu.phone, cu.xmax = 0 AS created),"
+    "           AS phone"
+    "    FROM i GROUP BY lower(email)),"
+    " o AS (" /* the customers the studio has */
+    "  SELECT cu.id, lower(cu.email) AS key, cu.name, cu.email, cu.phone FROM customers cu"
+    "   WHERE lower(cu.email) = ANY (ARRAY(SELECT key FROM k))),"
+    " n AS ("
+    "  INSERT INTO customers (name, email, phone)"
+    "  SELECT name, email, phone FROM k WHERE key NOT IN (SELECT key FROM o)"
+    "  ON CONFLICT ((lower(email))) DO NOTHING"
+    "  RETURNING id, lower(email) AS key, name, email, phone),"
+    " cust AS ("
+    "  SELECT id, key, name, email, phone, false AS created FROM o"
+    "  UNION ALL SELECT id, key, name, email, phone, true FROM n),"
     " b AS ("
     "  INSERT INTO bookings (ref, room_id, customer_id, starts_at, ends_at, hold, status, source,"
     "                        price_amount, deposit_amount, currency, notes, manage_token_hash,"
     "                        hold_expires_at, confirmed_at, created_by)"
-    "  SELECT i.ref, i.room_id, c.id, i.starts_at, i.ends_at,"
+    "  SELECT i.ref, i.room_id, cust.id, i.starts_at, i.ends_at,"
     "         tstzrange(i.starts_at, i.ends_at + make_interval(mins => i.buffer_minutes)),"
     "         i.status, i.source, i.price_amount, i.deposit_amount, i.currency, i.notes,"
     "         i.token_hash,"
     "         CASE WHEN i.hold_minutes > 0 THEN now() + make_interval(mins => i.hold_minutes) END,"
     "         CASE WHEN i.status = 'confirmed' THEN now() END,"
     "         i.created_by"
-    "    FROM i JOIN c ON lower(c.email) = lower(i.email)"
+    "    FROM i JOIN cust ON cust.key = lower(i.email)"
     "   ORDER BY i.n"
     "  ON CONFLICT DO NOTHING"
-    "  RETURNING *)"
+    "  RETURNING *),"
+    " s AS (" /* each customer's last item stored */
+    "  SELECT DISTINCT ON (lower(i.email)) lower(i.email) AS key, i.name, i.phone"
+    "    FROM i JOIN b ON b.ref = i.ref ORDER BY lower(i.email), i.n DESC),"
+    " now_c AS ("
+    "  SELECT cust.id, cust.key, cust.email, cust.created,"
+    "         CASE WHEN cust.created THEN cust.name ELSE coalesce(s.name, cust.name) END AS name,"
+    "         CASE WHEN NOT cust.created AND s.phone <> '' THEN s.phone ELSE cust.phone END"
+    "           AS phone"
+    "    FROM cust LEFT JOIN s ON s.key = cust.key),"
+    " u AS ("
+    "  UPDATE customers cu"
+    "     SET name = s.name, phone = CASE WHEN s.phone <> '' THEN s.phone ELSE cu.phone END,"
+    "         updated_at = now()"
+    "    FROM o JOIN s ON s.key = o.key"
+    "   WHERE cu.id = o.id"
+    "     AND (cu.name IS DISTINCT FROM s.name"
+    "          OR (s.phone <> '' AND cu.phone IS DISTINCT FROM s.phone)))"
     " " ROW_COLUMNS("$2::text") ", i.n AS item,"
     " CASE WHEN b.id IS NULL AND c.created THEN c.id END AS orphan"
-    " FROM i JOIN c ON lower(c.email) = lower(i.email)"
+    " FROM i LEFT JOIN now_c c ON c.key = lower(i.email)"
     " LEFT JOIN b ON b.ref = i.ref LEFT JOIN rooms r ON r.id = b.room_id"
     " ORDER BY i.n";
 /* Customers an insert created for bookings it could not store ($1: a uuid[] literal), unless
