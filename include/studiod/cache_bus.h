@@ -9,9 +9,10 @@
  * calls the drop functions in this process at once and hands the NOTIFY
  * (payload "<kinds>:<studio id or *>/<origin>", origin marking the
  * process, whose own listener passes over it) to a sender thread, which
- * sends what piled up in one statement: the request does not wait, and other
- * processes hear within milliseconds (a process that dies in between leaves
- * the others to their caches' lifetimes). One thread per process
+ * lets them gather for 2 ms and sends them in one statement: the request
+ * does not wait, and other processes hear within milliseconds (a process
+ * that dies in between leaves the others to their caches' lifetimes). One
+ * thread per process
  * LISTENs; while its connection is down cache_bus_listening() is false and
  * caches must not serve, and every cache is dropped when the connection goes
  * and again when it comes back (so nothing published meanwhile is missed).

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "studiod/deadline.h"
 #include "studiod/log.h"
 
 #define CONNECT_TIMEOUT_SECONDS "3"
@@ -196,14 +197,7 @@ PGconn *db_connect_direct(const char *server, const char *dbname)
 
 struct db_conn *db_acquire(const char *server, const char *dbname)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += P.wait_ms / 1000;
-    deadline.tv_nsec += (long)(P.wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = deadline_after_ms(CLOCK_REALTIME, P.wait_ms);
 
     pthread_mutex_lock(&P.lock);
     struct db_pool *p = pool_find(server, dbname, true);

@@ -33,6 +33,7 @@
 #include "studiod/arena.h"
 #include "studiod/config.h"
 #include "studiod/db.h"
+#include "studiod/deadline.h"
 #include "studiod/log.h"
 
 #define JOBS_MAX_KINDS 32
@@ -384,14 +385,7 @@ static void *jobs_thread(void *arg)
             ;
         int poll_ms =
             g_config.job_poll_ms > JOBS_MIN_POLL_MS ? g_config.job_poll_ms : JOBS_MIN_POLL_MS;
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += poll_ms / 1000;
-        deadline.tv_nsec += (long)(poll_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        struct timespec deadline = deadline_after_ms(CLOCK_MONOTONIC, poll_ms);
         pthread_mutex_lock(&J.lock);
         /* Checked under the lock that jobs_stop signals under: no lost wake-up. */
         if (!J.stopping)
