@@ -151,14 +151,24 @@ static struct itest_resp *post(const struct itest_studio *s, const char *path, j
     return r;
 }
 
+/* A booking of room from starts to ends for customer name <email> (phone; notes NULL:
+ * none). */
+static struct itest_resp *book_for(const struct itest_studio *s, const char *room,
+                                   const char *starts, const char *ends, const char *name,
+                                   const char *email, const char *phone, const char *notes)
+{
+    return post(s, "/api/public/booking",
+                json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s*}", "room_id", room, "starts_at",
+                          starts, "ends_at", ends, "customer", "name", name, "email", email,
+                          "phone", phone, "notes", notes),
+                NULL);
+}
+
 static struct itest_resp *book(const struct itest_studio *s, const char *room, const char *starts,
                                const char *ends, const char *email)
 {
-    return post(s, "/api/public/booking",
-                json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "room_id", room, "starts_at",
-                          starts, "ends_at", ends, "customer", "name", "Ada Lovelace", "email",
-                          email, "phone", "+33 1 23 45 67 89", "notes", "Two guitars"),
-                NULL);
+    return book_for(s, room, starts, ends, "Ada Lovelace", email, "+33 1 23 45 67 89",
+                    "Two guitars");
 }
 
 /* book() of room on date (local to tz) from one HH:MM to another. */
@@ -859,7 +869,7 @@ static void test_an_overlapping_booking_is_409_naming_the_local_times_only(void 
     free(room);
 }
 
-/* book_at() under name and phone. */
+/* book_at() in Europe/Paris under name and phone. */
 static struct itest_resp *book_as(const struct itest_studio *s, const char *room, const char *date,
                                   const char *from, const char *to, const char *name,
                                   const char *email, const char *phone)
@@ -867,11 +877,7 @@ static struct itest_resp *book_as(const struct itest_studio *s, const char *room
     char starts[64], ends[64];
     at("Europe/Paris", date, from, starts);
     at("Europe/Paris", date, to, ends);
-    return post(s, "/api/public/booking",
-                json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "room_id", room, "starts_at",
-                          starts, "ends_at", ends, "customer", "name", name, "email", email,
-                          "phone", phone),
-                NULL);
+    return book_for(s, room, starts, ends, name, email, phone, NULL);
 }
 
 static void test_a_returning_customer_is_one_customer_changed_only_by_bookings_made(void **state)
