@@ -1,7 +1,10 @@
 -- pgbench script: the INSERT that POST /api/public/booking makes, for one
 -- booking (sql_insert in src/modules/booking/booking.c writes the bookings of a
 -- batch in one statement of this shape: the customer upserted on lower(email),
--- then the booking with its hold, ON CONFLICT DO NOTHING), for a random 1-hour
+-- then the booking with its hold, ON CONFLICT DO NOTHING; since 2026-11-26 it
+-- creates only the customers the studio lacks and updates a known one after
+-- its booking is stored, and this script keeps the upsert so that the
+-- reference the aim was set against stays the same), for a random 1-hour
 -- slot, the way bench/book.lua picks them: one of rooms 2..20 of
 -- bench/booking.sh's studio (their ids are 00000000-0000-4000-8000-0000000000NN),
 -- a random day 1..700 after today (UTC), a random half hour from 00:00 to
